@@ -1,0 +1,19 @@
+"""The chat service's Lambda entry points: the REST API and the stream handler."""
+
+from chalice import Chalice
+
+from chalicelib import config, fanout, storage
+from chalicelib.api import chatrooms, chats, messages
+
+settings = config.load()
+storage.configure(settings)
+
+app = Chalice(app_name="voipbin-chat")
+for blueprint in (chats.bp, chatrooms.bp, messages.bp):
+    app.register_blueprint(blueprint, url_prefix="/v1.0")
+
+
+@app.on_dynamodb_record(stream_arn=settings.stream_arn, batch_size=100)
+def on_table_change(event):
+    """Copies new messages into chatrooms and runs the cascades (chalicelib.fanout)."""
+    return fanout.handle_records(fanout.StreamRecord.from_lambda(record.to_dict()) for record in event)

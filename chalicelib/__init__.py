@@ -1,0 +1,1 @@
+"""The VoIPBIN chat service: HTTP API, storage, stream fan-out."""

@@ -1,0 +1,1 @@
+"""HTTP: Chalice blueprints that parse requests, call services and render resources."""

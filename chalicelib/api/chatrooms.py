@@ -1,0 +1,60 @@
+"""/v1.0/chatrooms routes."""
+
+from chalice import Blueprint
+
+from chalicelib.api import render
+from chalicelib.api.request import (
+    BODY_CONTENT_TYPES,
+    body_of,
+    endpoint,
+    page_params,
+    path_id,
+    principal_of,
+    query_id,
+)
+from chalicelib.schemas import requests
+from chalicelib.schemas.resources import Chatroom
+from chalicelib.services import chatrooms
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/chatrooms", methods=["GET"])
+@endpoint
+def list_chatrooms():
+    request = bp.current_request
+    caller = principal_of(request)
+    owner_id = query_id(request, "owner_id", required=False)
+    return render.page(chatrooms.list_chatrooms(caller, owner_id, *page_params(request)), Chatroom)
+
+
+@bp.route("/chatrooms", methods=["POST"], content_types=BODY_CONTENT_TYPES)
+@endpoint
+def create_chatroom():
+    request = bp.current_request
+    caller = principal_of(request)
+    return render.resource(chatrooms.create_chatroom(caller, body_of(request, requests.ChatroomCreate)), Chatroom)
+
+
+@bp.route("/chatrooms/{chatroom_id}", methods=["GET"])
+@endpoint
+def get_chatroom(chatroom_id):
+    caller = principal_of(bp.current_request)
+    return render.resource(chatrooms.get_chatroom(caller, path_id(chatroom_id, "chatroom_id")), Chatroom)
+
+
+@bp.route("/chatrooms/{chatroom_id}", methods=["PUT"], content_types=BODY_CONTENT_TYPES)
+@endpoint
+def update_chatroom(chatroom_id):
+    request = bp.current_request
+    caller = principal_of(request)
+    chatroom_id = path_id(chatroom_id, "chatroom_id")
+    room = chatrooms.update_chatroom(caller, chatroom_id, body_of(request, requests.ChatroomUpdate))
+    return render.resource(room, Chatroom)
+
+
+@bp.route("/chatrooms/{chatroom_id}", methods=["DELETE"])
+@endpoint
+def delete_chatroom(chatroom_id):
+    caller = principal_of(bp.current_request)
+    return render.resource(chatrooms.delete_chatroom(caller, path_id(chatroom_id, "chatroom_id")), Chatroom)

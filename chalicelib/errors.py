@@ -1,0 +1,41 @@
+"""Errors the services raise; the HTTP layer turns them into Chalice's
+`{"Code": ..., "Message": ...}` responses."""
+
+
+class ServiceError(Exception):
+    status = 500
+    code = "InternalServerError"
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ServiceError):
+    status = 400
+    code = "BadRequestError"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    code = "UnauthorizedError"
+
+
+class Forbidden(ServiceError):
+    status = 403
+    code = "ForbiddenError"
+
+
+class NotFound(ServiceError):
+    status = 404
+    code = "NotFoundError"
+
+
+class Conflict(ServiceError):
+    status = 409
+    code = "ConflictError"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    code = "PayloadTooLargeError"

@@ -1,0 +1,151 @@
+"""DynamoDB stream records → the work that follows a write.
+
+- a new chatmessage is copied into every live chatroom of its chat;
+- a deleted chatmessage takes its copies with it;
+- a deleted chat takes its chatrooms with it;
+- a membership change reaches the participant list of every chatroom;
+- a chat too large for one transaction gets any chatroom it is missing.
+
+Every action is idempotent (derived ids, version conditions), so a replayed
+record changes nothing. Failures are reported per record, as Lambda's
+partial batch response wants them.
+"""
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.exceptions import UpdateError
+
+from chalicelib.clock import NOT_DELETED
+from chalicelib.services import paging
+from chalicelib.services.chats import TRANSACTION_ROOMS, new_chatroom
+from chalicelib.services.messages import new_copy
+from chalicelib.services.records import is_live, soft_delete_actions
+from chalicelib.storage.models import (
+    META,
+    ChatItem,
+    ChatmessageItem,
+    ChatroomItem,
+    ChatroommessageItem,
+    TableItem,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StreamRecord:
+    """The parts of a stream record we use (Lambda's or our local poller's)."""
+
+    event_name: str  # INSERT | MODIFY | REMOVE
+    sequence_number: str
+    new_image: dict[str, Any] | None
+    old_image: dict[str, Any] | None
+
+    @classmethod
+    def from_lambda(cls, record: dict[str, Any]) -> "StreamRecord":
+        data = record["dynamodb"]
+        return cls(record["eventName"], data["SequenceNumber"], data.get("NewImage"), data.get("OldImage"))
+
+
+def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, str]]]:
+    """Process each record; name exactly the ones that failed."""
+    failures = []
+    for record in records:
+        try:
+            handle_record(record)
+        except Exception:
+            log.exception("stream record %s failed", record.sequence_number)
+            failures.append({"itemIdentifier": record.sequence_number})
+    return {"batchItemFailures": failures}
+
+
+def _item(image: dict[str, Any] | None) -> TableItem | None:
+    if not image or "kind" not in image:
+        return None
+    return TableItem.from_raw_data(image)
+
+
+def handle_record(record: StreamRecord) -> None:
+    new, old = _item(record.new_image), _item(record.old_image)
+    if isinstance(new, ChatmessageItem):
+        if record.event_name == "INSERT" and not new.deleted:
+            copy_message(new)
+        elif _just_deleted(old, new):
+            delete_copies(new)
+    elif isinstance(new, ChatItem):
+        if record.event_name == "INSERT" and len(new.participant_ids) > TRANSACTION_ROOMS:
+            ensure_chatrooms(new)
+        elif _just_deleted(old, new):
+            delete_chatrooms(new)
+        elif isinstance(old, ChatItem) and old.version != new.version and not new.deleted:
+            sync_chatrooms(new)
+
+
+def _just_deleted(old, new) -> bool:
+    return old is not None and old.tm_delete == NOT_DELETED and new.deleted
+
+
+def _live_chatrooms(chat_customer: str, chat_id: str) -> list[ChatroomItem]:
+    return paging.related(ChatroomItem.by_chat_key(chat_customer, chat_id))
+
+
+def copy_message(message: ChatmessageItem) -> None:
+    """One query for the chat's live chatrooms, then batch writes of 25."""
+    rooms = [r for r in _live_chatrooms(message.customer_id, message.chat_id) if r.id != message.origin_chatroom_id]
+    with ChatroommessageItem.batch_write() as batch:
+        for room in rooms:
+            batch.save(new_copy(message, room))
+
+
+def delete_copies(message: ChatmessageItem) -> None:
+    """Copies never change after they are written, so deleting them is a
+    batch put of what the query returned, marked deleted."""
+    copies = paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id))
+    with ChatroommessageItem.batch_write() as batch:
+        for copy in copies:
+            copy.tm_delete = copy.tm_update = message.tm_delete
+            copy.gsi1pk = copy.gsi1sk = copy.gsi2pk = copy.gsi2sk = None
+            batch.save(copy)
+
+
+def delete_chatrooms(chat: ChatItem) -> None:
+    for room in _live_chatrooms(chat.customer_id, chat.id):
+        try:
+            room.update(soft_delete_actions(chat.tm_delete), condition=is_live())
+        except UpdateError:
+            pass  # already deleted
+
+
+def sync_chatrooms(chat: ChatItem) -> None:
+    """Chatrooms follow their chat's participants and type; each records the
+    chat version it mirrors, so an older record never overwrites a newer one."""
+    for room in _live_chatrooms(chat.customer_id, chat.id):
+        if room.chat_version >= chat.version:
+            continue
+        try:
+            room.update(
+                [
+                    ChatroomItem.participant_ids.set(chat.participant_ids),
+                    ChatroomItem.type.set(chat.type),
+                    ChatroomItem.chat_version.set(chat.version),
+                    ChatroomItem.tm_update.set(chat.tm_update),
+                ],
+                condition=is_live() & (ChatroomItem.chat_version < chat.version),
+            )
+        except UpdateError:
+            pass  # deleted meanwhile, or a newer version got there first
+
+
+def ensure_chatrooms(chat: ChatItem) -> None:
+    """For chats written in more than one request: create what is missing."""
+    present = {room.owner_id for room in _live_chatrooms(chat.customer_id, chat.id)}
+    wanted = {new_chatroom(chat, p, chat.tm_create).pk: p for p in chat.participant_ids if p not in present}
+    # A chatroom its owner already deleted exists, deleted: leave it so.
+    for existing in ChatroomItem.batch_get([(pk, META) for pk in wanted]):
+        wanted.pop(existing.pk, None)
+    with ChatroomItem.batch_write() as batch:
+        for participant in wanted.values():
+            batch.save(new_chatroom(chat, participant, chat.tm_create))

@@ -1,0 +1,1 @@
+"""Running the service on a laptop: embedded DynamoDB, stream poller, local server."""

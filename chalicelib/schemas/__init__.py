@@ -1,0 +1,1 @@
+"""Pydantic models: request bodies, resources, and the OpenAPI document's source."""

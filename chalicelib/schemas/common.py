@@ -1,0 +1,76 @@
+"""Shapes shared by requests and responses: ids, addresses, medias."""
+
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+NAME_MAX = 255
+DETAIL_MAX = 2000
+TEXT_MAX = 10_000
+MEDIAS_MAX = 10
+PARTICIPANTS_MAX = 1000
+
+
+def _canonical_uuid(value: str) -> str:
+    try:
+        parsed = uuid.UUID(value)
+    except ValueError:
+        raise ValueError("must be a UUID") from None
+    if len(value) != 36:
+        raise ValueError("must be a UUID in its 36-character form")
+    return str(parsed)
+
+
+UUIDStr = Annotated[str, AfterValidator(_canonical_uuid), Field(json_schema_extra={"format": "uuid"})]
+Name = Annotated[str, Field(max_length=NAME_MAX)]
+Detail = Annotated[str, Field(max_length=DETAIL_MAX)]
+AddressType = Literal["", "agent", "conference", "email", "extension", "line", "sip", "tel"]
+
+
+class StrictModel(BaseModel):
+    """Request bodies: exact types, unknown fields refused."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")
+
+
+class Address(StrictModel):
+    type: AddressType = ""
+    target: Annotated[str, Field(max_length=NAME_MAX)] = ""
+    target_name: Name = ""
+    name: Name = ""
+    detail: Detail = ""
+
+
+class MediaAgent(StrictModel):
+    """An agent card shared in a message (as VoIPBIN's agent resource)."""
+
+    id: UUIDStr
+    customer_id: UUIDStr | None = None
+    username: Name | None = None
+    name: Name | None = None
+    detail: Detail | None = None
+    ring_method: Literal["ringall", "linear"] | None = None
+    status: Literal["", "available", "away", "busy", "offline", "ringing"] | None = None
+    permission: Literal[0, 65535, 1, 15, 16, 32, 64, 240] | None = None
+    tag_ids: Annotated[list[UUIDStr], Field(max_length=100)] | None = None
+    addresses: Annotated[list[Address], Field(max_length=20)] | None = None
+
+
+class Media(StrictModel):
+    type: Literal["address", "agent", "file", "link"]
+    address: Address | None = None
+    agent: MediaAgent | None = None
+    file_id: UUIDStr | None = None
+    link_url: Annotated[str, Field(max_length=2048, pattern=r"^https?://[^\s/$.?#][^\s]*$")] | None = None
+
+    @model_validator(mode="after")
+    def _payload_matches_type(self) -> "Media":
+        field = {"address": "address", "agent": "agent", "file": "file_id", "link": "link_url"}[self.type]
+        if getattr(self, field) is None:
+            raise ValueError(f"a media of type {self.type} needs {field}")
+        return self
+
+    def stored(self) -> dict:
+        """Only the type and its payload, as the resource shows it."""
+        return self.model_dump(exclude_none=True)

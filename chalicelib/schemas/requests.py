@@ -1,0 +1,99 @@
+"""Request bodies, validated with pydantic; also the OpenAPI source."""
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from chalicelib.schemas.common import (
+    MEDIAS_MAX,
+    PARTICIPANTS_MAX,
+    TEXT_MAX,
+    Address,
+    Detail,
+    Media,
+    Name,
+    StrictModel,
+    UUIDStr,
+)
+
+# Accept lists longer than the limit only to drop duplicates; the unique
+# count is what is checked against PARTICIPANTS_MAX.
+ParticipantList = Annotated[list[UUIDStr], Field(max_length=2 * PARTICIPANTS_MAX)]
+Text = Annotated[str, Field(max_length=TEXT_MAX)]
+Medias = Annotated[list[Media], Field(max_length=MEDIAS_MAX)]
+
+
+def unique_sorted(ids: list[str]) -> list[str]:
+    return sorted(set(ids))
+
+
+class _Participants(StrictModel):
+    @field_validator("participant_ids", check_fields=False)
+    @classmethod
+    def _dedupe(cls, ids: list[str]) -> list[str]:
+        ids = unique_sorted(ids)
+        if len(ids) > PARTICIPANTS_MAX:
+            raise ValueError(f"at most {PARTICIPANTS_MAX} distinct participants")
+        return ids
+
+
+class ChatCreate(_Participants):
+    type: Literal["normal", "group"]
+    owner_id: UUIDStr
+    participant_ids: ParticipantList
+    name: Name = ""
+    detail: Detail = ""
+
+
+class _NameDetailUpdate(StrictModel):
+    name: Name | None = None
+    detail: Detail | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self):
+        if self.name is None and self.detail is None:
+            raise ValueError("give name, detail or both")
+        return self
+
+
+class ChatUpdate(_NameDetailUpdate):
+    pass
+
+
+class ChatroomUpdate(_NameDetailUpdate):
+    pass
+
+
+class ChatOwnerUpdate(StrictModel):
+    owner_id: UUIDStr
+
+
+class ParticipantAdd(StrictModel):
+    participant_id: UUIDStr
+
+
+class ChatroomCreate(_Participants):
+    participant_ids: ParticipantList
+    name: Name = ""
+    detail: Detail = ""
+
+
+class _MessageContent(StrictModel):
+    text: Text = ""
+    medias: Medias = []
+
+    @model_validator(mode="after")
+    def _not_empty(self):
+        if not self.text and not self.medias:
+            raise ValueError("a message needs text or medias")
+        return self
+
+
+class ChatmessageCreate(_MessageContent):
+    chat_id: UUIDStr
+    source: Address | None = None
+    type: Literal["system", "normal"] = "normal"
+
+
+class ChatroommessageCreate(_MessageContent):
+    chatroom_id: UUIDStr

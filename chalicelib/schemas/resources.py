@@ -1,0 +1,80 @@
+"""The four resources as the API returns them; field order is the seed's."""
+
+from typing import Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+from chalicelib.schemas.common import Address, Media
+
+
+class _Resource(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class Chat(_Resource):
+    id: str
+    customer_id: str
+    type: Literal["normal", "group"]
+    owner_id: str
+    participant_ids: list[str]
+    name: str
+    detail: str
+    tm_create: str
+    tm_update: str
+    tm_delete: str
+
+
+class Chatroom(_Resource):
+    id: str
+    customer_id: str
+    type: Literal["unknown", "normal", "group"]
+    chat_id: str
+    owner_id: str
+    participant_ids: list[str]
+    name: str
+    detail: str
+    tm_create: str
+    tm_update: str
+    tm_delete: str
+
+
+class Chatmessage(_Resource):
+    id: str
+    customer_id: str
+    chat_id: str
+    source: Address
+    type: Literal["system", "normal"]
+    text: str
+    medias: list[Media]
+    tm_create: str
+    tm_update: str
+    tm_delete: str
+
+
+class Chatroommessage(_Resource):
+    id: str
+    customer_id: str
+    chatroom_id: str
+    messagechat_id: str
+    source: Address
+    type: Literal["", "system", "normal"]
+    text: str
+    medias: list[Media]
+    tm_create: str
+    tm_update: str
+    tm_delete: str
+    owner_type: Literal["agent"] = "agent"  # extras VoIPBIN's schema also has
+    owner_id: str
+
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    result: list[T]
+    next_page_token: str
+
+
+class Error(BaseModel):
+    Code: str
+    Message: str

@@ -1,0 +1,1 @@
+"""Business rules and authorization. No HTTP here; storage through chalicelib.storage."""

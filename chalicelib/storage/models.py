@@ -1,0 +1,191 @@
+"""PynamoDB models of the single table.
+
+Every partition key starts with the customer id, so a request can only ever
+address its own tenant's items: another customer's id simply is not found.
+Live items carry list-index keys (gsi1) sorted by "tm_create~id"; deleting an
+item removes those keys, so list pages never read dead items.
+"""
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    JSONAttribute,
+    ListAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.clock import NOT_DELETED
+from chalicelib.storage.table import LIST_INDEX, RELATION_INDEX, TTL_ATTRIBUTE
+
+META = "#"  # sort key of an entity's own item
+
+
+def list_sort_key(tm_create: str, item_id: str) -> str:
+    # "~" sorts after every character of a timestamp, so a bare timestamp
+    # token T selects exactly the items created before T.
+    return f"{tm_create}~{item_id}"
+
+
+class ListIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = LIST_INDEX
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class RelationIndex(GlobalSecondaryIndex):
+    class Meta:
+        index_name = RELATION_INDEX
+        projection = AllProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
+class TableItem(Model):
+    """Base of every item type; `kind` tells them apart in queries and streams."""
+
+    class Meta:
+        table_name = "chat"  # replaced by storage.configure()
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True, default=META)
+    kind = DiscriminatorAttribute()
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    list_index = ListIndex()
+    relation_index = RelationIndex()
+
+
+class Resource(TableItem):
+    """Fields every API resource has."""
+
+    id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    tm_create = UnicodeAttribute()
+    tm_update = UnicodeAttribute()
+    tm_delete = UnicodeAttribute(default=NOT_DELETED)
+
+    @property
+    def deleted(self) -> bool:
+        return self.tm_delete != NOT_DELETED
+
+
+class ChatItem(Resource, discriminator="chat"):
+    type = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    participant_ids = ListAttribute(of=UnicodeAttribute)
+    name = UnicodeAttribute(default="")
+    detail = UnicodeAttribute(default="")
+    # Bumped by every membership change; chatrooms record the version they
+    # mirror, so late or replayed stream records never roll them back.
+    version = NumberAttribute(default=1)
+
+    @staticmethod
+    def key(customer_id: str, chat_id: str) -> str:
+        return f"{customer_id}#chat#{chat_id}"
+
+    @staticmethod
+    def list_key(customer_id: str) -> str:
+        return f"{customer_id}#chats"
+
+
+class ChatroomItem(Resource, discriminator="chatroom"):
+    type = UnicodeAttribute()
+    chat_id = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    participant_ids = ListAttribute(of=UnicodeAttribute)
+    name = UnicodeAttribute(default="")
+    detail = UnicodeAttribute(default="")
+    chat_version = NumberAttribute(default=1)
+
+    @staticmethod
+    def key(customer_id: str, chatroom_id: str) -> str:
+        return f"{customer_id}#chatroom#{chatroom_id}"
+
+    @staticmethod
+    def list_key(customer_id: str, owner_id: str) -> str:
+        return f"{customer_id}#agent#{owner_id}#chatrooms"
+
+    @staticmethod
+    def by_chat_key(customer_id: str, chat_id: str) -> str:
+        return f"{customer_id}#chat#{chat_id}#chatrooms"
+
+
+class ChatmessageItem(Resource, discriminator="chatmessage"):
+    chat_id = UnicodeAttribute()
+    source = JSONAttribute()
+    type = UnicodeAttribute()
+    text = UnicodeAttribute(default="")
+    medias = JSONAttribute(default=list)
+    # The chatroom the API already wrote the sender's copy into (POST
+    # /chatroommessages); the fan-out leaves that one alone.
+    origin_chatroom_id = UnicodeAttribute(null=True)
+
+    @staticmethod
+    def key(customer_id: str, message_id: str) -> str:
+        return f"{customer_id}#chatmessage#{message_id}"
+
+    @staticmethod
+    def list_key(customer_id: str, chat_id: str) -> str:
+        return f"{customer_id}#chat#{chat_id}#messages"
+
+
+class ChatroommessageItem(Resource, discriminator="chatroommessage"):
+    chatroom_id = UnicodeAttribute()
+    messagechat_id = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    source = JSONAttribute()
+    type = UnicodeAttribute()
+    text = UnicodeAttribute(default="")
+    medias = JSONAttribute(default=list)
+    owner_type = "agent"  # chatrooms belong to agents only
+
+    @staticmethod
+    def key(customer_id: str, copy_id: str) -> str:
+        return f"{customer_id}#chatroommessage#{copy_id}"
+
+    @staticmethod
+    def list_key(customer_id: str, chatroom_id: str) -> str:
+        return f"{customer_id}#chatroom#{chatroom_id}#messages"
+
+    @staticmethod
+    def by_message_key(customer_id: str, message_id: str) -> str:
+        return f"{customer_id}#chatmessage#{message_id}#copies"
+
+
+class PairGuardItem(TableItem, discriminator="pair"):
+    """Exists while a live `normal` chat joins these two agents: the
+    conditional put of this item makes a second one impossible, even in a race."""
+
+    chat_id = UnicodeAttribute()
+
+    @staticmethod
+    def key(customer_id: str, first: str, second: str) -> str:
+        a, b = sorted((first, second))
+        return f"{customer_id}#pair#{a}#{b}"
+
+
+class IdempotencyItem(TableItem, discriminator="idempotency"):
+    """The first result of a send made with an Idempotency-Key (kept 24 h)."""
+
+    request_hash = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    copy_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+
+    @staticmethod
+    def key(customer_id: str, caller_id: str, scope: str, idempotency_key: str) -> str:
+        return f"{customer_id}#idempotency#{caller_id}#{scope}#{idempotency_key}"
+
+
+MODELS = (
+    TableItem, Resource, ChatItem, ChatroomItem, ChatmessageItem, ChatroommessageItem, PairGuardItem, IdempotencyItem,
+)

@@ -1,0 +1,142 @@
+"""One moto table, built the way production builds it, and helpers to call
+the API as a customer or an agent and to run the stream fan-out."""
+
+import os
+import uuid
+
+os.environ.update(
+    CHAT_JWT_SECRET="test-secret-that-is-long-enough-for-hs256-0123456789",
+    CHAT_TABLE_NAME="chat-test",
+    CHAT_REGION="us-east-1",
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+)
+os.environ.pop("CHAT_DYNAMODB_ENDPOINT", None)
+
+import boto3  # noqa: E402
+import pytest  # noqa: E402
+from chalice.test import Client  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+import app as chat_app  # noqa: E402
+from chalicelib import auth, storage  # noqa: E402
+from chalicelib.local.streams import ShardReader, lambda_event, streams_client  # noqa: E402
+from chalicelib.storage.table import create_table  # noqa: E402
+
+SECRET = os.environ["CHAT_JWT_SECRET"]
+REGION = "us-east-1"
+TABLE = os.environ["CHAT_TABLE_NAME"]
+
+
+class Caller:
+    """Someone with a token: a customer, or an agent with permission bits."""
+
+    def __init__(self, client, customer_id, agent_id=None, name="", permission=0):
+        self.client = client
+        self.customer_id = customer_id
+        self.id = agent_id
+        self.name = name
+        self.token = auth.mint(SECRET, customer_id=customer_id, agent_id=agent_id, name=name, permission=permission)
+
+    def _call(self, method, path, body=None, headers=None, raw=None):
+        headers = {"Authorization": f"Bearer {self.token}", **(headers or {})}
+        kwargs = {"headers": headers}
+        if raw is not None:
+            kwargs["body"] = raw
+            headers.setdefault("Content-Type", "application/json")
+        elif body is not None:
+            import json
+
+            kwargs["body"] = json.dumps(body)
+            headers.setdefault("Content-Type", "application/json")
+        return getattr(self.client.http, method)(path, **kwargs)
+
+    def get(self, path, **kw):
+        return self._call("get", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self._call("post", path, body, **kw)
+
+    def put(self, path, body=None, **kw):
+        return self._call("put", path, body, **kw)
+
+    def delete(self, path, **kw):
+        return self._call("delete", path, **kw)
+
+
+class Fanout:
+    """Feeds the handler with the records moto's stream really produced."""
+
+    def __init__(self, stream_arn):
+        self.stream_arn = stream_arn
+        self.reader = ShardReader(streams_client(REGION, None), stream_arn)
+        self.handled = 0
+
+    def read_event(self):
+        records = [record for _, record in self.reader.read(limit=1000)]
+        return lambda_event(records, self.stream_arn, REGION)
+
+    def invoke(self, event):
+        return chat_app.on_table_change(event, None)
+
+    def drain(self, rounds=10):
+        """Run the handler until the stream has nothing new (cascades write more records)."""
+        for _ in range(rounds):
+            event = self.read_event()
+            if not event["Records"]:
+                return
+            result = self.invoke(event)
+            assert result == {"batchItemFailures": []}, result
+            self.handled += len(event["Records"])
+        raise AssertionError("the stream never went quiet")
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        stream_arn = create_table(client, TABLE)
+        storage.configure()
+        yield stream_arn
+
+
+@pytest.fixture
+def client(aws):
+    with Client(chat_app.app) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def fanout(aws):
+    return Fanout(aws)
+
+
+@pytest.fixture
+def customer_id():
+    return str(uuid.uuid4())
+
+
+@pytest.fixture
+def customer(client, customer_id):
+    return Caller(client, customer_id)
+
+
+@pytest.fixture
+def make_agent(client, customer_id):
+    def make(permission=16, name=None, customer=None):
+        agent_id = str(uuid.uuid4())
+        return Caller(client, customer or customer_id, agent_id, name or f"agent-{agent_id[:4]}", permission)
+
+    return make
+
+
+@pytest.fixture
+def admin(make_agent):
+    return make_agent(permission=32, name="admin")
+
+
+@pytest.fixture
+def other_customer(client):
+    return Caller(client, str(uuid.uuid4()))
