@@ -1,14 +1,13 @@
 """The chat service's Lambda entry points: the REST API and the stream handler."""
 
-from chalice import Chalice
-
 from chalicelib import config, fanout, storage
 from chalicelib.api import chatrooms, chats, messages
+from chalicelib.api.application import ChatChalice
 
 settings = config.load()
 storage.configure(settings)
 
-app = Chalice(app_name="voipbin-chat")
+app = ChatChalice(app_name="voipbin-chat")
 for blueprint in (chats.bp, chatrooms.bp, messages.bp):
     app.register_blueprint(blueprint, url_prefix="/v1.0")
 
