@@ -5,6 +5,7 @@ from chalice import Blueprint
 from chalicelib.api import render
 from chalicelib.api.request import (
     BODY_CONTENT_TYPES,
+    NO_BODY,
     body_of,
     endpoint,
     page_params,
@@ -19,7 +20,7 @@ from chalicelib.services import chatrooms
 bp = Blueprint(__name__)
 
 
-@bp.route("/chatrooms", methods=["GET"])
+@bp.route("/chatrooms", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def list_chatrooms():
     request = bp.current_request
@@ -36,7 +37,7 @@ def create_chatroom():
     return render.resource(chatrooms.create_chatroom(caller, body_of(request, requests.ChatroomCreate)), Chatroom)
 
 
-@bp.route("/chatrooms/{chatroom_id}", methods=["GET"])
+@bp.route("/chatrooms/{chatroom_id}", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def get_chatroom(chatroom_id):
     caller = principal_of(bp.current_request)
@@ -53,7 +54,7 @@ def update_chatroom(chatroom_id):
     return render.resource(room, Chatroom)
 
 
-@bp.route("/chatrooms/{chatroom_id}", methods=["DELETE"])
+@bp.route("/chatrooms/{chatroom_id}", methods=["DELETE"], content_types=NO_BODY)
 @endpoint
 def delete_chatroom(chatroom_id):
     caller = principal_of(bp.current_request)

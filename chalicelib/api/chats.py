@@ -5,6 +5,7 @@ from chalice import Blueprint
 from chalicelib.api import render
 from chalicelib.api.request import (
     BODY_CONTENT_TYPES,
+    NO_BODY,
     body_of,
     endpoint,
     page_params,
@@ -18,7 +19,7 @@ from chalicelib.services import chats
 bp = Blueprint(__name__)
 
 
-@bp.route("/chats", methods=["GET"])
+@bp.route("/chats", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def list_chats():
     request = bp.current_request
@@ -34,7 +35,7 @@ def create_chat():
     return render.resource(chats.create_chat(caller, body_of(request, requests.ChatCreate)), Chat)
 
 
-@bp.route("/chats/{chat_id}", methods=["GET"])
+@bp.route("/chats/{chat_id}", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def get_chat(chat_id):
     caller = principal_of(bp.current_request)
@@ -50,7 +51,7 @@ def update_chat(chat_id):
     return render.resource(chats.update_chat(caller, chat_id, body_of(request, requests.ChatUpdate)), Chat)
 
 
-@bp.route("/chats/{chat_id}", methods=["DELETE"])
+@bp.route("/chats/{chat_id}", methods=["DELETE"], content_types=NO_BODY)
 @endpoint
 def delete_chat(chat_id):
     caller = principal_of(bp.current_request)
@@ -75,7 +76,7 @@ def add_participant(chat_id):
     return render.resource(chats.add_participant(caller, chat_id, body_of(request, requests.ParticipantAdd)), Chat)
 
 
-@bp.route("/chats/{chat_id}/participant_ids/{participant_id}", methods=["DELETE"])
+@bp.route("/chats/{chat_id}/participant_ids/{participant_id}", methods=["DELETE"], content_types=NO_BODY)
 @endpoint
 def remove_participant(chat_id, participant_id):
     caller = principal_of(bp.current_request)

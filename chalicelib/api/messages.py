@@ -5,6 +5,7 @@ from chalice import Blueprint
 from chalicelib.api import render
 from chalicelib.api.request import (
     BODY_CONTENT_TYPES,
+    NO_BODY,
     body_of,
     endpoint,
     idempotency_key,
@@ -30,7 +31,7 @@ def send_chatmessage():
     return render.resource(message, Chatmessage)
 
 
-@bp.route("/chatmessages", methods=["GET"])
+@bp.route("/chatmessages", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def list_chatmessages():
     request = bp.current_request
@@ -39,14 +40,14 @@ def list_chatmessages():
     return render.page(messages.list_chatmessages(caller, chat_id, *page_params(request)), Chatmessage)
 
 
-@bp.route("/chatmessages/{chatmessage_id}", methods=["GET"])
+@bp.route("/chatmessages/{chatmessage_id}", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def get_chatmessage(chatmessage_id):
     caller = principal_of(bp.current_request)
     return render.resource(messages.get_chatmessage(caller, path_id(chatmessage_id, "chatmessage_id")), Chatmessage)
 
 
-@bp.route("/chatmessages/{chatmessage_id}", methods=["DELETE"])
+@bp.route("/chatmessages/{chatmessage_id}", methods=["DELETE"], content_types=NO_BODY)
 @endpoint
 def delete_chatmessage(chatmessage_id):
     caller = principal_of(bp.current_request)
@@ -64,7 +65,7 @@ def send_chatroommessage():
     return render.resource(copy, Chatroommessage)
 
 
-@bp.route("/chatroommessages", methods=["GET"])
+@bp.route("/chatroommessages", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def list_chatroommessages():
     request = bp.current_request
@@ -73,7 +74,7 @@ def list_chatroommessages():
     return render.page(messages.list_chatroommessages(caller, chatroom_id, *page_params(request)), Chatroommessage)
 
 
-@bp.route("/chatroommessages/{chatroommessage_id}", methods=["GET"])
+@bp.route("/chatroommessages/{chatroommessage_id}", methods=["GET"], content_types=NO_BODY)
 @endpoint
 def get_chatroommessage(chatroommessage_id):
     caller = principal_of(bp.current_request)
@@ -81,7 +82,7 @@ def get_chatroommessage(chatroommessage_id):
     return render.resource(copy, Chatroommessage)
 
 
-@bp.route("/chatroommessages/{chatroommessage_id}", methods=["DELETE"])
+@bp.route("/chatroommessages/{chatroommessage_id}", methods=["DELETE"], content_types=NO_BODY)
 @endpoint
 def delete_chatroommessage(chatroommessage_id):
     caller = principal_of(bp.current_request)

@@ -17,6 +17,7 @@ from chalicelib.services import idempotency, paging
 MAX_BODY_BYTES = 256 * 1024
 # The seed's examples send JSON as text/plain, and curl -d sends it form-encoded.
 BODY_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+NO_BODY = ["*/*"]  # GET and DELETE read no body: whatever Content-Type a client sends is fine
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
