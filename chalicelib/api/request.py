@@ -10,6 +10,7 @@ from chalice import Response
 from pydantic import BaseModel, ValidationError
 
 from chalicelib import auth, config
+from chalicelib.auth.secret import load_secret
 from chalicelib.clock import is_uuid
 from chalicelib.errors import BadRequest, PayloadTooLarge, ServiceError, Unauthorized
 from chalicelib.services import idempotency, paging
@@ -25,10 +26,8 @@ log = logging.getLogger(__name__)
 
 @functools.lru_cache(maxsize=1)
 def _jwt_secret() -> str:
-    secret = config.load().jwt_secret
-    if not secret:
-        raise RuntimeError("CHAT_JWT_SECRET is not set; the service has no default secret")
-    return secret
+    """Read once per process (a Lambda container's life)."""
+    return load_secret(config.load().region)
 
 
 def reset_settings() -> None:
