@@ -1,14 +1,14 @@
 """The chat service's Lambda entry points: the REST API and the stream handler."""
 
 from chalicelib import config, fanout, storage
-from chalicelib.api import chatrooms, chats, messages
+from chalicelib.api import chatrooms, chats, messages, openapi
 from chalicelib.api.application import ChatChalice
 
 settings = config.load()
 storage.configure(settings)
 
 app = ChatChalice(app_name="voipbin-chat")
-for blueprint in (chats.bp, chatrooms.bp, messages.bp):
+for blueprint in (chats.bp, chatrooms.bp, messages.bp, openapi.bp):
     app.register_blueprint(blueprint, url_prefix="/v1.0")
 
 

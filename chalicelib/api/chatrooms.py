@@ -3,6 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api import render
+from chalicelib.api.docs import operation
 from chalicelib.api.request import (
     BODY_CONTENT_TYPES,
     NO_BODY,
@@ -21,6 +22,7 @@ bp = Blueprint(__name__)
 
 
 @bp.route("/chatrooms", methods=["GET"], content_types=NO_BODY)
+@operation("List an agent's chatrooms (the caller's own by default)", returns=Chatroom, page=True, query=("owner_id",))
 @endpoint
 def list_chatrooms():
     request = bp.current_request
@@ -30,6 +32,12 @@ def list_chatrooms():
 
 
 @bp.route("/chatrooms", methods=["POST"], content_types=BODY_CONTENT_TYPES)
+@operation(
+    "Start a chat as an agent; returns the caller's chatroom",
+    body=requests.ChatroomCreate,
+    returns=Chatroom,
+    errors=(400, 401, 403, 409, 413),
+)
 @endpoint
 def create_chatroom():
     request = bp.current_request
@@ -38,6 +46,7 @@ def create_chatroom():
 
 
 @bp.route("/chatrooms/{chatroom_id}", methods=["GET"], content_types=NO_BODY)
+@operation("Get a chatroom (deleted ones too)", returns=Chatroom)
 @endpoint
 def get_chatroom(chatroom_id):
     caller = principal_of(bp.current_request)
@@ -45,6 +54,9 @@ def get_chatroom(chatroom_id):
 
 
 @bp.route("/chatrooms/{chatroom_id}", methods=["PUT"], content_types=BODY_CONTENT_TYPES)
+@operation(
+    "Rename this view of a chat", body=requests.ChatroomUpdate, returns=Chatroom, errors=(400, 401, 403, 404, 413)
+)
 @endpoint
 def update_chatroom(chatroom_id):
     request = bp.current_request
@@ -55,6 +67,7 @@ def update_chatroom(chatroom_id):
 
 
 @bp.route("/chatrooms/{chatroom_id}", methods=["DELETE"], content_types=NO_BODY)
+@operation("Delete this view of a chat only", returns=Chatroom)
 @endpoint
 def delete_chatroom(chatroom_id):
     caller = principal_of(bp.current_request)

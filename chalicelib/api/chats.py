@@ -3,6 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api import render
+from chalicelib.api.docs import operation
 from chalicelib.api.request import (
     BODY_CONTENT_TYPES,
     NO_BODY,
@@ -20,6 +21,7 @@ bp = Blueprint(__name__)
 
 
 @bp.route("/chats", methods=["GET"], content_types=NO_BODY)
+@operation("List the customer's chats (admins, managers, customer tokens)", returns=Chat, page=True)
 @endpoint
 def list_chats():
     request = bp.current_request
@@ -28,6 +30,12 @@ def list_chats():
 
 
 @bp.route("/chats", methods=["POST"], content_types=BODY_CONTENT_TYPES)
+@operation(
+    "Create a chat and one chatroom per participant",
+    body=requests.ChatCreate,
+    returns=Chat,
+    errors=(400, 401, 403, 409, 413),
+)
 @endpoint
 def create_chat():
     request = bp.current_request
@@ -36,6 +44,7 @@ def create_chat():
 
 
 @bp.route("/chats/{chat_id}", methods=["GET"], content_types=NO_BODY)
+@operation("Get a chat (deleted ones too)", returns=Chat)
 @endpoint
 def get_chat(chat_id):
     caller = principal_of(bp.current_request)
@@ -43,6 +52,7 @@ def get_chat(chat_id):
 
 
 @bp.route("/chats/{chat_id}", methods=["PUT"], content_types=BODY_CONTENT_TYPES)
+@operation("Change a chat's name and detail", body=requests.ChatUpdate, returns=Chat, errors=(400, 401, 403, 404, 413))
 @endpoint
 def update_chat(chat_id):
     request = bp.current_request
@@ -52,6 +62,7 @@ def update_chat(chat_id):
 
 
 @bp.route("/chats/{chat_id}", methods=["DELETE"], content_types=NO_BODY)
+@operation("Delete a chat and, through the stream, its chatrooms", returns=Chat)
 @endpoint
 def delete_chat(chat_id):
     caller = principal_of(bp.current_request)
@@ -59,6 +70,12 @@ def delete_chat(chat_id):
 
 
 @bp.route("/chats/{chat_id}/owner_id", methods=["PUT"], content_types=BODY_CONTENT_TYPES)
+@operation(
+    "Give a chat another owner (one of its participants)",
+    body=requests.ChatOwnerUpdate,
+    returns=Chat,
+    errors=(400, 401, 403, 404, 409, 413),
+)
 @endpoint
 def change_owner(chat_id):
     request = bp.current_request
@@ -68,6 +85,12 @@ def change_owner(chat_id):
 
 
 @bp.route("/chats/{chat_id}/participant_ids", methods=["POST"], content_types=BODY_CONTENT_TYPES)
+@operation(
+    "Add a participant (creates their chatroom)",
+    body=requests.ParticipantAdd,
+    returns=Chat,
+    errors=(400, 401, 403, 404, 409, 413),
+)
 @endpoint
 def add_participant(chat_id):
     request = bp.current_request
@@ -77,6 +100,7 @@ def add_participant(chat_id):
 
 
 @bp.route("/chats/{chat_id}/participant_ids/{participant_id}", methods=["DELETE"], content_types=NO_BODY)
+@operation("Remove a participant (deletes their chatroom)", returns=Chat, errors=(400, 401, 403, 404, 409))
 @endpoint
 def remove_participant(chat_id, participant_id):
     caller = principal_of(bp.current_request)

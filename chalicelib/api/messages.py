@@ -3,6 +3,7 @@
 from chalice import Blueprint
 
 from chalicelib.api import render
+from chalicelib.api.docs import operation
 from chalicelib.api.request import (
     BODY_CONTENT_TYPES,
     NO_BODY,
@@ -22,6 +23,13 @@ bp = Blueprint(__name__)
 
 
 @bp.route("/chatmessages", methods=["POST"], content_types=BODY_CONTENT_TYPES)
+@operation(
+    "Send a message to a chat; copied into every chatroom",
+    body=requests.ChatmessageCreate,
+    returns=Chatmessage,
+    idempotent=True,
+    errors=(400, 401, 403, 404, 409, 413),
+)
 @endpoint
 def send_chatmessage():
     request = bp.current_request
@@ -32,6 +40,7 @@ def send_chatmessage():
 
 
 @bp.route("/chatmessages", methods=["GET"], content_types=NO_BODY)
+@operation("List a chat's messages", returns=Chatmessage, page=True, required_query=("chat_id",))
 @endpoint
 def list_chatmessages():
     request = bp.current_request
@@ -41,6 +50,7 @@ def list_chatmessages():
 
 
 @bp.route("/chatmessages/{chatmessage_id}", methods=["GET"], content_types=NO_BODY)
+@operation("Get a chatmessage (deleted ones too)", returns=Chatmessage)
 @endpoint
 def get_chatmessage(chatmessage_id):
     caller = principal_of(bp.current_request)
@@ -48,6 +58,7 @@ def get_chatmessage(chatmessage_id):
 
 
 @bp.route("/chatmessages/{chatmessage_id}", methods=["DELETE"], content_types=NO_BODY)
+@operation("Delete a chatmessage and every copy of it", returns=Chatmessage)
 @endpoint
 def delete_chatmessage(chatmessage_id):
     caller = principal_of(bp.current_request)
@@ -56,6 +67,13 @@ def delete_chatmessage(chatmessage_id):
 
 
 @bp.route("/chatroommessages", methods=["POST"], content_types=BODY_CONTENT_TYPES)
+@operation(
+    "Send through your chatroom; returns your copy at once",
+    body=requests.ChatroommessageCreate,
+    returns=Chatroommessage,
+    idempotent=True,
+    errors=(400, 401, 403, 404, 409, 413),
+)
 @endpoint
 def send_chatroommessage():
     request = bp.current_request
@@ -66,6 +84,7 @@ def send_chatroommessage():
 
 
 @bp.route("/chatroommessages", methods=["GET"], content_types=NO_BODY)
+@operation("List the messages in a chatroom", returns=Chatroommessage, page=True, required_query=("chatroom_id",))
 @endpoint
 def list_chatroommessages():
     request = bp.current_request
@@ -75,6 +94,7 @@ def list_chatroommessages():
 
 
 @bp.route("/chatroommessages/{chatroommessage_id}", methods=["GET"], content_types=NO_BODY)
+@operation("Get a chatroommessage (deleted ones too)", returns=Chatroommessage)
 @endpoint
 def get_chatroommessage(chatroommessage_id):
     caller = principal_of(bp.current_request)
@@ -83,6 +103,7 @@ def get_chatroommessage(chatroommessage_id):
 
 
 @bp.route("/chatroommessages/{chatroommessage_id}", methods=["DELETE"], content_types=NO_BODY)
+@operation("Delete this copy only", returns=Chatroommessage)
 @endpoint
 def delete_chatroommessage(chatroommessage_id):
     caller = principal_of(bp.current_request)

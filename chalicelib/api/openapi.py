@@ -1,0 +1,117 @@
+"""GET /v1.0/openapi.json: the OpenAPI 3 document, generated from the routes
+Chalice registered, the Operation each view carries, and the pydantic models
+that validate requests and shape responses."""
+
+import functools
+import re
+
+from chalice import Blueprint
+from pydantic.json_schema import models_json_schema
+
+from chalicelib.api.request import NO_BODY
+from chalicelib.schemas.resources import Error, Page
+from chalicelib.services.paging import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+
+bp = Blueprint(__name__)
+DOCUMENT_PATH = "/openapi.json"
+REF = "#/components/schemas/{model}"
+ERROR_TEXT = {
+    400: "Bad input: the message names the field and the limit",
+    401: "Missing, malformed, wrongly signed or expired token",
+    403: "Not allowed for this caller",
+    404: "Not found (or another customer's)",
+    409: "Conflict with the current state",
+    413: "Body over 256 KiB",
+}
+SECURITY = [{"tokenQuery": []}, {"bearer": []}, {"tokenCookie": []}]
+
+
+def _uuid_parameter(name: str, where: str, required: bool) -> dict:
+    return {"name": name, "in": where, "required": required, "schema": {"type": "string", "format": "uuid"}}
+
+
+PAGING_PARAMETERS = [
+    {"name": "page_size", "in": "query", "required": False,
+     "schema": {"type": "integer", "minimum": 1, "maximum": PAGE_SIZE_MAX, "default": PAGE_SIZE_DEFAULT}},
+    {"name": "page_token", "in": "query", "required": False,
+     "description": "next_page_token of the previous page, or a timestamp 'YYYY-MM-DD HH:MM:SS.ffffff'",
+     "schema": {"type": "string", "maxLength": 80}},
+]
+IDEMPOTENCY_HEADER = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "description": "The same key from the same caller within 24 h returns the first result",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"},
+}
+
+
+def build_document(app) -> dict:
+    operations = []
+    for path, methods in app.routes.items():
+        for method, entry in methods.items():
+            operation = getattr(entry.view_function, "operation", None)
+            if operation is not None:
+                operations.append((path, method.lower(), operation))
+
+    models = {op.returns for _, _, op in operations} | {Error}
+    models |= {Page[op.returns] for _, _, op in operations if op.page}
+    bodies = {op.body for _, _, op in operations if op.body}
+    refs, schema = models_json_schema(
+        [(m, "serialization") for m in models] + [(m, "validation") for m in bodies], ref_template=REF
+    )
+
+    def ref(model, mode="serialization"):
+        return refs[(model, mode)]
+
+    paths: dict = {}
+    for path, method, op in operations:
+        parameters = [_uuid_parameter(name, "path", True) for name in re.findall(r"{(\w+)}", path)]
+        parameters += [_uuid_parameter(name, "query", True) for name in op.required_query]
+        parameters += [_uuid_parameter(name, "query", False) for name in op.query]
+        if op.page:
+            parameters += PAGING_PARAMETERS
+        if op.idempotent:
+            parameters.append(IDEMPOTENCY_HEADER)
+        responses = {"200": {"description": "OK", "content": {
+            "application/json": {"schema": ref(Page[op.returns] if op.page else op.returns)}}}}
+        for status in op.errors:
+            responses[str(status)] = {"description": ERROR_TEXT[status],
+                                      "content": {"application/json": {"schema": ref(Error)}}}
+        document_op = {
+            "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+            "summary": op.summary, "parameters": parameters, "responses": responses, "security": SECURITY,
+        }
+        if op.body:
+            body_schema = {"schema": ref(op.body, "validation")}
+            document_op["requestBody"] = {"required": True, "content": {
+                "application/json": body_schema, "text/plain": body_schema}}
+        paths.setdefault(path, {})[method] = document_op
+
+    paths.setdefault(f"/v1.0{DOCUMENT_PATH}", {})["get"] = {
+        "operationId": "get_openapi_document", "summary": "This document", "security": [],
+        "responses": {"200": {"description": "OpenAPI 3.1 document",
+                              "content": {"application/json": {"schema": {"type": "object"}}}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "VoIPBIN chat API", "version": "1.0"},
+        "paths": paths,
+        "components": {
+            "schemas": schema.get("$defs", {}),
+            "securitySchemes": {
+                "tokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"},
+                "tokenCookie": {"type": "apiKey", "in": "cookie", "name": "token"},
+            },
+        },
+    }
+
+
+@functools.lru_cache(maxsize=1)
+def _cached_document() -> dict:
+    return build_document(bp._current_app)
+
+
+@bp.route(DOCUMENT_PATH, methods=["GET"], content_types=NO_BODY)
+def openapi_document():
+    """The document itself needs no token."""
+    return _cached_document()
