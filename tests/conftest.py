@@ -15,15 +15,33 @@ os.environ.update(
 )
 os.environ.pop("CHAT_DYNAMODB_ENDPOINT", None)
 
+import contextlib  # noqa: E402
+
 import boto3  # noqa: E402
+import chalice.test  # noqa: E402
 import pytest  # noqa: E402
 from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 import app as chat_app  # noqa: E402
 from chalicelib import auth, storage  # noqa: E402
+from chalicelib.local import moto_patches  # noqa: E402
 from chalicelib.local.streams import ShardReader, lambda_event, streams_client  # noqa: E402
 from chalicelib.storage.table import create_table  # noqa: E402
+
+# moto with DynamoDB's transaction semantics and atomic, thread-safe operations.
+moto_patches.apply()
+
+
+@contextlib.contextmanager
+def _environment_as_is(self, environment_variables):
+    """Chalice's test client swaps os.environ for a copy with the stage's
+    variables on every request, which races when requests overlap; the tests
+    set the environment themselves."""
+    yield
+
+
+chalice.test.BaseClient._patched_env_vars = _environment_as_is
 
 SECRET = os.environ["CHAT_JWT_SECRET"]
 REGION = "us-east-1"

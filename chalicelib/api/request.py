@@ -72,8 +72,10 @@ def body_of(request, model: type[M]) -> M:
         raise BadRequest("body: not valid UTF-8") from None
     except RecursionError:
         raise BadRequest("body: JSON nested too deeply") from None
-    except ValueError as error:
+    except json.JSONDecodeError as error:
         raise BadRequest(f"body: not valid JSON ({error.msg} at position {error.pos})") from None
+    except ValueError as error:  # e.g. an integer of more than 4,300 digits
+        raise BadRequest(f"body: not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise BadRequest("body: must be a JSON object")
     try:

@@ -6,8 +6,8 @@
 - a membership change reaches the participant list of every chatroom;
 - a chat too large for one transaction gets any chatroom it is missing.
 
-Every action is idempotent (derived ids, version conditions), so a replayed
-record changes nothing. Failures are reported per record, as Lambda's
+Every action is idempotent (derived ids, conditional writes, version
+conditions), so a replayed record changes nothing. Failures are reported per record, as Lambda's
 partial batch response wants them.
 """
 
@@ -16,13 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.exceptions import UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.clock import NOT_DELETED
 from chalicelib.services import paging
 from chalicelib.services.chats import TRANSACTION_ROOMS, new_chatroom
 from chalicelib.services.messages import new_copy
-from chalicelib.services.records import is_live, soft_delete_actions
+from chalicelib.services.records import is_live, soft_delete_actions, transaction
 from chalicelib.storage.models import (
     META,
     ChatItem,
@@ -33,6 +33,8 @@ from chalicelib.storage.models import (
 )
 
 log = logging.getLogger(__name__)
+COPIES_PER_TRANSACTION = 25
+TRANSACTION_ATTEMPTS = 5
 
 
 @dataclass
@@ -93,11 +95,38 @@ def _live_chatrooms(chat_customer: str, chat_id: str) -> list[ChatroomItem]:
 
 
 def copy_message(message: ChatmessageItem) -> None:
-    """One query for the chat's live chatrooms, then batch writes of 25."""
+    """One query for the chat's live chatrooms, then one write per 25 copies."""
     rooms = [r for r in _live_chatrooms(message.customer_id, message.chat_id) if r.id != message.origin_chatroom_id]
-    with ChatroommessageItem.batch_write() as batch:
-        for room in rooms:
-            batch.save(new_copy(message, room))
+    put_if_absent([new_copy(message, room) for room in rooms])
+
+
+def put_if_absent(items: list[TableItem]) -> None:
+    """Write items that do not exist yet, 25 to a transaction.
+
+    Conditional, so that a replayed record never brings back a copy deleted
+    since (by its owner, or with its chatmessage). 25 keeps a transaction of
+    the largest copies (10,000 characters, 10 medias) under DynamoDB's 4 MB.
+    """
+    for start in range(0, len(items), COPIES_PER_TRANSACTION):
+        chunk = items[start:start + COPIES_PER_TRANSACTION]
+        for _ in range(TRANSACTION_ATTEMPTS):
+            try:
+                with transaction() as tx:
+                    for item in chunk:
+                        tx.save(item, condition=TableItem.pk.does_not_exist())
+                break
+            except TransactWriteError as error:
+                reasons = error.cancellation_reasons or []
+                if len(reasons) != len(chunk):
+                    raise
+                # Leave out what already exists; retry the rest (a conflict with
+                # a concurrent write cancels the whole transaction).
+                chunk = [item for item, reason in zip(chunk, reasons, strict=True)
+                         if not (reason and reason.code == "ConditionalCheckFailed")]
+                if not chunk:
+                    break
+        else:
+            raise RuntimeError(f"copies not written after {TRANSACTION_ATTEMPTS} attempts")
 
 
 def delete_copies(message: ChatmessageItem) -> None:

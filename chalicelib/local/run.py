@@ -27,6 +27,10 @@ def _quiet_logs() -> None:
 def start_embedded_dynamodb():
     from moto.server import ThreadedMotoServer
 
+    from chalicelib.local import moto_patches
+
+    moto_patches.apply()  # DynamoDB's transaction semantics, thread-safe
+
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=int(os.environ.get("CHAT_DYNAMODB_PORT", "0")),
                                 verbose=False)
     server.start()

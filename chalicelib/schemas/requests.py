@@ -16,9 +16,9 @@ from chalicelib.schemas.common import (
     UUIDStr,
 )
 
-# Accept lists longer than the limit only to drop duplicates; the unique
-# count is what is checked against PARTICIPANTS_MAX.
-ParticipantList = Annotated[list[UUIDStr], Field(max_length=2 * PARTICIPANTS_MAX)]
+# Duplicates are dropped silently, so the limit counts distinct ids (checked
+# below); the raw list is bounded by the 256 KiB body limit.
+ParticipantList = list[UUIDStr]
 Text = Annotated[str, Field(max_length=TEXT_MAX)]
 Medias = Annotated[list[Media], Field(max_length=MEDIAS_MAX)]
 

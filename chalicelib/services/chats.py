@@ -23,6 +23,7 @@ from chalicelib.storage.models import META, ChatItem, ChatroomItem, PairGuardIte
 # right after, re-checked by the stream handler.
 TRANSACTION_ROOMS = 98
 MEMBERSHIP_RETRIES = 5
+CREATE_ATTEMPTS = 3
 
 
 def chatroom_id(chat_id: str, owner_id: str, chat_version: int) -> str:
@@ -68,21 +69,26 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
     # The owner's chatroom first: it is always inside the transaction.
     ordered = [owner_id] + [p for p in participants if p != owner_id]
     rooms = [new_chatroom(chat, p, tm) for p in ordered]
-    try:
-        with transaction() as tx:
-            tx.save(chat, condition=ChatItem.pk.does_not_exist())
+    for attempt in range(1, CREATE_ATTEMPTS + 1):
+        try:
+            with transaction() as tx:
+                tx.save(chat, condition=ChatItem.pk.does_not_exist())
+                if chat_type == "normal":
+                    tx.save(_pair_guard(chat), condition=PairGuardItem.pk.does_not_exist())
+                for room in rooms[:TRANSACTION_ROOMS]:
+                    tx.save(room)
+            break
+        except TransactWriteError as error:
             if chat_type == "normal":
-                tx.save(_pair_guard(chat), condition=PairGuardItem.pk.does_not_exist())
-            for room in rooms[:TRANSACTION_ROOMS]:
-                tx.save(room)
-    except TransactWriteError as error:
-        if chat_type == "normal":
-            existing = _live_pair_chat(customer_id, *participants)
-            if existing:
-                raise Conflict(
-                    f"participant_ids: a normal chat between these two agents already exists: {existing}"
-                ) from None
-        raise ServiceError(f"chat not created, please retry: {error.cause_response_code}") from error
+                existing = _live_pair_chat(customer_id, *participants)
+                if existing:
+                    raise Conflict(
+                        f"participant_ids: a normal chat between these two agents already exists: {existing}"
+                    ) from None
+            # Cancelled by a concurrent transaction (TransactionConflict), or the
+            # guard's chat was deleted meanwhile: nobody holds the pair, try again.
+            if attempt == CREATE_ATTEMPTS:
+                raise ServiceError(f"chat not created, please retry: {error.cause_response_code}") from error
     if len(rooms) > TRANSACTION_ROOMS:
         with ChatroomItem.batch_write() as batch:
             for room in rooms[TRANSACTION_ROOMS:]:

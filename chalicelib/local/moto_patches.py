@@ -1,0 +1,109 @@
+"""Make moto's DynamoDB behave like DynamoDB where our code depends on it.
+
+moto 5.2's TransactWriteItems deep-copies every table it touches, applies the
+items one by one (each leaving a stream record), and on a cancelled
+transaction puts the copies back. Three things go wrong for us: a cancelled
+transaction leaves stream records of writes that never happened, open shard
+iterators keep reading the discarded copy's stream and never see later
+writes, and the copy costs time in proportion to the table's size. Its
+backend is also not safe for concurrent requests (the local server and the
+race tests make them).
+
+This replaces the transaction with DynamoDB's semantics (check every
+condition first, then apply, or write nothing) and serialises the backend's
+operations with one lock, as each DynamoDB item operation is atomic. Used by
+the tests and by `make run`; never imported on Lambda.
+"""
+
+import functools
+import threading
+from typing import Any
+
+from moto.dynamodb.comparisons import get_filter_expression
+from moto.dynamodb.exceptions import (
+    ConditionalCheckFailed,
+    MultipleTransactionsException,
+    TooManyTransactionsException,
+    TransactionCanceledException,
+    TransactWriteSingleOpException,
+)
+from moto.dynamodb.models import DynamoDBBackend
+
+_lock = threading.RLock()
+_applied = False
+_SERIALISED = (
+    "put_item", "update_item", "delete_item", "get_item", "query", "scan",
+    "batch_write_item", "batch_get_item", "transact_get_items",
+)
+
+
+def _key_of(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[str, Any]:
+    if op_type != "Put":
+        return op["Key"]
+    table = backend.get_table(op["TableName"])
+    key = {table.hash_key_attr: op["Item"][table.hash_key_attr]}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = op["Item"][table.range_key_attr]
+    return key
+
+
+def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+    if len(transact_items) > 100:
+        raise TooManyTransactionsException()
+    with _lock:
+        seen, errors, ops = set(), [], []
+        for entry in transact_items:
+            if len(entry) > 1:
+                raise TransactWriteSingleOpException
+            op_type, op = next(iter(entry.items()))
+            key = _key_of(self, op_type, op)
+            identity = (op["TableName"], str(sorted(key.items())))
+            if identity in seen:
+                raise MultipleTransactionsException()
+            seen.add(identity)
+            ops.append((op_type, op, key))
+            current = self.get_item(op["TableName"], key)
+            condition = op.get("ConditionExpression")
+            if condition is not None:
+                check = get_filter_expression(
+                    condition, op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                )
+                if not check.expr(current):
+                    old = None
+                    if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                        old = current.to_json()["Attributes"]
+                    errors.append(("ConditionalCheckFailed", ConditionalCheckFailed().message, old))
+                    continue
+            errors.append((None, None, None))
+        if any(code is not None for code, _, _ in errors):
+            raise TransactionCanceledException(errors)
+        # Every condition holds: apply them all, as one.
+        for op_type, op, key in ops:
+            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+            if op_type == "Put":
+                self.put_item(op["TableName"], op["Item"])
+            elif op_type == "Delete":
+                self.delete_item(op["TableName"], key)
+            elif op_type == "Update":
+                self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+                                 expression_attribute_names=names or {}, expression_attribute_values=values or {})
+
+
+def _serialised(method):
+    @functools.wraps(method)
+    def locked(*args, **kwargs):
+        with _lock:
+            return method(*args, **kwargs)
+
+    return locked
+
+
+def apply() -> None:
+    """Patch moto once per process."""
+    global _applied
+    if _applied:
+        return
+    _applied = True
+    DynamoDBBackend.transact_write_items = transact_write_items
+    for name in _SERIALISED:
+        setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
