@@ -57,7 +57,7 @@ class Api:
 def server():
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "AWS_"))}
-    env.update(CHAT_PORT=str(port), CHAT_JWT_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    env.update(CHAT_PORT=str(port), CHAT_WS_PORT=str(free_port()), CHAT_JWT_SECRET=SECRET, PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
         [sys.executable, "-m", "chalicelib.local.run"], cwd=ROOT, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

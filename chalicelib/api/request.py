@@ -9,8 +9,8 @@ from typing import Any, TypeVar
 from chalice import Response
 from pydantic import BaseModel, ValidationError
 
-from chalicelib import auth, config
-from chalicelib.auth.secret import load_secret
+from chalicelib import auth
+from chalicelib.auth.secret import jwt_secret
 from chalicelib.clock import is_uuid
 from chalicelib.errors import BadRequest, PayloadTooLarge, ServiceError, Unauthorized
 from chalicelib.services import idempotency, paging
@@ -22,16 +22,6 @@ NO_BODY = ["*/*"]  # GET and DELETE read no body: whatever Content-Type a client
 
 M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger(__name__)
-
-
-@functools.lru_cache(maxsize=1)
-def _jwt_secret() -> str:
-    """Read once per process (a Lambda container's life)."""
-    return load_secret(config.load().region)
-
-
-def reset_settings() -> None:
-    _jwt_secret.cache_clear()
 
 
 def token_of(request) -> str | None:
@@ -57,7 +47,7 @@ def principal_of(request) -> auth.Principal:
     token = token_of(request)
     if not token:
         raise Unauthorized("token: missing (give it as ?token=, a Bearer header or a token cookie)")
-    return auth.decode(token, _jwt_secret())
+    return auth.decode(token, jwt_secret())
 
 
 def body_of(request, model: type[M]) -> M:

@@ -2,9 +2,12 @@
 SSM Parameter Store (SecureString) or Secrets Manager, read once per Lambda
 container, so the secret is never in the template or the repository."""
 
+import functools
 import os
 
 import boto3
+
+from chalicelib import config
 
 
 def load_secret(region: str) -> str:
@@ -21,3 +24,9 @@ def load_secret(region: str) -> str:
     raise RuntimeError(
         "no JWT secret: set CHAT_JWT_SECRET, CHAT_JWT_SECRET_PARAMETER (SSM) or CHAT_JWT_SECRET_ID (Secrets Manager)"
     )
+
+
+@functools.lru_cache(maxsize=1)
+def jwt_secret() -> str:
+    """Read once per process (a Lambda container's life)."""
+    return load_secret(config.load().region)

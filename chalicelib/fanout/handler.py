@@ -19,6 +19,8 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from chalicelib.clock import NOT_DELETED
+from chalicelib.realtime.delivery import Delivery
+from chalicelib.realtime.events import derive
 from chalicelib.services import paging
 from chalicelib.services.chats import TRANSACTION_ROOMS, new_chatroom
 from chalicelib.services.messages import new_copy
@@ -53,15 +55,23 @@ class StreamRecord:
 
 
 def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, str]]]:
-    """Process each record; name exactly the ones that failed."""
-    failures = []
+    """Process each record, then deliver the events they mean; name exactly
+    the records that failed (their work is idempotent, so Lambda may retry)."""
+    delivery = Delivery.from_environment()
+    failed: list[str] = []
+    pending = []
     for record in records:
         try:
-            handle_record(record)
+            old, new = handle_record(record)
+            if delivery.enabled:
+                event = derive(record.event_name, old, new, delivery.participants_of)
+                if event is not None:
+                    pending.append((record.sequence_number, event))
         except Exception:
             log.exception("stream record %s failed", record.sequence_number)
-            failures.append({"itemIdentifier": record.sequence_number})
-    return {"batchItemFailures": failures}
+            failed.append(record.sequence_number)
+    failed += delivery.deliver(pending)
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
 
 
 def _item(image: dict[str, Any] | None) -> TableItem | None:
@@ -70,7 +80,8 @@ def _item(image: dict[str, Any] | None) -> TableItem | None:
     return TableItem.from_raw_data(image)
 
 
-def handle_record(record: StreamRecord) -> None:
+def handle_record(record: StreamRecord) -> tuple[TableItem | None, TableItem | None]:
+    """Do what the record asks for; return its (old, new) items."""
     new, old = _item(record.new_image), _item(record.old_image)
     if isinstance(new, ChatmessageItem):
         if record.event_name == "INSERT" and not new.deleted:
@@ -84,6 +95,7 @@ def handle_record(record: StreamRecord) -> None:
             delete_chatrooms(new)
         elif isinstance(old, ChatItem) and old.version != new.version and not new.deleted:
             sync_chatrooms(new)
+    return old, new
 
 
 def _just_deleted(old, new) -> bool:

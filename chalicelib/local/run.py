@@ -16,11 +16,12 @@ import uuid
 import boto3
 
 DEFAULT_PORT = 8000
+DEFAULT_WS_PORT = 8001
 
 
 def _quiet_logs() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("werkzeug", "botocore", "urllib3", "moto", "pynamodb"):
+    for noisy in ("werkzeug", "botocore", "urllib3", "moto", "pynamodb", "websockets"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
@@ -60,6 +61,7 @@ def main() -> int:
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
     os.environ.setdefault("CHAT_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+    os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["CHAT_REGION"])
     if not os.environ.get("CHAT_JWT_SECRET"):
         os.environ["CHAT_JWT_SECRET"] = secrets.token_urlsafe(32)
         print(f"CHAT_JWT_SECRET was not set; this run's development secret:\n"
@@ -75,6 +77,7 @@ def main() -> int:
     from chalicelib import auth, config
     from chalicelib.local.poller import StreamPoller
     from chalicelib.local.streams import ShardReader, streams_client
+    from chalicelib.local.websocket_server import LocalWebsocketApi
     from chalicelib.storage.table import create_table
 
     settings = config.load()
@@ -91,19 +94,27 @@ def main() -> int:
 
     host = os.environ.get("CHAT_HOST", "127.0.0.1")
     port = int(os.environ.get("CHAT_PORT", DEFAULT_PORT))
+    ws_port = int(os.environ.get("CHAT_WS_PORT", DEFAULT_WS_PORT))
+    websockets_api = LocalWebsocketApi((chat_app.ws_connect, chat_app.ws_message, chat_app.ws_disconnect), host,
+                                       ws_port, int(os.environ.get("CHAT_WS_MANAGEMENT_PORT", "0")))
     try:
+        websockets_api.start()
         server = local_server(chat_app.app, host, port)
     except OSError as error:
-        log.error("cannot listen on %s:%s (%s); set CHAT_PORT to a free port", host, port, error.strerror)
+        log.error("cannot listen on %s (%s); set CHAT_PORT / CHAT_WS_PORT to free ports", host, error.strerror)
+        websockets_api.stop()
         poller.stop()
         if moto_server is not None:
             moto_server.stop()
         return 1
+    # The stream handler pushes through this, as it would through API Gateway.
+    os.environ["CHAT_WEBSOCKET_ENDPOINT"] = websockets_api.management_endpoint
     bound_port = server.server.server_address[1]
 
     customer_id = os.environ.get("CHAT_DEMO_CUSTOMER_ID") or str(uuid.uuid4())
     token = auth.mint(settings.jwt_secret, customer_id=customer_id, ttl_seconds=24 * 3600)
     print(f"Chat API on http://{host}:{bound_port}/v1.0  (customer {customer_id})\n"
+          f"Websocket events on ws://{host}:{websockets_api.port}/?token=<token>\n"
           f"Try it:\n  curl 'http://{host}:{bound_port}/v1.0/chats?token={token}'\n"
           f"Mint more tokens: .venv/bin/python -m chalicelib.cli token --help\n", flush=True)
 
@@ -121,6 +132,7 @@ def main() -> int:
         server.server.serve_forever(poll_interval=0.2)
     finally:
         server.server.server_close()
+        websockets_api.stop()
         poller.stop()
         if moto_server is not None:
             moto_server.stop()

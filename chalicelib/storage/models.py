@@ -186,6 +186,35 @@ class IdempotencyItem(TableItem, discriminator="idempotency"):
         return f"{customer_id}#idempotency#{caller_id}#{scope}#{idempotency_key}"
 
 
+class ConnectionItem(TableItem, discriminator="connection"):
+    """A websocket connection, filed under one audience it listens to: an
+    agent (`agent#<id>`) or the customer-wide feed (`customer`). One Query
+    per recipient finds its connections."""
+
+    connection_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+
+    @staticmethod
+    def key(customer_id: str, audience: str) -> str:
+        return f"{customer_id}#ws#{audience}"
+
+
+class ConnectionRouteItem(TableItem, discriminator="connection-route"):
+    """From a connection id (all a disconnect event carries) to its items.
+    The only key not led by a customer id: API Gateway names the connection."""
+
+    customer_id = UnicodeAttribute()
+    audiences = ListAttribute(of=UnicodeAttribute)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+
+    @staticmethod
+    def key(connection_id: str) -> str:
+        return f"ws#{connection_id}"
+
+
 MODELS = (
     TableItem, Resource, ChatItem, ChatroomItem, ChatmessageItem, ChatroommessageItem, PairGuardItem, IdempotencyItem,
+    ConnectionItem, ConnectionRouteItem,
 )

@@ -1,0 +1,111 @@
+"""Delivering chat events: to the websocket connections of the agents they
+concern (through API Gateway's management API) and to an EventBridge bus."""
+
+import json
+import logging
+import os
+from functools import lru_cache
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+from pynamodb.exceptions import DoesNotExist
+
+from chalicelib import config
+from chalicelib.realtime import connections
+from chalicelib.realtime.events import ChatEvent
+from chalicelib.storage.models import META, ChatItem
+
+log = logging.getLogger(__name__)
+EVENTS_PER_PUT = 10  # EventBridge's PutEvents limit
+EVENT_SOURCE = "voipbin.chat"
+
+
+@lru_cache(maxsize=8)
+def _management_client(endpoint: str, region: str):
+    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region)
+
+
+def push(endpoint: str, connection_id: str, message: dict) -> bool:
+    """post_to_connection; a connection that is gone is forgotten."""
+    client = _management_client(endpoint, config.load().region)
+    try:
+        client.post_to_connection(ConnectionId=connection_id, Data=json.dumps(message).encode())
+        return True
+    except client.exceptions.GoneException:
+        connections.forget(connection_id)
+    except (ClientError, BotoCoreError) as error:  # one bad connection never blocks the others
+        log.warning("push to %s failed: %s", connection_id, error)
+    return False
+
+
+class Delivery:
+    """Delivers the events of one batch of stream records. Lookups are
+    cached for the batch: its records mostly concern the same people."""
+
+    def __init__(self, websocket_endpoint: str | None = None, event_bus: str | None = None):
+        self.websocket_endpoint = websocket_endpoint
+        self.event_bus = event_bus
+        self._connections: dict[tuple[str, str], list[str]] = {}
+        self._participants: dict[tuple[str, str], list[str]] = {}
+        self._events = None
+
+    @classmethod
+    def from_environment(cls) -> "Delivery":
+        return cls(os.environ.get("CHAT_WEBSOCKET_ENDPOINT") or None, os.environ.get("CHAT_EVENT_BUS") or None)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.websocket_endpoint or self.event_bus)
+
+    def participants_of(self, customer_id: str, chat_id: str) -> list[str]:
+        key = (customer_id, chat_id)
+        if key not in self._participants:
+            try:
+                self._participants[key] = ChatItem.get(ChatItem.key(customer_id, chat_id), META).participant_ids
+            except DoesNotExist:
+                self._participants[key] = []
+        return self._participants[key]
+
+    def deliver(self, pending: list[tuple[str, ChatEvent]]) -> list[str]:
+        """Put (record id, event) pairs on the bus, 10 to a request, then push
+        them. Returns the record ids whose events the bus refused (to be
+        retried); websocket pushes are best effort."""
+        failed: list[str] = []
+        delivered = pending
+        if self.event_bus:
+            delivered = []
+            for start in range(0, len(pending), EVENTS_PER_PUT):
+                batch = pending[start:start + EVENTS_PER_PUT]
+                try:
+                    self._put_on_bus([event for _, event in batch])
+                    delivered += batch
+                except (ClientError, BotoCoreError, RuntimeError) as error:
+                    log.error("event bus put failed: %s", error)
+                    failed += [record_id for record_id, _ in batch]
+        if self.websocket_endpoint:
+            for _, event in delivered:
+                self._push(event)
+        return failed
+
+    def _push(self, event: ChatEvent) -> None:
+        sent: set[str] = set()
+        for audience in event.audiences:
+            key = (event.customer_id, audience)
+            if key not in self._connections:
+                self._connections[key] = connections.connections_of(event.customer_id, audience)
+            for connection_id in self._connections[key]:
+                if connection_id not in sent:  # an admin in the chat listens twice
+                    sent.add(connection_id)
+                    push(self.websocket_endpoint, connection_id, event.message())
+
+    def _put_on_bus(self, events: list[ChatEvent]) -> None:
+        if self._events is None:
+            self._events = boto3.client("events", region_name=config.load().region)
+        entries = [
+            {"Source": EVENT_SOURCE, "DetailType": event.type, "Detail": json.dumps(event.data),
+             "EventBusName": self.event_bus}
+            for event in events
+        ]
+        result = self._events.put_events(Entries=entries)
+        if result.get("FailedEntryCount"):
+            raise RuntimeError(f"EventBridge refused {result['FailedEntryCount']} of {len(entries)} events")

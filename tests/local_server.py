@@ -1,0 +1,136 @@
+"""The `make run` server as a subprocess on a free port, for tests (and the
+long fuzz run) that speak to it over real HTTP.
+
+    with LocalServer() as server:
+        api = server.api(customer_id=...)              # a customer token
+        api = server.api(customer_id=..., agent_id=...)  # an agent token
+        status, body = api.call("GET", "/chats")
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from chalicelib import auth
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "e2e-secret-e2e-secret-e2e-secret-e2e-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def eventually(check, deadline_seconds=20.0, interval=0.05):
+    """Poll until check() returns something truthy or the deadline passes."""
+    deadline = time.monotonic() + deadline_seconds
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(interval)
+
+
+class Api:
+    """One caller (a token) speaking JSON to the server."""
+
+    def __init__(self, base, token, timeout=15):
+        self.base, self.token, self.timeout = base, token, timeout
+
+    def call(self, method, path, body=None, headers=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            f"{self.base}{path}", data=data, method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": "text/plain", **(headers or {})},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as error:
+            raw = error.read()
+            try:
+                return error.code, json.loads(raw or b"null")
+            except ValueError:
+                return error.code, raw.decode("utf-8", "replace")
+
+
+class LocalServer:
+    """`python -m chalicelib.local.run` on a free port, with its own embedded
+    DynamoDB; stopped (killed if need be) on exit. Output goes to a log file
+    so a chatty server can never block on a full pipe."""
+
+    def __init__(self, secret=SECRET, env=None, start_timeout=60.0):
+        self.secret = secret
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.base = f"{self.base_url}/v1.0"
+        self._extra_env = env or {}
+        self._start_timeout = start_timeout
+        self.process = None
+        self._log = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "AWS_"))}
+        env.update(CHAT_PORT=str(self.port), CHAT_JWT_SECRET=self.secret, PYTHONUNBUFFERED="1", **self._extra_env)
+        self._log = tempfile.TemporaryFile(mode="w+")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "chalicelib.local.run"], cwd=ROOT, env=env,
+            stdout=self._log, stderr=subprocess.STDOUT, text=True,
+        )
+
+        def answers():
+            try:
+                urllib.request.urlopen(f"{self.base}/chats", timeout=1)
+            except urllib.error.HTTPError:
+                return True  # 401 without a token: it is up
+            except OSError:
+                return self.process.poll() is not None  # stop waiting if it died
+            return True
+
+        if not eventually(answers, self._start_timeout) or self.process.poll() is not None:
+            output = self.output()
+            self.stop()
+            raise RuntimeError(f"the local server did not start:\n{output}")
+
+    def output(self) -> str:
+        """Everything the server printed so far (stdout and stderr)."""
+        if self._log is None:
+            return ""
+        self._log.flush()
+        self._log.seek(0)
+        text = self._log.read()
+        self._log.seek(0, os.SEEK_END)
+        return text
+
+    def stop(self, timeout=15):
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def token(self, customer_id, agent_id=None, name="", permission=16):
+        if agent_id is None:
+            return auth.mint(self.secret, customer_id=customer_id)
+        return auth.mint(self.secret, customer_id=customer_id, agent_id=agent_id, name=name, permission=permission)
+
+    def api(self, customer_id, agent_id=None, name="", permission=16) -> Api:
+        return Api(self.base, self.token(customer_id, agent_id, name, permission))
