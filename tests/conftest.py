@@ -111,13 +111,18 @@ class Fanout:
         raise AssertionError("the stream never went quiet")
 
 
+# One client and one PynamoDB configuration for the session: moto intercepts
+# them inside each test's mock_aws, and building them per test costs more
+# than the test.
+_dynamodb = boto3.client("dynamodb", region_name=REGION)
+storage.configure()
+
+
 @pytest.fixture
 def aws():
+    """A fresh moto account per test, with the table as production builds it."""
     with mock_aws():
-        client = boto3.client("dynamodb", region_name=REGION)
-        stream_arn = create_table(client, TABLE)
-        storage.configure()
-        yield stream_arn
+        yield create_table(_dynamodb, TABLE)
 
 
 @pytest.fixture
