@@ -1,10 +1,18 @@
-# The two quickstart commands: `make run` and `make test`.
+# The two quickstart commands: `make run` and `make test`; `make package STAGE=prod` to deploy.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+STAGE ?= dev
 
-.PHONY: run test lint clean
+# Lambda-compatible wheels for `chalice package`, downloaded once while setting
+# up (the one step that reaches PyPI); packaging and its tests then run offline.
+WHEELHOUSE := build/wheelhouse
+WHEELS := $(WHEELHOUSE)/.complete
+# Lambda's python3.x runtimes up to 3.11 have glibc 2.26: any manylinux tag up to that.
+LAMBDA_PLATFORMS := manylinux2014_x86_64 $(foreach minor,17 18 19 20 21 22 23 24 25 26,manylinux_2_$(minor)_x86_64)
+
+.PHONY: run test lint package wheelhouse fuzz bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -12,15 +20,32 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# For the Python of the venv (Chalice deploys the runtime it runs on): first the
+# manylinux wheels Lambda needs (pydantic-core, PyYAML, ...), then this machine's
+# own, which `chalice package` resolves first when it is not x86_64 Linux.
+$(WHEELS): requirements.txt $(STAMP)
+	rm -rf $(WHEELHOUSE) && mkdir -p $(WHEELHOUSE)
+	version=$$($(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])') && \
+	$(BIN)/pip download --quiet --dest $(WHEELHOUSE) --only-binary=:all: --implementation cp \
+		--python-version $$version $(addprefix --platform ,$(LAMBDA_PLATFORMS)) -r requirements.txt
+	$(BIN)/pip download --quiet --dest $(WHEELHOUSE) --prefer-binary -r requirements.txt
+	touch $(WHEELS)
+
+wheelhouse: $(WHEELS)
+
 run: $(STAMP)  ## start the API on 127.0.0.1:8000 with an embedded DynamoDB
 	$(BIN)/python -m chalicelib.local.run
 
-test: $(STAMP)  ## lint, then the whole test suite
+test: $(STAMP) $(WHEELS)  ## lint, then the whole test suite (tests/test_deploy.py packages offline)
 	$(BIN)/ruff check .
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+package: $(STAMP) $(WHEELS)  ## build/$(STAGE)/: sam.json + deployment.zip (STAGE=dev|prod)
+	$(BIN)/python infra/build_template.py
+	$(BIN)/python infra/package.py --stage $(STAGE)
 
 clean:
 	rm -rf $(VENV) build .pytest_cache

@@ -9,6 +9,8 @@ settings = config.load()
 storage.configure(settings)
 
 app = ChatChalice(app_name="voipbin-chat")
+# `chalice package`/`deploy` refuse the websocket handlers below without this opt-in.
+app.experimental_feature_flags.update(["WEBSOCKETS"])
 for blueprint in (chats.bp, chatrooms.bp, messages.bp, openapi.bp):
     app.register_blueprint(blueprint, url_prefix="/v1.0")
 

@@ -1,0 +1,1 @@
+"""Deployment: the template merged into `chalice package`, the IAM policies, offline packaging."""

@@ -1,0 +1,391 @@
+"""The deployable stack, checked offline: `chalice package` for each stage (pip
+reads only the wheelhouse `make` downloaded while setting up), cfn-lint on the
+merged template, and the wiring no linter knows about: the stream, the failure
+settings, the websocket and event bus settings, least-privilege IAM, the table
+as the code defines it, the zip size."""
+
+import ast
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from chalicelib.storage.table import TTL_ATTRIBUTE, table_definition
+from infra import build_template, package
+from infra.build_template import FUNCTIONS, STAGES
+
+ROOT = Path(__file__).resolve().parent.parent
+CFN_LINT = Path(sys.executable).parent / "cfn-lint"
+LINT_REGIONS = ["us-east-1", "eu-west-1", "ap-northeast-2"]
+ZIPPED_LIMIT = 50 * 2**20  # Lambda: direct upload of a zip
+UNZIPPED_LIMIT = 250 * 2**20  # Lambda: function and layers, unzipped
+
+
+# ---- packaging, once per stage per session -------------------------------------
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    """A copy of what Chalice packages, so its cached zip in .chalice/deployments
+    never stands in for a real (offline) pip run, and edits made meanwhile by
+    others do not race the build."""
+    copy = tmp_path_factory.mktemp("project")
+    shutil.copy(ROOT / "app.py", copy)
+    shutil.copy(ROOT / "requirements.txt", copy)
+    shutil.copytree(ROOT / "chalicelib", copy / "chalicelib", ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / ".chalice").mkdir()
+    for config in (ROOT / ".chalice").glob("*.json"):
+        shutil.copy(config, copy / ".chalice")
+    return copy
+
+
+@pytest.fixture(scope="module")
+def packaged(project, tmp_path_factory):
+    """stage -> (template, deployment zip, chalice's log); dev builds the zip
+    with pip, prod reuses it (same code, same requirements)."""
+    out = {}
+    for stage in STAGES:
+        out_dir = tmp_path_factory.mktemp(f"package-{stage}")
+        result = package.package(stage, out_dir, project_dir=project, debug=True)
+        out[stage] = (json.loads((out_dir / "sam.json").read_text()), out_dir / "deployment.zip", result.stderr)
+    return out
+
+
+@pytest.fixture(params=sorted(STAGES))
+def stage(request):
+    return STAGES[request.param]
+
+
+@pytest.fixture
+def template(packaged, stage):
+    return packaged[stage.name][0]
+
+
+def resources_of_type(template, kind):
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def cfn_lint(path):
+    result = subprocess.run([str(CFN_LINT), "--format", "parseable", "--regions", *LINT_REGIONS, "--", str(path)],
+                            capture_output=True, text=True)
+    return result.returncode, result.stdout + result.stderr
+
+
+# ---- the generated files and the Chalice configuration -----------------------
+
+def test_generated_files_match_the_code():
+    """infra/resources-<stage>.json and .chalice/policy-<stage>.json are what
+    infra/build_template.py writes from table_definition and its stage list."""
+    stale = [str(path.relative_to(ROOT)) for path in build_template.stale()]
+    assert not stale, f"stale: {stale}; run `python infra/build_template.py` (make package does)"
+
+
+def test_chalice_config_has_both_stages_with_their_policy_files():
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["app_name"] == build_template.APP_NAME
+    assert config["autogen_policy"] is False
+    assert set(config["stages"]) == set(STAGES)
+    for name, settings in config["stages"].items():
+        assert settings["iam_policy_file"] == f"policy-{name}.json"
+        assert settings["lambda_memory_size"] >= 128 and 1 <= settings["lambda_timeout"] <= 29
+        assert settings["lambda_functions"][build_template.STREAM_HANDLER]["lambda_timeout"] <= 900
+
+
+def test_chalice_config_sets_no_environment_variables():
+    """Chalice's test client copies the `dev` stage's environment_variables into
+    os.environ around each request, and leaves them there when requests run
+    concurrently: the functions' environment comes from the merged template."""
+    def walk(node):
+        if isinstance(node, dict):
+            assert "environment_variables" not in node
+            for value in node.values():
+                walk(value)
+
+    walk(json.loads((ROOT / ".chalice" / "config.json").read_text()))
+
+
+# ---- chalice package, offline ----------------------------------------------
+
+def test_chalice_package_runs_offline_for_each_stage(packaged):
+    for stage, (template, zip_path, _) in packaged.items():
+        assert template["Resources"], stage
+        assert zip_path.stat().st_size > 0, stage
+    # dev really ran pip (against the wheelhouse only: PIP_NO_INDEX, closed proxy)
+    assert "calling pip download" in packaged["dev"][2]
+
+
+def test_offline_environment_leaves_pip_no_way_out():
+    env = package.offline_env(Path("/wheels"), base={"NO_PROXY": "*", "AWS_PROFILE": "someone"})
+    assert env["PIP_NO_INDEX"] == "1" and env["PIP_FIND_LINKS"] == "/wheels"
+    assert "NO_PROXY" not in env and "AWS_PROFILE" not in env
+    assert env["HTTPS_PROXY"].startswith("http://127.0.0.1:")
+    assert env["AWS_EC2_METADATA_DISABLED"] == "true"
+
+
+def test_cfn_lint_passes_on_the_merged_template(packaged, stage, tmp_path):
+    path = tmp_path / "sam.json"
+    path.write_text(json.dumps(packaged[stage.name][0]))
+    returncode, output = cfn_lint(path)
+    assert returncode == 0, output
+
+
+def test_cfn_lint_passes_on_the_parts_sam_expands(template, tmp_path):
+    """cfn-lint validates SAM resources loosely (not the event source's
+    properties) and skips IAM action names in SAM templates. So lint, as plain
+    CloudFormation, what SAM turns our parts into: functions, the event source
+    mapping, and the roles with their policies."""
+    resources = {}
+    for name, resource in template["Resources"].items():
+        kind, props = resource["Type"], resource.get("Properties", {})
+        if kind == "AWS::Serverless::Function":
+            keep = ("FunctionName", "Runtime", "Handler", "Role", "Timeout", "MemorySize", "Architectures",
+                    "Environment", "LoggingConfig", "TracingConfig")
+            function = {key: props[key] for key in keep if key in props}
+            function["Code"] = {"S3Bucket": "deployment-artifacts", "S3Key": "deployment.zip"}
+            resources[name] = {"Type": "AWS::Lambda::Function", "Properties": function,
+                               **({"DependsOn": resource["DependsOn"]} if "DependsOn" in resource else {})}
+            for event_name, event in props.get("Events", {}).items():
+                assert event["Type"] == "DynamoDB"
+                mapping = dict(event["Properties"])
+                mapping["EventSourceArn"] = mapping.pop("Stream")
+                mapping["FunctionName"] = {"Ref": name}
+                resources[name + event_name] = {"Type": "AWS::Lambda::EventSourceMapping", "Properties": mapping}
+        elif kind.startswith("AWS::Serverless::") or "RestAPI" in json.dumps(resource):
+            continue  # the REST API (a SAM resource) and what refers to it: Chalice's own, linted above
+        else:
+            resources[name] = resource
+    path = tmp_path / "expanded.json"
+    path.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}))
+    returncode, output = cfn_lint(path)
+    assert returncode == 0, output
+
+
+# ---- the wiring --------------------------------------------------------------
+
+def test_the_table_is_the_one_the_code_defines(template, stage):
+    tables = resources_of_type(template, "AWS::DynamoDB::Table")
+    assert list(tables) == [build_template.TABLE_ID]
+    table = tables[build_template.TABLE_ID]
+    props = table["Properties"]
+    definition = table_definition(stage.table_name)
+    for key in ("TableName", "AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode"):
+        assert props[key] == definition[key], key
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["StreamSpecification"] == {"StreamViewType": "NEW_AND_OLD_IMAGES"}
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": TTL_ATTRIBUTE, "Enabled": True}
+    assert props["DeletionProtectionEnabled"] is (stage.name == "prod")
+    if stage.name == "prod":
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+
+
+def test_the_stream_handler_reads_this_tables_stream_and_reports_failures(template):
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    events = [(name, event) for name, function in functions.items()
+              for event in function["Properties"].get("Events", {}).values()]
+    assert len(events) == 1, events
+    function_name, event = events[0]
+    assert function_name == build_template.STREAM_FUNCTION.cfn_id
+    assert functions[function_name]["Properties"]["Handler"] == f"app.{build_template.STREAM_HANDLER}"
+    assert event["Type"] == "DynamoDB"
+    props = event["Properties"]
+    assert props["Stream"] == {"Fn::GetAtt": [build_template.TABLE_ID, "StreamArn"]}
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["BisectBatchOnFunctionError"] is True
+    assert 0 <= props["MaximumRetryAttempts"] <= 10  # -1 (the default) retries until the record expires
+    assert 60 <= props["MaximumRecordAgeInSeconds"] <= 24 * 3600  # -1: as long as the stream keeps it
+    queue = props["DestinationConfig"]["OnFailure"]["Destination"]
+    assert queue == {"Fn::GetAtt": [build_template.QUEUE_ID, "Arn"]}
+    assert template["Resources"][build_template.QUEUE_ID]["Type"] == "AWS::SQS::Queue"
+
+
+def test_every_function_knows_the_table_and_where_the_secret_is(template, stage):
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert set(functions) == {function.cfn_id for function in FUNCTIONS}
+    for name, function in functions.items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["CHAT_TABLE_NAME"] == {"Ref": build_template.TABLE_ID}, name
+        assert variables["CHAT_JWT_SECRET_PARAMETER"] == stage.jwt_secret_parameter, name
+        assert "CHAT_JWT_SECRET" not in variables, "the secret itself never goes into the template"
+        assert function["Properties"]["LoggingConfig"]["ApplicationLogLevel"] in ("INFO", "WARN", "ERROR")
+    assert template["Resources"][build_template.TABLE_ID]["Properties"]["TableName"] == stage.table_name
+
+
+def test_every_function_can_reach_the_websocket_api_and_the_event_bus_of_its_stack(template):
+    resources = template["Resources"]
+    (api_id,) = resources_of_type(template, "AWS::ApiGatewayV2::Api")
+    (websocket_stage,) = resources_of_type(template, "AWS::ApiGatewayV2::Stage").values()
+    assert websocket_stage["Properties"]["ApiId"] == {"Ref": api_id}
+    management = (f"https://${{{api_id}}}.execute-api.${{AWS::Region}}.${{AWS::URLSuffix}}"
+                  f"/{websocket_stage['Properties']['StageName']}")
+    (bus_id,) = resources_of_type(template, "AWS::Events::EventBus")
+    for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
+        variables = function["Properties"]["Environment"]["Variables"]
+        assert variables["CHAT_WEBSOCKET_ENDPOINT"] == {"Fn::Sub": management}, name
+        assert variables["CHAT_EVENT_BUS"] == {"Ref": bus_id}, name
+    assert resources[bus_id]["Properties"]["Name"]
+
+
+def statements(template, stage):
+    """The statements of every policy of every role: each function has its own
+    role with the stage's policy file; the websocket push policy of the template
+    is attached to the roles of the functions that push, and to no other."""
+    roles = resources_of_type(template, "AWS::IAM::Role")
+    functions = resources_of_type(template, "AWS::Serverless::Function")
+    assert {name: f["Properties"]["Role"] for name, f in functions.items()} == {
+        function.cfn_id: {"Fn::GetAtt": [function.role_id, "Arn"]} for function in FUNCTIONS}
+    assert set(roles) == {function.role_id for function in FUNCTIONS}
+    policy_file = json.loads((ROOT / ".chalice" / f"policy-{stage.name}.json").read_text())
+    found = []
+    for name, role in roles.items():
+        assert role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {
+            "Service": "lambda.amazonaws.com"}
+        assert "ManagedPolicyArns" not in role["Properties"], name
+        documents = [policy["PolicyDocument"] for policy in role["Properties"]["Policies"]]
+        assert documents == [policy_file], name
+        found += [s for document in documents for s in document["Statement"]]
+    attached = resources_of_type(template, "AWS::IAM::Policy")
+    assert set(attached) == {build_template.PUSH_POLICY_ID}
+    pushing_roles = [{"Ref": f.role_id} for f in FUNCTIONS if f.cfn_id in build_template.PUSHING_FUNCTION_IDS]
+    assert attached[build_template.PUSH_POLICY_ID]["Properties"]["Roles"] == pushing_roles
+    found += attached[build_template.PUSH_POLICY_ID]["Properties"]["PolicyDocument"]["Statement"]
+    assert not resources_of_type(template, "AWS::IAM::ManagedPolicy")
+    return found
+
+
+def as_list(value):
+    return value if isinstance(value, list) else [value]
+
+
+def test_iam_names_no_wildcard_resource_and_only_this_stages_resources(template, stage):
+    table = build_template.table_arn(stage)
+    allowed = {
+        table,
+        *(f"{table}/index/{i['IndexName']}" for i in table_definition(stage.table_name)["GlobalSecondaryIndexes"]),
+        f"{table}/stream/*",
+        f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}",
+        f"arn:aws:sqs:*:*:{stage.failure_queue_name}",
+        f"arn:aws:events:*:*:event-bus/{stage.event_bus_name}",
+        *(f"arn:aws:logs:*:*:log-group:/aws/lambda/{function.name(stage)}:*" for function in FUNCTIONS),
+        # the websocket API of this stack, its stage's connections only
+        "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}"
+        f"/{stage.api_gateway_stage}/POST/@connections/*",
+    }
+    for statement in statements(template, stage):
+        assert statement["Effect"] == "Allow"
+        assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement)
+        for resource in as_list(statement["Resource"]):
+            if isinstance(resource, dict):
+                (resource,) = resource.values()  # Fn::Sub
+            assert resource != "*" and resource.split(":")[5:] != ["*"], statement
+            assert resource in allowed, resource
+        for action in as_list(statement["Action"]):
+            assert "*" not in action, action
+
+
+def test_iam_names_what_the_stack_creates(template, stage):
+    """The policy's names (static JSON) are the names the merged template gives."""
+    resources = template["Resources"]
+    assert resources[build_template.TABLE_ID]["Properties"]["TableName"] == stage.table_name
+    assert resources[build_template.QUEUE_ID]["Properties"]["QueueName"] == stage.failure_queue_name
+    assert resources[build_template.EVENT_BUS_ID]["Properties"]["Name"] == stage.event_bus_name
+    assert resources["WebsocketAPIStage"]["Properties"]["StageName"] == stage.api_gateway_stage
+    for function in FUNCTIONS:
+        props = resources[function.cfn_id]["Properties"]
+        assert props["FunctionName"] == function.name(stage)
+        assert props["LoggingConfig"]["LogGroup"] == {"Ref": function.log_group_id}
+        assert resources[function.log_group_id]["Properties"]["LogGroupName"] == f"/aws/lambda/{function.name(stage)}"
+
+
+# PynamoDB calls -> the IAM action each needs, and on what. Calls with common
+# names (dict.get, set.update, ...) also match, but only ever as actions that
+# are granted anyway; what matters is that a new kind of call is noticed.
+PYNAMODB_CALLS = {
+    "get": "dynamodb:GetItem", "refresh": "dynamodb:GetItem", "batch_get": "dynamodb:BatchGetItem",
+    "save": "dynamodb:PutItem", "update": "dynamodb:UpdateItem", "delete": "dynamodb:DeleteItem",
+    "batch_write": "dynamodb:BatchWriteItem", "condition_check": "dynamodb:ConditionCheckItem",
+    "query": "dynamodb:Query", "count": "dynamodb:Query", "scan": "dynamodb:Scan",
+    "exists": "dynamodb:DescribeTable", "describe_table": "dynamodb:DescribeTable",
+    "get_item": "dynamodb:GetItem", "put_item": "dynamodb:PutItem", "update_item": "dynamodb:UpdateItem",
+    "delete_item": "dynamodb:DeleteItem", "batch_get_item": "dynamodb:BatchGetItem",
+    "batch_write_item": "dynamodb:BatchWriteItem", "transact_get_items": "dynamodb:GetItem",
+    "execute_statement": "dynamodb:PartiQLSelect",
+}
+NOT_DEPLOYED_CODE = ("chalicelib/local/", "chalicelib/cli.py", "chalicelib/storage/table.py")
+
+
+def dynamodb_calls_in_the_code():
+    """{(action, "table" | "index"): [where]} for every DynamoDB call that Lambda runs."""
+    found = {}
+    sources = [ROOT / "app.py", *sorted((ROOT / "chalicelib").rglob("*.py"))]
+    for path in sources:
+        relative = path.relative_to(ROOT).as_posix()
+        if relative.startswith(NOT_DEPLOYED_CODE):
+            continue  # the local runner, the token tool, create_table (local and tests only)
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Name) and node.id == "TransactGet":
+                found.setdefault(("dynamodb:GetItem", "table"), []).append(f"{relative}:{node.lineno}")
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+                continue
+            action = PYNAMODB_CALLS.get(node.func.attr)
+            if action is None:
+                continue
+            receiver = node.func.value
+            on_index = isinstance(receiver, ast.Attribute) and receiver.attr.endswith("index")
+            found.setdefault((action, "index" if on_index else "table"), []).append(f"{relative}:{node.lineno}")
+    return found
+
+
+def test_iam_grants_exactly_the_dynamodb_actions_the_code_uses(template, stage):
+    table = build_template.table_arn(stage)
+    granted = set()
+    for statement in statements(template, stage):
+        for resource in as_list(statement["Resource"]):
+            if not isinstance(resource, str):
+                continue  # Fn::Sub: the websocket API
+            where = "index" if resource.startswith(f"{table}/index/") else "table" if resource == table else None
+            if where:
+                granted |= {(action, where) for action in as_list(statement["Action"])}
+    used = dynamodb_calls_in_the_code()
+    missing = {key: where for key, where in used.items() if key not in granted}
+    assert not missing, f"the code needs these, the policy lacks them (infra/build_template.py): {missing}"
+    unused = granted - set(used)
+    assert not unused, f"the policy grants what no code calls: {unused}"
+    stream_actions = {a for s in statements(template, stage) if s["Resource"] == f"{table}/stream/*"
+                      for a in as_list(s["Action"])}
+    assert stream_actions == set(build_template.STREAM_ACTIONS)
+
+
+def test_secret_queue_bus_and_websocket_permissions(template, stage):
+    by_action = {}
+    for statement in statements(template, stage):
+        for action in as_list(statement["Action"]):
+            resources = by_action.setdefault(action, [])
+            resources += [r for r in as_list(statement["Resource"]) if r not in resources]  # each role has them
+    assert by_action["ssm:GetParameter"] == [f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}"]
+    assert by_action["sqs:SendMessage"] == [f"arn:aws:sqs:*:*:{stage.failure_queue_name}"]
+    assert by_action["events:PutEvents"] == [f"arn:aws:events:*:*:event-bus/{stage.event_bus_name}"]
+    (push,) = by_action["execute-api:ManageConnections"]
+    assert "${WebsocketAPI}/" in push["Fn::Sub"]
+    assert not any(action.startswith(("kms:", "secretsmanager:", "iam:", "sts:")) for action in by_action)
+
+
+# ---- the deployment package --------------------------------------------------
+
+def test_the_deployment_zip_fits_lambda_and_carries_linux_wheels(packaged, stage):
+    template, zip_path, _ = packaged[stage.name]
+    assert zip_path.stat().st_size < ZIPPED_LIMIT, f"{zip_path.stat().st_size / 2**20:.1f} MiB zipped"
+    with zipfile.ZipFile(zip_path) as archive:
+        names = archive.namelist()
+        assert sum(info.file_size for info in archive.infolist()) < UNZIPPED_LIMIT
+        assert "app.py" in names and "chalicelib/fanout/handler.py" in names
+        wheel = next(name for name in names if name.startswith("pydantic_core-") and name.endswith("/WHEEL"))
+        tags = [line.split(":", 1)[1].strip() for line in archive.read(wheel).decode().splitlines()
+                if line.startswith("Tag:")]
+    runtimes = {f["Properties"]["Runtime"] for f in resources_of_type(template, "AWS::Serverless::Function").values()}
+    (runtime,) = runtimes
+    cpython = "cp" + runtime.removeprefix("python").replace(".", "")
+    assert any(tag.startswith(f"{cpython}-") and "manylinux" in tag and tag.endswith("_x86_64") for tag in tags), tags
