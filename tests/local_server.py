@@ -87,7 +87,10 @@ class LocalServer:
 
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "AWS_"))}
-        env.update(CHAT_PORT=str(self.port), CHAT_JWT_SECRET=self.secret, PYTHONUNBUFFERED="1", **self._extra_env)
+        # Every port free, so servers of parallel test workers never collide.
+        env.update(CHAT_PORT=str(self.port), CHAT_WS_PORT=str(free_port()), CHAT_JWT_SECRET=self.secret,
+                   PYTHONUNBUFFERED="1")
+        env.update(self._extra_env)
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "chalicelib.local.run"], cwd=ROOT, env=env,
