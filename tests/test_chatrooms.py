@@ -8,6 +8,7 @@ import uuid
 import pytest
 
 from tests.conftest import Caller
+from tests.helpers import create_chat
 from tests.schema_check import assert_valid, assert_valid_list
 
 NOT_DELETED = "9999-01-01 00:00:00.000000"
@@ -24,15 +25,6 @@ def start_chat(agent, *others, name="room", detail="room detail"):
     """POST /chatrooms as `agent` with `others`; the caller's chatroom."""
     body = {"participant_ids": [other.id for other in others], "name": name, "detail": detail}
     response = agent.post("/v1.0/chatrooms", body)
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
-def create_chat(customer, owner, *others):
-    ids = [owner.id] + [other.id for other in others]
-    body = {"type": "normal" if len(ids) == 2 else "group", "owner_id": owner.id, "participant_ids": ids,
-            "name": "chat name", "detail": "chat detail"}
-    response = customer.post("/v1.0/chats", body)
     assert response.status_code == 200, response.body
     return response.json_body
 
@@ -175,7 +167,7 @@ def test_create_chatroom_with_customer_token_is_403(customer, make_agent):
 
 def test_create_chatroom_for_an_existing_normal_pair_is_409_naming_the_chat(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, b, a)
+    chat = create_chat(customer, b, a, name="chat name", detail="chat detail")
     response = a.post("/v1.0/chatrooms", {"participant_ids": [b.id], "name": "", "detail": ""})
     assert_error(response, 409)
     assert chat["id"] in response.json_body["Message"]
@@ -184,7 +176,7 @@ def test_create_chatroom_for_an_existing_normal_pair_is_409_naming_the_chat(cust
 
 def test_create_group_chatroom_next_to_a_normal_pair_is_allowed(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    create_chat(customer, a, b)
+    create_chat(customer, a, b, name="chat name", detail="chat detail")
     assert start_chat(a, b, c)["type"] == "group"
 
 

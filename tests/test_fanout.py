@@ -2,18 +2,9 @@
 
 import copy
 
+from tests.helpers import create_chat
+
 NOT_DELETED = "9999-01-01 00:00:00.000000"
-
-
-def create_chat(customer, agents):
-    body = {
-        "type": "normal" if len(agents) == 2 else "group",
-        "owner_id": agents[0].id,
-        "participant_ids": [agent.id for agent in agents],
-    }
-    response = customer.post("/v1.0/chats", body)
-    assert response.status_code == 200, response.body
-    return response.json_body
 
 
 def chatroom_of(customer, agent, chat):
@@ -38,7 +29,7 @@ def copies_in(caller, room):
 def chat_with_rooms(customer, make_agent, fanout, size):
     """A chat of `size` agents, its chatrooms by agent, and the stream read up to here."""
     agents = [make_agent() for _ in range(size)]
-    chat = create_chat(customer, agents)
+    chat = create_chat(customer, *agents)
     fanout.drain()
     return chat, {agent: chatroom_of(customer, agent, chat) for agent in agents}
 

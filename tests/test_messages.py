@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from tests.helpers import create_chat
+
 NOT_DELETED = "9999-01-01 00:00:00.000000"
 CHATMESSAGE_FIELDS = [
     "id", "customer_id", "chat_id", "source", "type", "text", "medias", "tm_create", "tm_update", "tm_delete",
@@ -18,18 +20,6 @@ SOURCE_KEYS = {"type", "target", "target_name", "name", "detail"}
 
 
 # ---- helpers ------------------------------------------------------------------
-
-def create_chat(customer, *agents):
-    """A chat between `agents` (normal for two, group above), made by the customer token."""
-    body = {
-        "type": "normal" if len(agents) == 2 else "group",
-        "owner_id": agents[0].id,
-        "participant_ids": [agent.id for agent in agents],
-    }
-    response = customer.post("/v1.0/chats", body)
-    assert response.status_code == 200, response.body
-    return response.json_body
-
 
 def chatroom_of(agent, chat):
     """The agent's own chatroom of this chat."""

@@ -7,6 +7,8 @@ from collections import Counter
 import botocore.client
 import pytest
 
+from tests.helpers import create_chat
+
 
 class DynamoDBCalls:
     """(service, operation) of every DynamoDB API call made since the last reset()."""
@@ -39,17 +41,6 @@ def dynamodb_calls(monkeypatch):
     return counter
 
 
-def create_chat(customer, agents):
-    body = {
-        "type": "normal" if len(agents) == 2 else "group",
-        "owner_id": agents[0].id,
-        "participant_ids": [agent.id for agent in agents],
-    }
-    response = customer.post("/v1.0/chats", body)
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
 def ok(response):
     assert response.status_code == 200, response.body
     return response.json_body
@@ -59,7 +50,7 @@ def ok(response):
 def scene(customer, make_agent, fanout):
     """A chat of two plain agents with one message fanned out to both."""
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, [a, b])
+    chat = create_chat(customer, a, b)
     room = next(r for r in ok(a.get("/v1.0/chatrooms"))["result"] if r["chat_id"] == chat["id"])
     copy = ok(a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "hi"}))
     fanout.drain()
@@ -107,7 +98,7 @@ def test_plain_agents_chatroommessage_list_is_one_read_and_one_query(scene, dyna
 
 @pytest.mark.parametrize("rooms", [2, 30, 60])
 def test_fanout_of_one_message_is_one_query_and_batches_of_25(customer, make_agent, fanout, dynamodb_calls, rooms):
-    chat = create_chat(customer, [make_agent() for _ in range(rooms)])
+    chat = create_chat(customer, *[make_agent() for _ in range(rooms)])
     fanout.drain()
     message = ok(customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "to everyone"}))
     [insert] = [
@@ -125,7 +116,7 @@ def test_fanout_of_one_message_is_one_query_and_batches_of_25(customer, make_age
 
 def test_no_scan_in_a_full_scenario(customer, make_agent, fanout, dynamodb_calls):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, [a, b, c])
+    chat = create_chat(customer, a, b, c)
     room = next(r for r in ok(a.get("/v1.0/chatrooms"))["result"] if r["chat_id"] == chat["id"])
     copy = ok(a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "hi"}))
     message = ok(b.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "hello"}))
