@@ -12,7 +12,7 @@ partial batch response wants them.
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,43 +113,45 @@ def copy_message(message: ChatmessageItem) -> None:
 
 
 def put_if_absent(items: list[TableItem]) -> None:
-    """Write items that do not exist yet, 25 to a transaction.
+    """Write the items that do not exist yet.
 
     Conditional, so that a replayed record never brings back a copy deleted
-    since (by its owner, or with its chatmessage). 25 keeps a transaction of
-    the largest copies (10,000 characters, 10 medias) under DynamoDB's 4 MB.
+    since (by its owner, or with its chatmessage).
     """
+    _write_once_each(items, lambda tx, item: tx.save(item, condition=TableItem.pk.does_not_exist()))
+
+
+def _write_once_each(items: list[TableItem], add: Callable[[Any, TableItem], None]) -> None:
+    """Conditional writes, 25 to a transaction: one request per 25 items. An
+    item whose condition fails is left out and the rest retried (a conflict
+    with a concurrent write cancels a whole transaction). 25 keeps a
+    transaction of the largest copies (10,000 characters, 10 medias) under
+    DynamoDB's 4 MB."""
     for start in range(0, len(items), COPIES_PER_TRANSACTION):
         chunk = items[start:start + COPIES_PER_TRANSACTION]
         for _ in range(TRANSACTION_ATTEMPTS):
             try:
                 with transaction() as tx:
                     for item in chunk:
-                        tx.save(item, condition=TableItem.pk.does_not_exist())
+                        add(tx, item)
                 break
             except TransactWriteError as error:
                 reasons = error.cancellation_reasons or []
                 if len(reasons) != len(chunk):
                     raise
-                # Leave out what already exists; retry the rest (a conflict with
-                # a concurrent write cancels the whole transaction).
                 chunk = [item for item, reason in zip(chunk, reasons, strict=True)
                          if not (reason and reason.code == "ConditionalCheckFailed")]
                 if not chunk:
                     break
         else:
-            raise RuntimeError(f"copies not written after {TRANSACTION_ATTEMPTS} attempts")
+            raise RuntimeError(f"items not written after {TRANSACTION_ATTEMPTS} attempts")
 
 
 def delete_copies(message: ChatmessageItem) -> None:
-    """Copies never change after they are written, so deleting them is a
-    batch put of what the query returned, marked deleted."""
+    """One query for the live copies (their keys), then one write per 25."""
     copies = paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id))
-    with ChatroommessageItem.batch_write() as batch:
-        for copy in copies:
-            copy.tm_delete = copy.tm_update = message.tm_delete
-            copy.gsi1pk = copy.gsi1sk = copy.gsi2pk = copy.gsi2sk = None
-            batch.save(copy)
+    actions = soft_delete_actions(message.tm_delete)
+    _write_once_each(copies, lambda tx, copy: tx.update(copy, actions, condition=is_live()))
 
 
 def delete_chatrooms(chat: ChatItem) -> None:

@@ -13,11 +13,11 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
-from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
 from chalicelib.clock import NOT_DELETED
-from chalicelib.storage.table import LIST_INDEX, RELATION_INDEX, TTL_ATTRIBUTE
+from chalicelib.storage.table import LIST_INDEX, RELATION_ATTRIBUTES, RELATION_INDEX, TTL_ATTRIBUTE
 
 META = "#"  # sort key of an entity's own item
 
@@ -38,9 +38,12 @@ class ListIndex(GlobalSecondaryIndex):
 
 
 class RelationIndex(GlobalSecondaryIndex):
+    """Children come back as keys and RELATION_ATTRIBUTES only: enough to
+    address them (an update needs just the key), never their content."""
+
     class Meta:
         index_name = RELATION_INDEX
-        projection = AllProjection()
+        projection = IncludeProjection(list(RELATION_ATTRIBUTES))
 
     gsi2pk = UnicodeAttribute(hash_key=True)
     gsi2sk = UnicodeAttribute(range_key=True)
