@@ -40,6 +40,12 @@ test: $(STAMP) $(WHEELS)  ## lint, then the whole test suite (tests/test_deploy.
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
+fuzz: $(STAMP)  ## the long schemathesis run against the make run server (the bounded one is in make test)
+	$(BIN)/python -m fuzz.run_fuzz --max-examples 500
+
+bench: $(STAMP)  ## the benchmarks; writes bench/RESULTS.md
+	$(BIN)/python bench/run_all.py
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 

@@ -21,7 +21,9 @@ CHATMESSAGES = "/v1.0/chatmessages"
 CHATROOMMESSAGES = "/v1.0/chatroommessages"
 
 KINDS = ["chats", "chatrooms", "chatrooms_by_owner", "chatmessages", "chatroommessages", "chatroommessages_copied"]
-START = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+# Later than the real creation time of the chat and its chatrooms (made before the
+# clock is faked): a message is copied only into chatrooms that existed when it was sent.
+START = datetime(2099, 3, 1, 12, 0, 0, tzinfo=UTC)
 BAD_TOKENS = [
     "abc",
     "2022-13-45 99:99:99.000000",

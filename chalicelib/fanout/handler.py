@@ -12,6 +12,7 @@ partial batch response wants them.
 """
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,14 @@ from chalicelib.realtime.events import derive
 from chalicelib.services import paging
 from chalicelib.services.chats import TRANSACTION_ROOMS, new_chatroom
 from chalicelib.services.messages import new_copy
-from chalicelib.services.records import is_live, soft_delete_actions, transaction
+from chalicelib.services.records import (
+    TRANSIENT_ERRORS,
+    is_condition_failure,
+    is_live,
+    soft_delete_actions,
+    transaction,
+    with_retries,
+)
 from chalicelib.storage.models import (
     META,
     ChatItem,
@@ -107,8 +115,11 @@ def _live_chatrooms(chat_customer: str, chat_id: str) -> list[ChatroomItem]:
 
 
 def copy_message(message: ChatmessageItem) -> None:
-    """One query for the chat's live chatrooms, then one write per 25 copies."""
-    rooms = [r for r in _live_chatrooms(message.customer_id, message.chat_id) if r.id != message.origin_chatroom_id]
+    """One query for the chat's live chatrooms, then one write per 25 copies.
+    Membership is the one at the send: a chatroom created after the message
+    (a participant added before the stream got here) gets no copy of it."""
+    rooms = [r for r in _live_chatrooms(message.customer_id, message.chat_id)
+             if r.id != message.origin_chatroom_id and r.tm_create <= message.tm_create]
     put_if_absent([new_copy(message, room) for room in rooms])
 
 
@@ -129,7 +140,7 @@ def _write_once_each(items: list[TableItem], add: Callable[[Any, TableItem], Non
     DynamoDB's 4 MB."""
     for start in range(0, len(items), COPIES_PER_TRANSACTION):
         chunk = items[start:start + COPIES_PER_TRANSACTION]
-        for _ in range(TRANSACTION_ATTEMPTS):
+        for attempt in range(TRANSACTION_ATTEMPTS):
             try:
                 with transaction() as tx:
                     for item in chunk:
@@ -137,12 +148,14 @@ def _write_once_each(items: list[TableItem], add: Callable[[Any, TableItem], Non
                 break
             except TransactWriteError as error:
                 reasons = error.cancellation_reasons or []
-                if len(reasons) != len(chunk):
+                if len(reasons) == len(chunk):
+                    chunk = [item for item, reason in zip(chunk, reasons, strict=True)
+                             if not (reason and reason.code == "ConditionalCheckFailed")]
+                    if not chunk:
+                        break
+                elif error.cause_response_code not in TRANSIENT_ERRORS:
                     raise
-                chunk = [item for item, reason in zip(chunk, reasons, strict=True)
-                         if not (reason and reason.code == "ConditionalCheckFailed")]
-                if not chunk:
-                    break
+                time.sleep(min(0.05 * 2 ** attempt, 1.0))  # throttled or in conflict: back off
         else:
             raise RuntimeError(f"items not written after {TRANSACTION_ATTEMPTS} attempts")
 
@@ -157,9 +170,11 @@ def delete_copies(message: ChatmessageItem) -> None:
 def delete_chatrooms(chat: ChatItem) -> None:
     for room in _live_chatrooms(chat.customer_id, chat.id):
         try:
-            room.update(soft_delete_actions(chat.tm_delete), condition=is_live())
-        except UpdateError:
-            pass  # already deleted
+            with_retries(lambda room=room: room.update(soft_delete_actions(chat.tm_delete), condition=is_live()))
+        except UpdateError as error:
+            if not is_condition_failure(error):
+                raise  # the record fails and is retried
+            # already deleted
 
 
 def sync_chatrooms(chat: ChatItem) -> None:
@@ -169,7 +184,7 @@ def sync_chatrooms(chat: ChatItem) -> None:
         if room.chat_version >= chat.version:
             continue
         try:
-            room.update(
+            with_retries(lambda room=room: room.update(
                 [
                     ChatroomItem.participant_ids.set(chat.participant_ids),
                     ChatroomItem.type.set(chat.type),
@@ -177,9 +192,11 @@ def sync_chatrooms(chat: ChatItem) -> None:
                     ChatroomItem.tm_update.set(chat.tm_update),
                 ],
                 condition=is_live() & (ChatroomItem.chat_version < chat.version),
-            )
-        except UpdateError:
-            pass  # deleted meanwhile, or a newer version got there first
+            ))
+        except UpdateError as error:
+            if not is_condition_failure(error):
+                raise  # the record fails and is retried
+            # deleted meanwhile, or a newer version got there first
 
 
 def ensure_chatrooms(chat: ChatItem) -> None:

@@ -5,6 +5,7 @@ names another, the table created as in production, a stream poller feeding
 the same handler Lambda calls, and the HTTP API on 127.0.0.1:CHAT_PORT.
 """
 
+import json
 import logging
 import os
 import secrets
@@ -48,6 +49,21 @@ def local_server(app, host: str, port: int):
     class QuietHandler(ChaliceRequestHandler):
         def log_message(self, format, *args):  # noqa: A002 (the stdlib's name)
             pass
+
+        def send_error(self, code, message=None, explain=None):
+            """http.server answers a method it has no do_* for (TRACE, PROPFIND...)
+            with 501; API Gateway and Chalice answer such a request with 405."""
+            if code != 501:
+                return super().send_error(code, message, explain)
+            body = json.dumps({"Code": "MethodNotAllowedError",
+                               "Message": f"Unsupported method: {self.command}"}).encode()
+            self.send_response(405)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
     # What chalice.local.create_local_server does, with our handler.
     CustomLocalChalice.__bases__ = (LocalChalice, app.__class__)

@@ -1,8 +1,10 @@
 """Small storage helpers the services share: load by id, soft delete, transactions."""
 
+import time
+from collections.abc import Callable
 from typing import TypeVar
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PynamoDBException
 from pynamodb.transactions import TransactWrite
 
 from chalicelib import storage
@@ -46,3 +48,29 @@ def soft_delete_actions(when: str) -> list:
 
 def transaction() -> TransactWrite:
     return TransactWrite(connection=storage.connection())
+
+
+# Errors after which the same write may well succeed a moment later.
+TRANSIENT_ERRORS = {
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
+}
+T = TypeVar("T")
+
+
+def is_condition_failure(error: PynamoDBException) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+def with_retries(write: Callable[[], T], attempts: int = 5, first_delay: float = 0.05) -> T:
+    """Run a write, again after a short backoff while it fails transiently
+    (throttling, a conflict); any other error is the caller's. Only for
+    writes that are safe to repeat (conditional or idempotent)."""
+    for attempt in range(attempts):
+        try:
+            return write()
+        except PynamoDBException as error:
+            if error.cause_response_code not in TRANSIENT_ERRORS or attempt == attempts - 1:
+                raise
+            time.sleep(min(first_delay * 2 ** attempt, 1.0))
+    raise AssertionError("unreachable")
