@@ -5,14 +5,14 @@ container, so the secret is never in the template or the repository."""
 import functools
 import os
 
-import boto3
-
 from chalicelib import config
 
 
 def load_secret(region: str) -> str:
     if os.environ.get("CHAT_JWT_SECRET"):
         return os.environ["CHAT_JWT_SECRET"]
+    import boto3  # only here: the one read per container, kept out of every cold start's imports
+
     parameter = os.environ.get("CHAT_JWT_SECRET_PARAMETER")
     if parameter:
         ssm = boto3.client("ssm", region_name=region)

@@ -6,7 +6,6 @@ import logging
 import os
 from functools import lru_cache
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist
 
@@ -22,6 +21,8 @@ EVENT_SOURCE = "voipbin.chat"
 
 @lru_cache(maxsize=8)
 def _management_client(endpoint: str, region: str):
+    import boto3  # here, not at import: boto3 is a third of a cold start, and most requests never push
+
     return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region)
 
 
@@ -100,6 +101,8 @@ class Delivery:
 
     def _put_on_bus(self, events: list[ChatEvent]) -> None:
         if self._events is None:
+            import boto3  # lazily, as above
+
             self._events = boto3.client("events", region_name=config.load().region)
         entries = [
             {"Source": EVENT_SOURCE, "DetailType": event.type, "Detail": json.dumps(event.data),
