@@ -131,3 +131,29 @@ def test_no_scan_in_a_full_scenario(customer, make_agent, fanout, dynamodb_calls
 
     assert dynamodb_calls.calls, "the scenario made no DynamoDB calls at all"
     assert "Scan" not in dynamodb_calls.counts, dynamodb_calls.counts
+
+
+def _items_read_by_one_page(customer, make_agent, chats, monkeypatch):
+    """Create `chats` chats, then list one page of 5: (requests, items DynamoDB read)."""
+    for _ in range(chats):
+        create_chat(customer, make_agent(), make_agent())
+    reads = []
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def recording(client, operation_name, api_params):
+        response = make_api_call(client, operation_name, api_params)
+        if client.meta.service_model.service_name == "dynamodb":
+            reads.append((operation_name, response.get("ScannedCount", response.get("Count"))))
+        return response
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    page = ok(customer.get("/v1.0/chats?page_size=5"))
+    assert len(page["result"]) == 5 and page["next_page_token"]
+    return reads
+
+
+def test_items_read_per_page_do_not_grow_with_the_table(customer, make_agent, monkeypatch):
+    small = _items_read_by_one_page(customer, make_agent, 6, monkeypatch)
+    monkeypatch.undo()
+    large = _items_read_by_one_page(customer, make_agent, 40, monkeypatch)
+    assert small == large == [("Query", 6)]  # the page and one more, to know it is not the last
