@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from tests.conftest import Caller
-from tests.helpers import create_chat
+from tests.helpers import assert_error, create_chat, get_chat, get_room, is_uuid, room_of, rooms_of
 from tests.schema_check import assert_valid, assert_valid_list
 
 NOT_DELETED = "9999-01-01 00:00:00.000000"
@@ -27,43 +27,6 @@ def start_chat(agent, *others, name="room", detail="room detail"):
     response = agent.post("/v1.0/chatrooms", body)
     assert response.status_code == 200, response.body
     return response.json_body
-
-
-def get_chat(customer, chat_id):
-    response = customer.get(f"/v1.0/chats/{chat_id}")
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
-def get_room(customer, room_id):
-    response = customer.get(f"/v1.0/chatrooms/{room_id}")
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
-def rooms_of(customer, agent_id):
-    response = customer.get(f"/v1.0/chatrooms?owner_id={agent_id}")
-    assert response.status_code == 200, response.body
-    assert_valid_list("chatroom", response.json_body)
-    return response.json_body["result"]
-
-
-def room_of(customer, agent_id, chat_id):
-    rooms = [room for room in rooms_of(customer, agent_id) if room["chat_id"] == chat_id]
-    assert len(rooms) == 1, rooms
-    return rooms[0]
-
-
-def assert_error(response, status):
-    assert response.status_code == status, (response.status_code, response.body)
-    assert set(response.json_body) == {"Code", "Message"}, response.json_body
-
-
-def is_uuid(value):
-    try:
-        return str(uuid.UUID(value)) == value
-    except (TypeError, ValueError):
-        return False
 
 
 # ---- POST /chatrooms -------------------------------------------------------------------
