@@ -163,3 +163,12 @@ def admin(make_agent):
 @pytest.fixture
 def other_customer(client):
     return Caller(client, str(uuid.uuid4()))
+
+
+@pytest.fixture(params=["customer", "admin", "manager", "agent"])
+def stranger(request, other_customer, make_agent):
+    """Someone of another customer: its customer token or one of its agents."""
+    if request.param == "customer":
+        return other_customer
+    permission = {"admin": 32, "manager": 64, "agent": 16}[request.param]
+    return make_agent(permission=permission, customer=other_customer.customer_id)

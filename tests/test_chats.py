@@ -674,15 +674,6 @@ def test_authorization_matrix(group, customer, role, operation):
 
 # ---- another customer: always 404, never 403, nothing changes ---------------------------------
 
-@pytest.fixture(params=["customer", "admin", "manager", "agent"])
-def stranger(request, other_customer, make_agent):
-    """Someone of another customer: its customer token or one of its agents."""
-    if request.param == "customer":
-        return other_customer
-    permission = {"admin": 32, "manager": 64, "agent": 16}[request.param]
-    return make_agent(permission=permission, customer=other_customer.customer_id)
-
-
 @pytest.mark.parametrize("operation", OPERATIONS)
 def test_another_customer_gets_404_and_changes_nothing(group, customer, stranger, operation, fanout):
     chat, agents = group
