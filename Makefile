@@ -34,7 +34,7 @@ $(WHEELS): requirements.txt $(STAMP)
 wheelhouse: $(WHEELS)
 
 run: $(STAMP)  ## start the API on 127.0.0.1:8000 with an embedded DynamoDB
-	$(BIN)/python -m chalicelib.local.run
+	$(BIN)/python -m devtools.run
 
 test: $(STAMP) $(WHEELS)  ## lint, then the whole test suite (tests/test_deploy.py packages offline)
 	$(BIN)/ruff check .

@@ -113,7 +113,7 @@ def analyse(text: str) -> dict:
 def main() -> None:
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_patches
+    from devtools import moto_patches
 
     moto_patches.apply()
     common.tune_moto()

@@ -552,8 +552,8 @@ class InProcessMoto:
         from moto import mock_aws
 
         from chalicelib import storage
-        from chalicelib.local import moto_patches
         from chalicelib.storage.table import create_table
+        from devtools import moto_patches
 
         moto_patches.apply()
         tune_moto()
@@ -688,7 +688,7 @@ class StreamTap:
     handler Lambda calls (app.on_table_change), as tests/conftest.py does."""
 
     def __init__(self, stream_arn: str, start: str = "TRIM_HORIZON"):
-        from chalicelib.local.streams import ShardReader, streams_client
+        from devtools.streams import ShardReader, streams_client
 
         self.stream_arn = stream_arn
         self.reader = ShardReader(streams_client(REGION, None), stream_arn, start=start)
@@ -696,7 +696,7 @@ class StreamTap:
             self.reader.read(limit=1)  # fix the position now, as `make run` does
 
     def read(self, limit: int = 1000) -> list[dict]:
-        from chalicelib.local.streams import lambda_event
+        from devtools.streams import lambda_event
 
         records = []
         while True:

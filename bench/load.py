@@ -1,4 +1,4 @@
-"""6. The local server under load: `python -m chalicelib.local.run` (what
+"""6. The local server under load: `python -m devtools.run` (what
 `make run` starts: its own moto server, the stream poller, Chalice's local
 server) as a subprocess on a free port, 8 concurrent clients for 30 s mixing
 sends and lists over loopback HTTP. Requests per second, p50/p99 latency,
@@ -85,7 +85,7 @@ def start_server(port: int, dynamodb_port: int, log):
     # Free ports for everything it listens on (the websocket API too, where it has one).
     env.update(CHAT_PORT=str(port), CHAT_WS_PORT=str(free_port()), CHAT_DYNAMODB_PORT=str(dynamodb_port),
                CHAT_TABLE_NAME=TABLE, CHAT_JWT_SECRET=common.SECRET, PYTHONUNBUFFERED="1")
-    process = subprocess.Popen([sys.executable, "-m", "chalicelib.local.run"], cwd=common.ROOT, env=env,
+    process = subprocess.Popen([sys.executable, "-m", "devtools.run"], cwd=common.ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

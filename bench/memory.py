@@ -73,8 +73,8 @@ def run_remote(tmp: Path) -> dict:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_patches
     from chalicelib.storage.table import create_table
+    from devtools import moto_patches
 
     moto_patches.apply()
     common.tune_moto()

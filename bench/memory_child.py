@@ -146,7 +146,7 @@ def baseline(out: str, items_path: str, definition_path: str, stream_records: in
     import boto3
     from moto import mock_aws
 
-    from chalicelib.local import moto_patches
+    from devtools import moto_patches
 
     moto_patches.apply()
     common.tune_moto()

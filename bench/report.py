@@ -407,7 +407,7 @@ def section_load(r: dict) -> list[str]:
         ["ERROR lines in the server's log", d["server_errors_logged"]],
     ]
     lines = [
-        "`python -m chalicelib.local.run` as a subprocess on free ports, with its own embedded moto server, stream "
+        "`python -m devtools.run` as a subprocess on free ports, with its own embedded moto server, stream "
         "poller and Chalice local server, exactly as `make run` starts it (none of the bench's moto speed-ups "
         "apply in it). 8 threads, one agent each, one keep-alive connection each; 50% `POST /v1.0/chatroommessages`, "
         "50% `GET /v1.0/chatroommessages?page_size=20`, into or from one of the agent's two chatrooms (a group "
@@ -473,7 +473,7 @@ METHOD = """\
   KB; 2 when its key changes; none when no projected attribute changes), read from the table
   definition the service deploys. Index propagation is counted at the standard rate, not doubled.
   Failed conditional writes are charged as attempted.
-- **moto.** Every process using moto applies `chalicelib.local.moto_patches.apply()`. The bench's
+- **moto.** Every process using moto applies `devtools.moto_patches.apply()`. The bench's
   own processes also apply `bench.common.tune_moto()`: five of moto 5.2's costs grow with the
   square of the items' size or with the table (response serialisation walking botocore's shapes,
   about 6 ms per item of 20 attributes; the 400 KB item-size guard re-measuring every attribute on

@@ -25,9 +25,9 @@ from moto import mock_aws  # noqa: E402
 
 import app as chat_app  # noqa: E402
 from chalicelib import auth, storage  # noqa: E402
-from chalicelib.local import moto_patches  # noqa: E402
-from chalicelib.local.streams import ShardReader, lambda_event, streams_client  # noqa: E402
 from chalicelib.storage.table import create_table  # noqa: E402
+from devtools import moto_patches  # noqa: E402
+from devtools.streams import ShardReader, lambda_event, streams_client  # noqa: E402
 
 # moto with DynamoDB's transaction semantics and atomic, thread-safe operations.
 moto_patches.apply()

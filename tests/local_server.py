@@ -64,7 +64,7 @@ class Api:
 
 
 class LocalServer:
-    """`python -m chalicelib.local.run` on a free port, with its own embedded
+    """`python -m devtools.run` on a free port, with its own embedded
     DynamoDB; stopped (killed if need be) on exit. Output goes to a log file
     so a chatty server can never block on a full pipe."""
 
@@ -93,7 +93,7 @@ class LocalServer:
         env.update(self._extra_env)
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "chalicelib.local.run"], cwd=ROOT, env=env,
+            [sys.executable, "-m", "devtools.run"], cwd=ROOT, env=env,
             stdout=self._log, stderr=subprocess.STDOUT, text=True,
         )
 

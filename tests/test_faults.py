@@ -5,7 +5,7 @@
    throttling or server error, some of them *after* the write landed (the
    response lost), and some deliveries time out half-way through the batch.
    The real moto stream records are delivered with Lambda's retry semantics
-   (chalicelib.local.poller: partial batch responses, re-delivery from the
+   (devtools.poller: partial batch responses, re-delivery from the
    earliest failed record, MaximumRetryAttempts 5 as deployed). Afterwards
    every chatroom holds exactly one copy of every message: none lost, none
    doubled.
@@ -31,8 +31,8 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 import app as chat_app
-from chalicelib.local.poller import StreamPoller
-from chalicelib.local.streams import ShardReader, streams_client
+from devtools.poller import StreamPoller
+from devtools.streams import ShardReader, streams_client
 from tests.conftest import REGION, TABLE
 from tests.local_server import LocalServer, eventually
 
@@ -165,7 +165,7 @@ FAULT_PLANS = [
 @pytest.mark.parametrize(("every", "lost_response", "timeout_every", "seed"), FAULT_PLANS)
 def test_under_write_faults_every_chatroom_gets_every_message_exactly_once(
         request, aws, customer, make_agent, caplog, every, lost_response, timeout_every, seed):
-    caplog.set_level(logging.ERROR, logger="chalicelib.local.poller")
+    caplog.set_level(logging.ERROR, logger="devtools.poller")
     agents = [make_agent() for _ in range(6)]
     ids = [a.id for a in agents]
     chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": ids[0], "participant_ids": ids,

@@ -1,8 +1,8 @@
 """The local stream poller honours partial batch responses as Lambda does."""
 
 import app as chat_app
-from chalicelib.local.poller import StreamPoller
-from chalicelib.local.streams import ShardReader, streams_client
+from devtools.poller import StreamPoller
+from devtools.streams import ShardReader, streams_client
 from tests.conftest import REGION
 
 

@@ -10,9 +10,9 @@ import boto3
 import pytest
 
 import app as chat_app
-from chalicelib.local.websocket_server import LocalWebsocketApi
 from chalicelib.realtime import connections, delivery
 from chalicelib.storage.models import ConnectionItem
+from devtools.websocket_server import LocalWebsocketApi
 from tests.conftest import REGION, SECRET
 
 

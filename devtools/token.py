@@ -1,4 +1,4 @@
-"""Operator tools. `python -m chalicelib.cli token ...` mints a JWT signed with
+"""The token tool: `python -m devtools.token ...` mints a JWT signed with
 CHAT_JWT_SECRET, for a customer or for one of its agents."""
 
 import argparse
@@ -18,9 +18,7 @@ def _uuid(value: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    token = commands.add_parser("token", help="mint a token (signed with CHAT_JWT_SECRET)")
+    token = argparse.ArgumentParser(prog="python -m devtools.token", description=__doc__)
     token.add_argument("--customer-id", type=_uuid, required=True)
     token.add_argument("--agent-id", type=_uuid, help="mint an agent token (default: a customer token)")
     token.add_argument("--name", default="", help="the agent's name (shown as target_name in messages)")
@@ -30,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
              f"{PERMISSION_MANAGER} manager (default {PERMISSION_AGENT})",
     )
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires (default one day)")
-    args = parser.parse_args(argv)
+    args = token.parse_args(argv)
 
     secret = os.environ.get("CHAT_JWT_SECRET")
     if not secret:

@@ -29,7 +29,7 @@ def _quiet_logs() -> None:
 def start_embedded_dynamodb():
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.local import moto_patches
+    from devtools import moto_patches
 
     moto_patches.apply()  # DynamoDB's transaction semantics, thread-safe
 
@@ -91,10 +91,10 @@ def main() -> int:
 
     # Configuration is complete: only now import what reads it.
     from chalicelib import auth, config
-    from chalicelib.local.poller import StreamPoller
-    from chalicelib.local.streams import ShardReader, streams_client
-    from chalicelib.local.websocket_server import LocalWebsocketApi
     from chalicelib.storage.table import create_table
+    from devtools.poller import StreamPoller
+    from devtools.streams import ShardReader, streams_client
+    from devtools.websocket_server import LocalWebsocketApi
 
     settings = config.load()
     dynamodb = boto3.client("dynamodb", region_name=settings.region, endpoint_url=settings.dynamodb_endpoint)
@@ -132,7 +132,7 @@ def main() -> int:
     print(f"Chat API on http://{host}:{bound_port}/v1.0  (customer {customer_id})\n"
           f"Websocket events on ws://{host}:{websockets_api.port}/?token=<token>\n"
           f"Try it:\n  curl 'http://{host}:{bound_port}/v1.0/chats?token={token}'\n"
-          f"Mint more tokens: .venv/bin/python -m chalicelib.cli token --help\n", flush=True)
+          f"Mint more tokens: .venv/bin/python -m devtools.token --help\n", flush=True)
 
     stopped = threading.Event()
 

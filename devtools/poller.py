@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.local.streams import ShardReader, lambda_event
+from devtools.streams import ShardReader, lambda_event
 
 log = logging.getLogger(__name__)
 
