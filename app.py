@@ -1,9 +1,8 @@
 """The chat service's Lambda entry points: the REST API, the websocket API and the stream handler."""
 
-from chalicelib import config, fanout, storage
+from chalicelib import config, storage
 from chalicelib.api import chatrooms, chats, messages, openapi
 from chalicelib.api.application import ChatChalice
-from chalicelib.realtime import websocket
 
 settings = config.load()
 storage.configure(settings)
@@ -17,21 +16,29 @@ for blueprint in (chats.bp, chatrooms.bp, messages.bp, openapi.bp):
 
 @app.on_dynamodb_record(stream_arn=settings.stream_arn, batch_size=100)
 def on_table_change(event):
-    """Copies new messages into chatrooms and runs the cascades (chalicelib.fanout)."""
-    return fanout.handle_records(fanout.StreamRecord.from_lambda(record.to_dict()) for record in event)
+    """Copies new messages into chatrooms and runs the cascades (chalicelib.stream)."""
+    from chalicelib import stream  # only the stream function needs it
+
+    return stream.handle_records(stream.StreamRecord.from_lambda(record.to_dict()) for record in event)
 
 
 @app.on_ws_connect()
 def ws_connect(event):
-    """Accepts a connection with a valid token (chalicelib.realtime.websocket)."""
-    return websocket.on_connect(event)
+    """Accepts a connection with a valid token (chalicelib.websocket)."""
+    from chalicelib.websocket import handlers
+
+    return handlers.on_connect(event)
 
 
 @app.on_ws_message()
 def ws_message(event):
-    return websocket.on_message(event)
+    from chalicelib.websocket import handlers
+
+    return handlers.on_message(event)
 
 
 @app.on_ws_disconnect()
 def ws_disconnect(event):
-    return websocket.on_disconnect(event)
+    from chalicelib.websocket import handlers
+
+    return handlers.on_disconnect(event)

@@ -99,8 +99,8 @@ def measure_size(total: int) -> dict:
     from chalice.test import Client
 
     import app as chat_app
-    from chalicelib.services.records import load
     from chalicelib.storage.models import ChatItem, ChatmessageItem, ChatroomItem, ChatroommessageItem
+    from chalicelib.storage.operations import load
 
     with common.InProcessMoto() as moto, Client(chat_app.app) as client:
         customer_id = common.new_id()

@@ -328,7 +328,9 @@ def lazy_suggestions(profile: dict) -> list[str]:
     """From the import profile: what a GET does not need at import time."""
     found = []
     own = profile.get("first_party_self_ms", {})
-    not_for_rest = sorted(name for name in own if name.startswith(("chalicelib.fanout", "chalicelib.realtime")))
+    NOT_FOR_REST = ("chalicelib.stream", "chalicelib.websocket", "chalicelib.services.fanout",  # noqa: N806
+                    "chalicelib.services.delivery", "chalicelib.services.events", "chalicelib.services.connections")
+    not_for_rest = sorted(name for name in own if name.startswith(NOT_FOR_REST))
     if not_for_rest:
         found.append(f"- `app.py` imports {code(not_for_rest)} at module level "
                      f"({num(sum(own[n] for n in not_for_rest), 0)} ms of their own, and the first import of "

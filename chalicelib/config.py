@@ -1,5 +1,7 @@
 """Settings read from the environment, so one code base runs on moto, a local
-DynamoDB-compatible server or AWS without edits."""
+DynamoDB-compatible server or AWS without edits. This is the one place that
+reads the environment; `load()` is cheap, so callers read it when they act
+(the local runner sets some variables after the app is imported)."""
 
 import os
 from dataclasses import dataclass
@@ -12,19 +14,32 @@ class Settings:
     table_name: str
     region: str
     dynamodb_endpoint: str | None
-    jwt_secret: str | None
     stream_arn: str
+    # Where the JWT secret comes from: the value itself (local development),
+    # an SSM SecureString parameter, or a Secrets Manager secret.
+    jwt_secret: str | None
+    jwt_secret_parameter: str | None
+    jwt_secret_id: str | None
+    # Real-time delivery: API Gateway's management endpoint for pushes (unset:
+    # derived from the websocket event, or no pushes from the stream), and an
+    # EventBridge bus (unset: none).
+    websocket_endpoint: str | None
+    event_bus: str | None
 
 
 def load() -> Settings:
     return Settings(
         table_name=os.environ.get("CHAT_TABLE_NAME", "chat"),
         region=_first_set("CHAT_REGION", "AWS_REGION", "AWS_DEFAULT_REGION") or "us-east-1",
-        dynamodb_endpoint=os.environ.get("CHAT_DYNAMODB_ENDPOINT") or None,
-        jwt_secret=os.environ.get("CHAT_JWT_SECRET") or None,
+        dynamodb_endpoint=_first_set("CHAT_DYNAMODB_ENDPOINT"),
         # Chalice needs the stream ARN when app.py is imported (deploy time);
         # the local runner never uses it, it polls the stream itself.
         stream_arn=os.environ.get("CHAT_STREAM_ARN", LOCAL_STREAM_ARN),
+        jwt_secret=_first_set("CHAT_JWT_SECRET"),
+        jwt_secret_parameter=_first_set("CHAT_JWT_SECRET_PARAMETER"),
+        jwt_secret_id=_first_set("CHAT_JWT_SECRET_ID"),
+        websocket_endpoint=_first_set("CHAT_WEBSOCKET_ENDPOINT"),
+        event_bus=_first_set("CHAT_EVENT_BUS"),
     )
 
 

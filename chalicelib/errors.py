@@ -39,3 +39,11 @@ class Conflict(ServiceError):
 class PayloadTooLarge(ServiceError):
     status = 413
     code = "PayloadTooLargeError"
+
+
+class Unavailable(ServiceError):
+    """Storage stayed busy (throttled, in conflict) through every retry: the
+    request changed nothing and may be sent again."""
+
+    status = 503
+    code = "ServiceUnavailableError"

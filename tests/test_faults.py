@@ -575,12 +575,12 @@ def _all_chatrooms_of(server, customer_id, chat_id, agent):
     """Every chatroom of `agent` in the chat, deleted ones too, oldest first. Deleted
     chatrooms leave the lists, so they are found by id: a chatroom's id is derived from
     (chat, owner, chat version), and the version is at most the number of changes."""
-    from chalicelib.services.chats import chatroom_id
+    from chalicelib.storage.models import ChatroomItem
 
     api = server.api(customer_id)
     found = []
     for version in range(1, 4 * (2 * CYCLES + 2) * CHURNERS + 2):
-        status, room = api.call("GET", f"/chatrooms/{chatroom_id(chat_id, agent, version)}")
+        status, room = api.call("GET", f"/chatrooms/{ChatroomItem.derived_id(chat_id, agent, version)}")
         if status == 200:
             found.append(room)
     return sorted(found, key=lambda r: r["tm_create"])

@@ -1,7 +1,7 @@
 """The OpenAPI document covers exactly the routes Chalice registers."""
 
 import app as chat_app
-from chalicelib.schemas import requests as request_models
+from chalicelib.schemas import bodies as request_models
 
 
 def test_document_is_served_without_a_token(client):

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 import app as chat_app
-from chalicelib.realtime import connections, delivery
+from chalicelib.services import connections, delivery
 from chalicelib.storage.models import ConnectionItem
 from devtools.websocket_server import LocalWebsocketApi
 from tests.conftest import REGION, SECRET

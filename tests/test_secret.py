@@ -4,6 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from chalicelib import config
 from chalicelib.auth.secret import load_secret
 
 
@@ -16,7 +17,7 @@ def no_env_secret(monkeypatch):
 
 def test_environment_secret_wins(no_env_secret):
     no_env_secret.setenv("CHAT_JWT_SECRET", "from-env")
-    assert load_secret("us-east-1") == "from-env"
+    assert load_secret(config.load()) == "from-env"
 
 
 def test_secret_from_ssm_secure_string(no_env_secret):
@@ -25,7 +26,7 @@ def test_secret_from_ssm_secure_string(no_env_secret):
             Name="/chat/prod/jwt-secret", Value="from-ssm", Type="SecureString"
         )
         no_env_secret.setenv("CHAT_JWT_SECRET_PARAMETER", "/chat/prod/jwt-secret")
-        assert load_secret("us-east-1") == "from-ssm"
+        assert load_secret(config.load()) == "from-ssm"
 
 
 def test_secret_from_secrets_manager(no_env_secret):
@@ -34,9 +35,9 @@ def test_secret_from_secrets_manager(no_env_secret):
             Name="chat/jwt", SecretString="from-secrets-manager"
         )
         no_env_secret.setenv("CHAT_JWT_SECRET_ID", "chat/jwt")
-        assert load_secret("us-east-1") == "from-secrets-manager"
+        assert load_secret(config.load()) == "from-secrets-manager"
 
 
 def test_no_secret_configured_is_an_error_not_a_default(no_env_secret):
     with pytest.raises(RuntimeError, match="no JWT secret"):
-        load_secret("us-east-1")
+        load_secret(config.load())

@@ -8,9 +8,9 @@ import re
 from chalice import Blueprint
 from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.request import NO_BODY
+from chalicelib.api.inputs import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from chalicelib.api.routing import NO_BODY
 from chalicelib.schemas.resources import Error, Page
-from chalicelib.services.paging import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
 
 bp = Blueprint(__name__)
 DOCUMENT_PATH = "/openapi.json"
@@ -22,7 +22,9 @@ ERROR_TEXT = {
     404: "Not found (or another customer's)",
     409: "Conflict with the current state",
     413: "Body over 256 KiB",
+    503: "The database stayed busy through every retry; nothing was changed, send the request again",
 }
+ALWAYS = (503,)  # any operation may meet a busy database
 SECURITY = [{"tokenQuery": []}, {"bearer": []}, {"tokenCookie": []}]
 
 
@@ -73,13 +75,15 @@ def build_document(app) -> dict:
             parameters.append(IDEMPOTENCY_HEADER)
         responses = {"200": {"description": "OK", "content": {
             "application/json": {"schema": ref(Page[op.returns] if op.page else op.returns)}}}}
-        for status in op.errors:
+        for status in (*op.errors, *ALWAYS):
             responses[str(status)] = {"description": ERROR_TEXT[status],
                                       "content": {"application/json": {"schema": ref(Error)}}}
         document_op = {
             "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "summary": op.summary, "parameters": parameters, "responses": responses, "security": SECURITY,
         }
+        if op.description:
+            document_op["description"] = op.description
         if op.body:
             body_schema = {"schema": ref(op.body, "validation")}
             document_op["requestBody"] = {"required": True, "content": {

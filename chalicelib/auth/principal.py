@@ -1,6 +1,6 @@
 """Who is calling: a customer (the tenant's own admin token) or one of its agents."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 PERMISSION_AGENT = 16
 PERMISSION_ADMIN = 32
@@ -27,3 +27,8 @@ class Principal:
     def caller_id(self) -> str:
         """Scope of per-caller state such as idempotency keys."""
         return self.agent_id or f"customer-{self.customer_id}"
+
+    def without_privileges(self) -> "Principal":
+        """The same agent with plain rights: the service_agents routes act on
+        the caller's own chatrooms only, whatever their permission bits."""
+        return replace(self, permission=self.permission & ~(PERMISSION_ADMIN | PERMISSION_MANAGER))

@@ -11,19 +11,23 @@ from chalicelib.clock import is_uuid
 from chalicelib.errors import Unauthorized
 
 ALGORITHM = "HS256"
+# A token valid for longer than this is a mistake (or an attack on a secret
+# that will one day rotate); the contract says exp is an integer of seconds.
+MAX_LIFETIME_SECONDS = 10 * 366 * 24 * 3600
 
 
 def decode(token: str, secret: str) -> Principal:
     try:
-        claims = jwt.decode(
-            token, secret, algorithms=[ALGORITHM], options={"require": ["exp"]}
-        )
-    except jwt.ExpiredSignatureError:
-        raise Unauthorized("token: expired") from None
+        # exp is checked below, where its type is too (PyJWT takes "123" and 1e300).
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["exp"], "verify_exp": False})
     except jwt.MissingRequiredClaimError:
         raise Unauthorized("token: the exp claim is required") from None
     except jwt.InvalidTokenError:
         raise Unauthorized("token: invalid (malformed, wrongly signed or not HS256)") from None
+    _check_expiry(claims["exp"])
+    if "agent" in claims and "customer" in claims:
+        raise Unauthorized("token: has both a customer and an agent claim; a token is one or the other")
     if "agent" in claims:
         return _agent_principal(claims["agent"])
     if "customer" in claims:
@@ -31,11 +35,21 @@ def decode(token: str, secret: str) -> Principal:
     raise Unauthorized("token: needs a customer or an agent claim")
 
 
+def _check_expiry(exp: Any) -> None:
+    if type(exp) is not int:  # bool is an int subclass; floats and strings are refused
+        raise Unauthorized("token: exp must be an integer number of seconds since the epoch")
+    now = int(time.time())
+    if exp <= now:
+        raise Unauthorized("token: expired (exp is in the past)")
+    if exp > now + MAX_LIFETIME_SECONDS:
+        raise Unauthorized("token: exp is more than 10 years ahead")
+
+
 def _customer_principal(claim: Any) -> Principal:
     if isinstance(claim, str):  # the seed's tokens carry the customer as a JSON string
         try:
             claim = json.loads(claim)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise Unauthorized("token: the customer claim is not valid JSON") from None
     if not isinstance(claim, dict) or not is_uuid(claim.get("id")):
         raise Unauthorized("token: the customer claim needs an id that is a UUID")

@@ -1,22 +1,30 @@
 """Chats: create (with one chatroom per participant), read, change, delete,
-and membership. Cascades to other chatrooms run in the stream handler."""
+and membership. Cascades to other chatrooms run in the stream handler.
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError, UpdateError
+Writes are single conditional requests where the contract allows: the
+condition carries the rules (live, owned by the caller), and the item is read
+only when it fails, to say why (404, 403, ...)."""
+
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
-from chalicelib.clock import derived_id, new_id, now
-from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError
+from chalicelib.clock import now
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
+from chalicelib.schemas.bodies import ChatCreate, ChatUpdate, ParticipantAdd
 from chalicelib.schemas.common import PARTICIPANTS_MAX
-from chalicelib.schemas.requests import ChatCreate, ChatOwnerUpdate, ChatUpdate, ParticipantAdd
-from chalicelib.services import access, paging
-from chalicelib.services.records import (
+from chalicelib.services import access
+from chalicelib.storage import paging
+from chalicelib.storage.models import META, ChatItem, ChatroomItem, PairGuardItem
+from chalicelib.storage.operations import (
+    ConditionFailed,
+    attempt,
     is_live,
     load,
     load_live,
     soft_delete_actions,
-    transaction,
+    transact,
+    update,
 )
-from chalicelib.storage.models import META, ChatItem, ChatroomItem, PairGuardItem, list_sort_key
 
 # DynamoDB takes 100 actions in one transaction; the chat and the pair guard
 # leave room for this many chatrooms. Larger groups get the rest in batches
@@ -24,12 +32,6 @@ from chalicelib.storage.models import META, ChatItem, ChatroomItem, PairGuardIte
 TRANSACTION_ROOMS = 98
 MEMBERSHIP_RETRIES = 5
 CREATE_ATTEMPTS = 3
-
-
-def chatroom_id(chat_id: str, owner_id: str, chat_version: int) -> str:
-    """Derived, so the API and the stream handler name the same chatroom;
-    the version makes a re-added participant's chatroom a new one."""
-    return derived_id("chatroom", chat_id, owner_id, str(chat_version))
 
 
 def chat_type_for(count: int) -> str:
@@ -59,64 +61,61 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
                            name: str, detail: str) -> tuple[ChatItem, list[ChatroomItem]]:
     """Write the chat, its chatrooms and (for `normal`) the pair guard together."""
     tm = now()
-    chat_id = new_id()
-    chat = ChatItem(
-        ChatItem.key(customer_id, chat_id),
-        id=chat_id, customer_id=customer_id, type=chat_type, owner_id=owner_id,
-        participant_ids=participants, name=name, detail=detail, tm_create=tm, tm_update=tm,
-        gsi1pk=ChatItem.list_key(customer_id), gsi1sk=list_sort_key(tm, chat_id), version=1,
-    )
+    chat = ChatItem.new(customer_id, chat_type, owner_id, participants, name, detail, tm)
     # The owner's chatroom first: it is always inside the transaction.
     ordered = [owner_id] + [p for p in participants if p != owner_id]
-    rooms = [new_chatroom(chat, p, tm) for p in ordered]
-    for attempt in range(1, CREATE_ATTEMPTS + 1):
+    rooms = [ChatroomItem.for_participant(chat, p, tm) for p in ordered]
+
+    def write(tx) -> None:
+        tx.save(chat, condition=ChatItem.pk.does_not_exist())
+        if chat_type == "normal":
+            tx.save(PairGuardItem.for_chat(chat), condition=PairGuardItem.pk.does_not_exist())
+        for room in rooms[:TRANSACTION_ROOMS]:
+            tx.save(room)
+
+    for _ in range(CREATE_ATTEMPTS):
         try:
-            with transaction() as tx:
-                tx.save(chat, condition=ChatItem.pk.does_not_exist())
-                if chat_type == "normal":
-                    tx.save(_pair_guard(chat), condition=PairGuardItem.pk.does_not_exist())
-                for room in rooms[:TRANSACTION_ROOMS]:
-                    tx.save(room)
+            transact(write, "creating the chat")
             break
-        except TransactWriteError as error:
-            if chat_type == "normal":
-                existing = _live_pair_chat(customer_id, *participants)
-                if existing:
-                    raise Conflict(
-                        f"participant_ids: a normal chat between these two agents already exists: {existing}"
-                    ) from None
-            # Cancelled by a concurrent transaction (TransactionConflict), or the
-            # guard's chat was deleted meanwhile: nobody holds the pair, try again.
-            if attempt == CREATE_ATTEMPTS:
-                raise ServiceError(f"chat not created, please retry: {error.cause_response_code}") from error
+        except ConditionFailed:
+            # Only the pair guard's condition can fail (the chat's id is new).
+            _conflict_or_release_guard(customer_id, *participants)
+    else:
+        raise Conflict("participant_ids: a chat between these two agents is being created or deleted right now; retry")
     if len(rooms) > TRANSACTION_ROOMS:
-        with ChatroomItem.batch_write() as batch:
-            for room in rooms[TRANSACTION_ROOMS:]:
-                batch.save(room)
+        def write_rest() -> None:
+            with ChatroomItem.batch_write() as batch:
+                for room in rooms[TRANSACTION_ROOMS:]:
+                    batch.save(room)
+
+        attempt(write_rest, "creating the chat's chatrooms")
     return chat, rooms
 
 
-def new_chatroom(chat: ChatItem, owner_id: str, tm: str) -> ChatroomItem:
-    room_id = chatroom_id(chat.id, owner_id, chat.version)
-    return ChatroomItem(
-        ChatroomItem.key(chat.customer_id, room_id),
-        id=room_id, customer_id=chat.customer_id, type=chat.type, chat_id=chat.id, owner_id=owner_id,
-        participant_ids=chat.participant_ids, name=chat.name, detail=chat.detail,
-        tm_create=tm, tm_update=tm, chat_version=chat.version,
-        gsi1pk=ChatroomItem.list_key(chat.customer_id, owner_id), gsi1sk=list_sort_key(tm, room_id),
-        gsi2pk=ChatroomItem.by_chat_key(chat.customer_id, chat.id), gsi2sk=owner_id,
-    )
-
-
-def _pair_guard(chat: ChatItem) -> PairGuardItem:
-    return PairGuardItem(PairGuardItem.key(chat.customer_id, *chat.participant_ids), chat_id=chat.id)
-
-
-def _live_pair_chat(customer_id: str, first: str, second: str) -> str | None:
+def _conflict_or_release_guard(customer_id: str, first: str, second: str) -> None:
+    """A live normal chat holds the pair: 409 naming it. A guard left by a chat
+    deleted moments ago (the stream removes it) is released here instead."""
+    key = PairGuardItem.key(customer_id, first, second)
     try:
-        return PairGuardItem.get(PairGuardItem.key(customer_id, first, second), META, consistent_read=True).chat_id
+        guard = attempt(lambda: PairGuardItem.get(key, META, consistent_read=True), "reading the pair guard")
     except DoesNotExist:
-        return None
+        return  # released meanwhile: try again
+    try:
+        holder = load(ChatItem, customer_id, guard.chat_id, "chat")
+    except NotFound:
+        holder = None
+    if holder is not None and not holder.deleted:
+        raise Conflict(f"participant_ids: a normal chat between these two agents already exists: {holder.id}")
+    release_pair_guard(customer_id, key, guard.chat_id)
+
+
+def release_pair_guard(customer_id: str, key: str, chat_id: str) -> None:
+    """Delete the guard if it still names this chat (a newer chat may hold it)."""
+    guard = PairGuardItem(key, META)
+    try:
+        attempt(lambda: guard.delete(condition=PairGuardItem.chat_id == chat_id), "releasing the pair guard")
+    except ConditionFailed:
+        pass  # gone already, or another chat's by now
 
 
 # ---- read ---------------------------------------------------------------------
@@ -127,56 +126,71 @@ def get_chat(principal: Principal, chat_id: str) -> ChatItem:
     return chat
 
 
-def list_chats(principal: Principal, page_size: int, page_token: str | None) -> paging.Page:
+def list_chats(principal: Principal, page: paging.PageRequest) -> paging.Page:
     access.require_privileged(principal, "listing every chat of the customer needs an admin or manager; "
                                          "agents list their own chatrooms with GET /v1.0/chatrooms")
-    return paging.list_page(ChatItem.list_key(principal.customer_id), page_size, page_token)
+    return paging.list_page(ChatItem.list_key(principal.customer_id), page)
 
 
 # ---- change -------------------------------------------------------------------
 
-def _load_for_change(principal: Principal, chat_id: str) -> ChatItem:
+def _owned_live(principal: Principal):
+    """The condition of a change: the chat is live and, for plain agents, theirs."""
+    condition = is_live()
+    if not principal.is_privileged:
+        condition &= ChatItem.owner_id == principal.agent_id
+    return condition
+
+
+def _explain_refusal(principal: Principal, chat_id: str) -> ChatItem:
+    """After a failed condition: 404 (unknown or deleted), 403 (not the owner),
+    or the chat as it is now when it holds after all (changed meanwhile)."""
     chat = load_live(ChatItem, principal.customer_id, chat_id, "chat")
     access.require_chat_owner(principal, chat)
     return chat
 
 
 def update_chat(principal: Principal, chat_id: str, body: ChatUpdate) -> ChatItem:
-    chat = _load_for_change(principal, chat_id)
     actions = [ChatItem.tm_update.set(now())]
     if body.name is not None:
         actions.append(ChatItem.name.set(body.name))
     if body.detail is not None:
         actions.append(ChatItem.detail.set(body.detail))
-    return _update_live(chat, actions)
+    for _ in range(MEMBERSHIP_RETRIES):
+        try:
+            return update(ChatItem.keyed(principal.customer_id, chat_id), actions, _owned_live(principal),
+                          "changing the chat")
+        except ConditionFailed:
+            _explain_refusal(principal, chat_id)  # raises, unless the owner changed back meanwhile
+    raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
 
 
 def delete_chat(principal: Principal, chat_id: str) -> ChatItem:
-    chat = load(ChatItem, principal.customer_id, chat_id, "chat")
-    access.require_chat_owner(principal, chat)
-    if chat.deleted:
-        return chat  # deleting twice answers the same deleted chat
+    """One conditional update; the stream handler then deletes the chatrooms
+    and releases a normal chat's pair guard."""
     try:
-        with transaction() as tx:
-            tx.update(chat, soft_delete_actions(now()), condition=is_live())
-            if chat.type == "normal":
-                tx.delete(_pair_guard(chat), condition=PairGuardItem.chat_id == chat.id)
-    except TransactWriteError:
+        return update(ChatItem.keyed(principal.customer_id, chat_id), soft_delete_actions(now()),
+                      _owned_live(principal), "deleting the chat")
+    except ConditionFailed:
         chat = load(ChatItem, principal.customer_id, chat_id, "chat")
+        access.require_chat_owner(principal, chat)
         if chat.deleted:
-            return chat
-        raise ServiceError("chat not deleted, please retry") from None
-    # The chatrooms follow through the stream handler.
-    return load(ChatItem, principal.customer_id, chat_id, "chat")
+            return chat  # deleting twice answers the same deleted chat
+        raise Conflict(f"chat {chat_id} is being changed by others right now; retry") from None
 
 
-def change_owner(principal: Principal, chat_id: str, body: ChatOwnerUpdate) -> ChatItem:
-    def change(chat: ChatItem):
-        if body.owner_id not in chat.participant_ids:
-            raise BadRequest("owner_id: must be one of the chat's participant_ids")
-        return [ChatItem.owner_id.set(body.owner_id), ChatItem.tm_update.set(now())], None
-
-    return _change_membership(principal, chat_id, change, bump_version=False)
+def change_owner(principal: Principal, chat_id: str, new_owner: str) -> ChatItem:
+    """One update, conditioned on the new owner being a participant then."""
+    actions = [ChatItem.owner_id.set(new_owner), ChatItem.tm_update.set(now())]
+    condition = _owned_live(principal) & ChatItem.participant_ids.contains(new_owner)
+    for _ in range(MEMBERSHIP_RETRIES):
+        try:
+            return update(ChatItem.keyed(principal.customer_id, chat_id), actions, condition, "changing the owner")
+        except ConditionFailed:
+            chat = _explain_refusal(principal, chat_id)
+            if new_owner not in chat.participant_ids:
+                raise BadRequest("owner_id: must be one of the chat's participant_ids") from None
+    raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
 
 
 def add_participant(principal: Principal, chat_id: str, body: ParticipantAdd) -> ChatItem:
@@ -188,18 +202,17 @@ def add_participant(principal: Principal, chat_id: str, body: ParticipantAdd) ->
         if len(chat.participant_ids) >= PARTICIPANTS_MAX:
             raise BadRequest(f"participant_id: chat {chat.id} already has the maximum of {PARTICIPANTS_MAX}")
         participants = sorted(chat.participant_ids + [new])
-        new_type = chat_type_for(len(participants))
         tm = now()
+        updated = _changed(chat, participant_ids=participants, type=chat_type_for(len(participants)), tm_update=tm)
 
-        def also(tx, updated: ChatItem):
-            tx.save(new_chatroom(updated, new, tm))
+        def also(tx) -> None:
+            tx.save(ChatroomItem.for_participant(updated, new, tm))
             if chat.type == "normal":  # no longer a pair: the guard goes
-                tx.delete(_pair_guard(chat), condition=PairGuardItem.chat_id == chat.id)
+                tx.delete(PairGuardItem.for_chat(chat), condition=PairGuardItem.chat_id == chat.id)
 
-        actions = [ChatItem.participant_ids.set(participants), ChatItem.type.set(new_type), ChatItem.tm_update.set(tm)]
-        return actions, (also, participants, new_type)
+        return updated, also
 
-    return _change_membership(principal, chat_id, change, bump_version=True)
+    return _change_membership(principal, chat_id, change)
 
 
 def remove_participant(principal: Principal, chat_id: str, participant_id: str) -> ChatItem:
@@ -212,48 +225,49 @@ def remove_participant(principal: Principal, chat_id: str, participant_id: str) 
             raise Conflict("participant_id: a group chat keeps at least 2 participants")
         if participant_id == chat.owner_id:
             raise Conflict("participant_id: this is the chat's owner; give the chat another owner first")
-        participants = [p for p in chat.participant_ids if p != participant_id]
         tm = now()
+        updated = _changed(chat, participant_ids=[p for p in chat.participant_ids if p != participant_id],
+                           tm_update=tm)
         rooms = paging.related(ChatroomItem.by_chat_key(chat.customer_id, chat.id), participant_id)
 
-        def also(tx, updated: ChatItem):
+        def also(tx) -> None:
             for room in rooms:
                 tx.update(room, soft_delete_actions(tm), condition=is_live())
 
-        actions = [ChatItem.participant_ids.set(participants), ChatItem.tm_update.set(tm)]
-        return actions, (also, participants, chat.type)
+        return updated, also
 
-    return _change_membership(principal, chat_id, change, bump_version=True)
+    return _change_membership(principal, chat_id, change)
 
 
-def _change_membership(principal: Principal, chat_id: str, change, bump_version: bool) -> ChatItem:
+def _changed(chat: ChatItem, **fields) -> ChatItem:
+    """The chat as it will be after a membership change (one version on)."""
+    updated = ChatItem.from_raw_data(chat.serialize())
+    for name, value in fields.items():
+        setattr(updated, name, value)
+    updated.version = chat.version + 1
+    return updated
+
+
+def _change_membership(principal: Principal, chat_id: str, change) -> ChatItem:
     """Optimistic update of a chat: the write holds only if nobody changed the
-    chat's membership since we read it; otherwise read again and retry."""
+    chat's membership or owner since we read it; otherwise read again and retry."""
     for _ in range(MEMBERSHIP_RETRIES):
-        chat = _load_for_change(principal, chat_id)
-        actions, extra = change(chat)
-        version = chat.version
-        if bump_version:
-            actions.append(ChatItem.version.set(version + 1))
+        chat = _explain_refusal(principal, chat_id)
+        updated, also = change(chat)
+        actions = [
+            ChatItem.participant_ids.set(updated.participant_ids), ChatItem.type.set(updated.type),
+            ChatItem.tm_update.set(updated.tm_update), ChatItem.version.set(updated.version),
+        ]
         # Also unchanged owner: an owner change and the owner's removal must not both win.
-        condition = is_live() & (ChatItem.version == version) & (ChatItem.owner_id == chat.owner_id)
+        condition = is_live() & (ChatItem.version == chat.version) & (ChatItem.owner_id == chat.owner_id)
+
+        def write(tx, chat=chat, actions=actions, condition=condition, also=also) -> None:
+            tx.update(chat, actions, condition=condition)
+            also(tx)
+
         try:
-            with transaction() as tx:
-                tx.update(chat, actions, condition=condition)
-                if extra:
-                    also, participants, new_type = extra
-                    updated = ChatItem.from_raw_data(chat.serialize())
-                    updated.participant_ids, updated.type, updated.version = participants, new_type, version + 1
-                    also(tx, updated)
-        except TransactWriteError:
+            transact(write, "changing the chat's participants")
+        except ConditionFailed:
             continue  # changed under us: read again
-        return load(ChatItem, principal.customer_id, chat_id, "chat")
+        return updated
     raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
-
-
-def _update_live(chat: ChatItem, actions: list) -> ChatItem:
-    try:
-        chat.update(actions, condition=is_live())
-    except UpdateError:
-        raise NotFound(f"chat {chat.id} is deleted") from None
-    return chat

@@ -2,26 +2,17 @@
 returns the first result and creates nothing, also when the retries race."""
 
 import hashlib
-import re
 import time
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
-from chalicelib.errors import BadRequest, Conflict, ServiceError
-from chalicelib.services.records import transaction
+from chalicelib.errors import Conflict
 from chalicelib.storage.models import META, IdempotencyItem, TableItem
+from chalicelib.storage.operations import ConditionFailed, attempt, transact
 
 TTL_SECONDS = 24 * 3600
-_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
-
-
-def parse_key(raw: str | None) -> str | None:
-    if raw is None:
-        return None
-    if not _KEY.match(raw):
-        raise BadRequest("Idempotency-Key: 1 to 255 printable ASCII characters without spaces")
-    return raw
+CLAIM_ATTEMPTS = 3
 
 
 def request_hash(canonical_body: str) -> str:
@@ -29,16 +20,25 @@ def request_hash(canonical_body: str) -> str:
 
 
 def write_once(principal: Principal, scope: str, key: str | None, body_hash: str,
-               items: list[TableItem], result_ids: tuple[str, str | None]) -> tuple[str, str | None] | None:
-    """Write `items` atomically. With a key, also claim it; if it was claimed
-    before, write nothing and return the ids of the first result instead."""
+               items: list[TableItem], result_ids: tuple[str, str | None], extra=None,
+               ) -> tuple[str, str | None] | None:
+    """Write `items` atomically (and whatever `extra(tx)` adds). With a key,
+    also claim it; if it was claimed before, write nothing and return the ids
+    of the first result instead."""
+
+    def write(tx, claim=None) -> None:
+        if claim is not None:
+            tx.save(claim, condition=unclaimed)
+        for item in items:
+            tx.save(item)
+        if extra is not None:
+            extra(tx)
+
     if key is None:
-        if len(items) == 1:
-            items[0].save()
+        if len(items) == 1 and extra is None:
+            attempt(items[0].save, f"storing the {scope[:-1]}")
         else:
-            with transaction() as tx:
-                for item in items:
-                    tx.save(item)
+            transact(write, f"storing the {scope[:-1]}")
         return None
     claim = IdempotencyItem(
         IdempotencyItem.key(principal.customer_id, principal.caller_id, scope, key),
@@ -46,27 +46,23 @@ def write_once(principal: Principal, scope: str, key: str | None, body_hash: str
         expires_at=int(time.time()) + TTL_SECONDS,
     )
     unclaimed = IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < int(time.time()))
-    for _ in range(3):
+    for _ in range(CLAIM_ATTEMPTS):
         try:
-            with transaction() as tx:
-                tx.save(claim, condition=unclaimed)
-                for item in items:
-                    tx.save(item)
+            transact(lambda tx: write(tx, claim), f"storing the {scope[:-1]}")
             return None
-        except TransactWriteError:
+        except ConditionFailed:
             first = _claimed(claim.pk)
             if first is None:
                 continue  # lost a race that nobody won: try again
             if first.request_hash != body_hash:
                 raise Conflict("Idempotency-Key: already used with a different request body") from None
             return first.message_id, first.copy_id
-    raise ServiceError("send not stored, please retry")
+    raise Conflict("Idempotency-Key: a request with this key is being stored right now; retry")
 
 
 def _claimed(pk: str) -> IdempotencyItem | None:
     try:
-        item = IdempotencyItem.get(pk, META, consistent_read=True)
+        item = attempt(lambda: IdempotencyItem.get(pk, META, consistent_read=True), "reading the Idempotency-Key")
     except DoesNotExist:
         return None
     return item if item.expires_at >= int(time.time()) else None
-

@@ -16,7 +16,7 @@ from pynamodb.attributes import (
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from chalicelib.clock import NOT_DELETED
+from chalicelib.clock import NOT_DELETED, derived_id, new_id
 from chalicelib.storage.table import LIST_INDEX, RELATION_ATTRIBUTES, RELATION_INDEX, TTL_ATTRIBUTE
 
 META = "#"  # sort key of an entity's own item
@@ -95,6 +95,22 @@ class ChatItem(Resource, discriminator="chat"):
     def key(customer_id: str, chat_id: str) -> str:
         return f"{customer_id}#chat#{chat_id}"
 
+    @classmethod
+    def new(cls, customer_id: str, chat_type: str, owner_id: str, participant_ids: list[str], name: str,
+            detail: str, tm: str) -> "ChatItem":
+        chat_id = new_id()
+        return cls(
+            cls.key(customer_id, chat_id),
+            id=chat_id, customer_id=customer_id, type=chat_type, owner_id=owner_id,
+            participant_ids=participant_ids, name=name, detail=detail, tm_create=tm, tm_update=tm,
+            gsi1pk=cls.list_key(customer_id), gsi1sk=list_sort_key(tm, chat_id), version=1,
+        )
+
+    @classmethod
+    def keyed(cls, customer_id: str, chat_id: str) -> "ChatItem":
+        """The item's key only: enough for a conditional update that returns the rest."""
+        return cls(cls.key(customer_id, chat_id), META)
+
     @staticmethod
     def list_key(customer_id: str) -> str:
         return f"{customer_id}#chats"
@@ -114,6 +130,29 @@ class ChatroomItem(Resource, discriminator="chatroom"):
         return f"{customer_id}#chatroom#{chatroom_id}"
 
     @staticmethod
+    def derived_id(chat_id: str, owner_id: str, chat_version: int) -> str:
+        """Derived, so the API and the stream handler name the same chatroom;
+        the version makes a re-added participant's chatroom a new one."""
+        return derived_id("chatroom", chat_id, owner_id, str(chat_version))
+
+    @classmethod
+    def for_participant(cls, chat: ChatItem, owner_id: str, tm: str) -> "ChatroomItem":
+        room_id = cls.derived_id(chat.id, owner_id, chat.version)
+        c = chat.customer_id
+        return cls(
+            cls.key(c, room_id),
+            id=room_id, customer_id=c, type=chat.type, chat_id=chat.id, owner_id=owner_id,
+            participant_ids=chat.participant_ids, name=chat.name, detail=chat.detail,
+            tm_create=tm, tm_update=tm, chat_version=chat.version,
+            gsi1pk=cls.list_key(c, owner_id), gsi1sk=list_sort_key(tm, room_id),
+            gsi2pk=cls.by_chat_key(c, chat.id), gsi2sk=owner_id,
+        )
+
+    @classmethod
+    def keyed(cls, customer_id: str, chatroom_id: str) -> "ChatroomItem":
+        return cls(cls.key(customer_id, chatroom_id), META)
+
+    @staticmethod
     def list_key(customer_id: str, owner_id: str) -> str:
         return f"{customer_id}#agent#{owner_id}#chatrooms"
 
@@ -131,10 +170,29 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     # The chatroom the API already wrote the sender's copy into (POST
     # /chatroommessages); the fan-out leaves that one alone.
     origin_chatroom_id = UnicodeAttribute(null=True)
+    # The sending agent (source.target when source.type is agent), kept apart
+    # from the source document so that a write can be conditioned on it.
+    sender_id = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(customer_id: str, message_id: str) -> str:
         return f"{customer_id}#chatmessage#{message_id}"
+
+    @classmethod
+    def new(cls, chat: ChatItem, source: dict, message_type: str, text: str, medias: list, tm: str,
+            origin_chatroom_id: str | None = None) -> "ChatmessageItem":
+        mid, c = new_id(), chat.customer_id
+        return cls(
+            cls.key(c, mid),
+            id=mid, customer_id=c, chat_id=chat.id, source=source, type=message_type, text=text,
+            medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
+            sender_id=source.get("target") if source.get("type") == "agent" else None,
+            gsi1pk=cls.list_key(c, chat.id), gsi1sk=list_sort_key(tm, mid),
+        )
+
+    @classmethod
+    def keyed(cls, customer_id: str, message_id: str) -> "ChatmessageItem":
+        return cls(cls.key(customer_id, message_id), META)
 
     @staticmethod
     def list_key(customer_id: str, chat_id: str) -> str:
@@ -156,6 +214,29 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
         return f"{customer_id}#chatroommessage#{copy_id}"
 
     @staticmethod
+    def derived_id(message_id: str, chatroom_id: str) -> str:
+        """Derived, so a replayed stream record writes the same copy, never a second."""
+        return derived_id("chatroommessage", message_id, chatroom_id)
+
+    @classmethod
+    def copy_of(cls, message: ChatmessageItem, room: "ChatroomItem") -> "ChatroommessageItem":
+        """The copy of a chatmessage in one chatroom; it keeps the message's tm_create."""
+        cid = cls.derived_id(message.id, room.id)
+        c = message.customer_id
+        return cls(
+            cls.key(c, cid),
+            id=cid, customer_id=c, chatroom_id=room.id, messagechat_id=message.id, owner_id=room.owner_id,
+            source=message.source, type=message.type, text=message.text, medias=message.medias,
+            tm_create=message.tm_create, tm_update=message.tm_create,
+            gsi1pk=cls.list_key(c, room.id), gsi1sk=list_sort_key(message.tm_create, cid),
+            gsi2pk=cls.by_message_key(c, message.id), gsi2sk=room.id,
+        )
+
+    @classmethod
+    def keyed(cls, customer_id: str, copy_id: str) -> "ChatroommessageItem":
+        return cls(cls.key(customer_id, copy_id), META)
+
+    @staticmethod
     def list_key(customer_id: str, chatroom_id: str) -> str:
         return f"{customer_id}#chatroom#{chatroom_id}#messages"
 
@@ -174,6 +255,10 @@ class PairGuardItem(TableItem, discriminator="pair"):
     def key(customer_id: str, first: str, second: str) -> str:
         a, b = sorted((first, second))
         return f"{customer_id}#pair#{a}#{b}"
+
+    @classmethod
+    def for_chat(cls, chat: ChatItem) -> "PairGuardItem":
+        return cls(cls.key(chat.customer_id, *chat.participant_ids), META, chat_id=chat.id)
 
 
 class IdempotencyItem(TableItem, discriminator="idempotency"):

@@ -4,10 +4,9 @@ happened, in one place, whichever request or cascade made it."""
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from chalicelib.api import render
 from chalicelib.clock import NOT_DELETED
-from chalicelib.realtime.connections import CUSTOMER_AUDIENCE, agent_audience
-from chalicelib.schemas import resources
+from chalicelib.schemas import render, resources
+from chalicelib.services.connections import CUSTOMER_AUDIENCE, agent_audience
 from chalicelib.storage.models import ChatItem, ChatmessageItem, ChatroomItem, ChatroommessageItem, Resource
 
 # item class -> (event prefix as VoIPBIN names it, resource model)

@@ -5,8 +5,8 @@ import time
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
-from chalicelib.services.records import transaction
 from chalicelib.storage.models import META, ConnectionItem, ConnectionRouteItem
+from chalicelib.storage.operations import attempt, transact
 
 # API Gateway closes a websocket after 2 hours; the TTL sweeps what a lost
 # disconnect event left behind.
@@ -30,7 +30,8 @@ def audiences_of(principal: Principal) -> list[str]:
 def register(principal: Principal, connection_id: str) -> None:
     expires = int(time.time()) + CONNECTION_TTL_SECONDS
     audiences = audiences_of(principal)
-    with transaction() as tx:
+
+    def write(tx) -> None:
         tx.save(ConnectionRouteItem(ConnectionRouteItem.key(connection_id), customer_id=principal.customer_id,
                                     audiences=audiences, expires_at=expires))
         for audience in audiences:
@@ -38,17 +39,23 @@ def register(principal: Principal, connection_id: str) -> None:
                                    connection_id=connection_id, customer_id=principal.customer_id,
                                    agent_id=principal.agent_id, expires_at=expires))
 
+    transact(write, "registering the connection")
+
 
 def forget(connection_id: str) -> None:
     """Remove a connection's items (disconnected, or gone when pushed to)."""
     try:
-        route = ConnectionRouteItem.get(ConnectionRouteItem.key(connection_id), META, consistent_read=True)
+        route = attempt(lambda: ConnectionRouteItem.get(ConnectionRouteItem.key(connection_id), META,
+                                                        consistent_read=True), "reading a connection")
     except DoesNotExist:
         return
-    with transaction() as tx:
+
+    def write(tx) -> None:
         for audience in route.audiences:
             tx.delete(ConnectionItem(ConnectionItem.key(route.customer_id, audience), connection_id))
         tx.delete(route)
+
+    transact(write, "forgetting the connection")
 
 
 def connections_of(customer_id: str, audience: str) -> list[str]:

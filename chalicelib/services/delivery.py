@@ -3,16 +3,16 @@ concern (through API Gateway's management API) and to an EventBridge bus."""
 
 import json
 import logging
-import os
 from functools import lru_cache
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import config
-from chalicelib.realtime import connections
-from chalicelib.realtime.events import ChatEvent
+from chalicelib.services import connections
+from chalicelib.services.events import ChatEvent
 from chalicelib.storage.models import META, ChatItem
+from chalicelib.storage.operations import attempt
 
 log = logging.getLogger(__name__)
 EVENTS_PER_PUT = 10  # EventBridge's PutEvents limit
@@ -51,8 +51,9 @@ class Delivery:
         self._events = None
 
     @classmethod
-    def from_environment(cls) -> "Delivery":
-        return cls(os.environ.get("CHAT_WEBSOCKET_ENDPOINT") or None, os.environ.get("CHAT_EVENT_BUS") or None)
+    def from_settings(cls) -> "Delivery":
+        settings = config.load()
+        return cls(settings.websocket_endpoint, settings.event_bus)
 
     @property
     def enabled(self) -> bool:
@@ -62,7 +63,8 @@ class Delivery:
         key = (customer_id, chat_id)
         if key not in self._participants:
             try:
-                self._participants[key] = ChatItem.get(ChatItem.key(customer_id, chat_id), META).participant_ids
+                chat = attempt(lambda: ChatItem.get(ChatItem.key(customer_id, chat_id), META), "reading a chat")
+                self._participants[key] = chat.participant_ids
             except DoesNotExist:
                 self._participants[key] = []
         return self._participants[key]

@@ -1,9 +1,9 @@
-"""Storage items to the JSON the API returns, in the seed's field order."""
+"""Items to the JSON the API returns, in the seed's field order. Used by the
+HTTP routes and by the stream's events alike."""
 
 from pydantic import BaseModel
 
 from chalicelib.schemas import resources
-from chalicelib.services.paging import Page
 
 _FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
     model: tuple(model.model_fields)
@@ -15,5 +15,6 @@ def resource(item, model: type[BaseModel]) -> dict:
     return {field: getattr(item, field) for field in _FIELDS[model]}
 
 
-def page(result: Page, model: type[BaseModel]) -> dict:
+def page(result, model: type[BaseModel]) -> dict:
+    """A list page ({items, next_page_token}) as the API's envelope."""
     return {"result": [resource(item, model) for item in result.items], "next_page_token": result.next_page_token}

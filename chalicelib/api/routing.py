@@ -1,0 +1,97 @@
+"""Declaring a route once. `@route(...)` registers the view with Chalice,
+documents it for the OpenAPI document, and around the view resolves the
+caller, checks path and query ids, parses paging, the Idempotency-Key and the
+body, renders the result, and turns service errors into Chalice's JSON error
+shape. A view is then one line that calls its service:
+
+    @route("GET", "/chats/{chat_id}", "Get a chat (deleted ones too)", returns=Chat)
+    def get_chat(caller, chat_id):
+        return chats.get_chat(caller, chat_id)
+
+The view's parameters say what it needs: `caller`, each path parameter by
+name, each query id, `body`, `page` (lists), `idempotency_key`.
+"""
+
+import functools
+import logging
+import re
+from dataclasses import dataclass, field
+
+from chalice import Blueprint, Response
+from pydantic import BaseModel
+
+from chalicelib.api import inputs
+from chalicelib.errors import ServiceError
+from chalicelib.schemas import render
+
+log = logging.getLogger(__name__)
+# The seed's examples send JSON as text/plain, and curl -d sends it form-encoded.
+BODY_CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded"]
+NO_BODY = ["*/*"]  # GET and DELETE read no body: whatever Content-Type a client sends is fine
+
+
+@dataclass(frozen=True)
+class Operation:
+    """What a route takes and returns: the OpenAPI document's source."""
+
+    summary: str
+    returns: type[BaseModel]
+    body: type[BaseModel] | None = None
+    page: bool = False  # a list envelope of `returns`
+    query: tuple[str, ...] = ()  # optional UUID query parameters
+    required_query: tuple[str, ...] = ()  # required UUID query parameters
+    idempotent: bool = False  # takes an Idempotency-Key header
+    errors: tuple[int, ...] = field(default=(400, 401, 403, 404))
+    description: str = ""
+
+
+def error_response(error: ServiceError) -> Response:
+    return Response(body={"Code": error.code, "Message": error.message}, status_code=error.status)
+
+
+class Router:
+    """`route = Router(blueprint)`; then `@route(method, path, summary, returns=..., ...)`."""
+
+    def __init__(self, blueprint: Blueprint):
+        self.blueprint = blueprint
+
+    def __call__(self, method: str, path: str, summary: str, **spec):
+        operation = Operation(summary, **spec)
+        path_ids = re.findall(r"{(\w+)}", path)
+
+        def register(view):
+            @functools.wraps(view)
+            def handler(**path_args):
+                try:
+                    return self._serve(view, operation, path_ids, path_args)
+                except ServiceError as error:
+                    if error.status >= 500:
+                        log.error("%s %s failed: %s", method, path, error.message)
+                    return error_response(error)
+
+            handler.operation = operation
+            content_types = BODY_CONTENT_TYPES if operation.body else NO_BODY
+            self.blueprint.route(path, methods=[method], content_types=content_types)(handler)
+            return view
+
+        return register
+
+    def _serve(self, view, operation: Operation, path_ids: list[str], path_args: dict):
+        request = self.blueprint.current_request
+        arguments = {"caller": inputs.caller(request)}
+        for name in path_ids:
+            arguments[name] = inputs.uuid_value(path_args[name], name)
+        for name in operation.required_query:
+            arguments[name] = inputs.query_id(request, name, required=True)
+        for name in operation.query:
+            arguments[name] = inputs.query_id(request, name, required=False)
+        if operation.page:
+            arguments["page"] = inputs.page(request)
+        if operation.idempotent:
+            arguments["idempotency_key"] = inputs.idempotency_key(request)
+        if operation.body:
+            arguments["body"] = inputs.body(request, operation.body)
+        result = view(**arguments)
+        if operation.page:
+            return render.page(result, operation.returns)
+        return render.resource(result, operation.returns)

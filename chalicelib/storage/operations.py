@@ -1,0 +1,139 @@
+"""Reading and writing items, with one policy for every failure:
+
+- a failed condition is the business answer: `ConditionFailed`, which the
+  service turns into what it means (not found, deleted, not yours, changed);
+- transient errors (throttling, a transaction conflict, DynamoDB's own 500s)
+  are retried with backoff, then answered 503 (`Unavailable`);
+- anything else is logged and answered 500.
+
+So a failed write is never reported as a success, nor as "not found".
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+
+from chalicelib import storage
+from chalicelib.clock import NOT_DELETED
+from chalicelib.errors import NotFound, ServiceError, Unavailable
+from chalicelib.storage.models import META, Resource, TableItem
+
+log = logging.getLogger(__name__)
+R = TypeVar("R", bound=Resource)
+T = TypeVar("T")
+
+ATTEMPTS = 5
+# Errors after which the same request may well succeed a moment later; none
+# of them leaves a write half done.
+TRANSIENT_ERRORS = frozenset({
+    "ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded",
+    "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
+    "TransactionInProgressException",
+})
+# The same, as a transaction's cancellation reasons name them.
+TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
+CONDITION_FAILED = "ConditionalCheckFailed"
+
+
+class ConditionFailed(Exception):
+    """A write's condition did not hold; nothing was written. For a
+    transaction, `reasons` has one entry per item: CONDITION_FAILED or None."""
+
+    def __init__(self, reasons: list[str | None] | None = None):
+        super().__init__("condition failed")
+        self.reasons = reasons or []
+
+
+def _reasons(error: PynamoDBException) -> list[str | None]:
+    if not isinstance(error, TransactWriteError):
+        return []
+    return [reason.code if reason else None for reason in error.cancellation_reasons or []]
+
+
+def _kind(error: PynamoDBException) -> str:
+    code = error.cause_response_code
+    if code == "ConditionalCheckFailedException":
+        return "condition"
+    if code == "TransactionCanceledException":
+        codes = {reason for reason in _reasons(error) if reason not in (None, "None")}
+        if CONDITION_FAILED in codes:
+            return "condition"
+        if codes and codes <= TRANSIENT_REASONS:
+            return "transient"
+        return "other"
+    return "transient" if code in TRANSIENT_ERRORS else "other"
+
+
+def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T:
+    """Run one DynamoDB request (a read, a write or a transaction) under the
+    policy above. `what` names it in the log and in the error message."""
+    for number in range(1, ATTEMPTS + 1):
+        try:
+            return request()
+        except DoesNotExist:
+            raise
+        except PynamoDBException as error:
+            kind = _kind(error)
+            if kind == "condition":
+                raise ConditionFailed(_reasons(error)) from error
+            if kind == "transient" and number < ATTEMPTS:
+                time.sleep(min(first_delay * 2 ** (number - 1), 1.0))
+                continue
+            if kind == "transient":
+                log.warning("%s: still %s after %d attempts", what, error.cause_response_code, ATTEMPTS)
+                raise Unavailable(f"{what}: the database is busy, nothing was changed; please retry") from error
+            log.error("%s failed: %s", what, error, exc_info=error)
+            raise ServiceError(f"{what}: storage error") from error
+    raise AssertionError("unreachable")
+
+
+def load(model: type[R], customer_id: str, item_id: str, what: str) -> R:
+    """One strongly consistent GetItem; another tenant's id is simply not there."""
+    try:
+        return attempt(lambda: model.get(model.key(customer_id, item_id), META, consistent_read=True),
+                       f"reading {what} {item_id}")
+    except DoesNotExist:
+        raise NotFound(f"{what} {item_id} not found") from None
+
+
+def load_live(model: type[R], customer_id: str, item_id: str, what: str) -> R:
+    item = load(model, customer_id, item_id, what)
+    if item.deleted:
+        raise NotFound(f"{what} {item_id} is deleted")
+    return item
+
+
+def update(item: TableItem, actions: list, condition, what: str) -> TableItem:
+    """One conditional UpdateItem; the item comes back as it is now (ALL_NEW)."""
+    attempt(lambda: item.update(actions, condition=condition), what)
+    return item
+
+
+def transact(build: Callable, what: str) -> None:
+    """One TransactWriteItems: `build(tx)` adds the actions (again on a retry)."""
+    from pynamodb.transactions import TransactWrite  # a tenth of a cold start: only where a transaction is made
+
+    def run() -> None:
+        with TransactWrite(connection=storage.connection()) as tx:
+            build(tx)
+
+    attempt(run, what)
+
+
+def is_live():
+    return Resource.tm_delete == NOT_DELETED
+
+
+def soft_delete_actions(when: str) -> list:
+    """Mark deleted and leave every index, so lists never read the item again."""
+    return [
+        Resource.tm_delete.set(when),
+        Resource.tm_update.set(when),
+        TableItem.gsi1pk.remove(),
+        TableItem.gsi1sk.remove(),
+        TableItem.gsi2pk.remove(),
+        TableItem.gsi2sk.remove(),
+    ]

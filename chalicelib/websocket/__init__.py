@@ -1,0 +1,1 @@
+"""The websocket entry point: API Gateway's $connect, $default and $disconnect."""
