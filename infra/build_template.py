@@ -97,12 +97,13 @@ PUSH_POLICY_ID = "WebsocketPushPolicy"
 # PutItem/UpdateItem/DeleteItem. PynamoDB 6 takes the schema from the models
 # and never calls DescribeTable.
 TABLE_ACTIONS = (
-    "dynamodb:BatchGetItem",  # fan-out: chatrooms of a large chat that exist already
-    "dynamodb:BatchWriteItem",  # fan-out copies, cascades, chatrooms past the 98 of a transaction
-    "dynamodb:DeleteItem",  # pair guards and websocket connections, inside transactions
+    "dynamodb:BatchGetItem",  # a send's membership check, chatrooms' chats, websocket audiences
+    "dynamodb:BatchWriteItem",  # chatrooms and members past the 48 of a transaction
+    "dynamodb:ConditionCheckItem",  # the fan-out checks each chatroom is live beside its copy
+    "dynamodb:DeleteItem",  # pair guards, members and websocket connections, inside transactions
     "dynamodb:GetItem",  # every load by id
     "dynamodb:PutItem",  # sends, and every Put inside a transaction
-    "dynamodb:Query",  # the websocket connections of one recipient (realtime/connections.py)
+    "dynamodb:Query",  # a chat's members (services/membership.py)
     "dynamodb:UpdateItem",  # changes and soft deletes
 )
 INDEX_ACTIONS = ("dynamodb:Query",)  # every list and relation is a Query on a GSI; none on the table

@@ -334,6 +334,8 @@ def dynamodb_calls_in_the_code():
             if action is None:
                 continue
             receiver = node.func.value
+            if node.func.attr == "exists" and not isinstance(receiver, ast.Name):
+                continue  # Model.exists() describes the table; SomeItem.attribute.exists() is a condition
             on_index = isinstance(receiver, ast.Attribute) and receiver.attr.endswith("index")
             found.setdefault((action, "index" if on_index else "table"), []).append(f"{relative}:{node.lineno}")
     return found

@@ -59,9 +59,10 @@ def agent(server, customer_id, permission=16):
 
 
 def connections_of(server, customer_id, agent_id):
+    """The connection ids in the agent's audience item (a map of id -> expiry)."""
     items = server.dynamodb.query(TableName="chat", KeyConditionExpression="pk = :pk",
                                   ExpressionAttributeValues={":pk": {"S": f"{customer_id}#ws#agent#{agent_id}"}})
-    return [item["sk"]["S"] for item in items["Items"]]
+    return sorted(cid for item in items["Items"] for cid in item.get("connections", {}).get("M", {}))
 
 
 def test_a_message_reaches_the_other_agent_and_no_other_customer(server, stack):

@@ -11,7 +11,7 @@ import pytest
 
 import app as chat_app
 from chalicelib.services import connections, delivery
-from chalicelib.storage.models import ConnectionItem
+from chalicelib.storage.models import AudienceItem
 from devtools.websocket_server import LocalWebsocketApi
 from tests.conftest import REGION, SECRET
 
@@ -42,6 +42,10 @@ def pushed(monkeypatch):
     return received
 
 
+def listening(customer_id, audience):
+    return connections.connections_of([(customer_id, audience)]).get((customer_id, audience), [])
+
+
 def types(messages):
     return sorted(m["type"] for m in messages)
 
@@ -50,17 +54,17 @@ def test_connect_needs_a_valid_token(aws):
     for query in (None, {"token": "garbage"}, {"token": SECRET}):
         result = chat_app.ws_connect(ws_event("$connect", "c1", queryStringParameters=query), None)
         assert result["statusCode"] == 401
-    assert list(ConnectionItem.scan()) == []
+    assert all(not item.live_connections(0) for item in AudienceItem.scan())
 
 
 def test_connect_and_disconnect_store_and_remove_the_connection(customer, admin, make_agent):
     agent = make_agent()
     plain, privileged = connect(agent), connect(admin)
-    assert connections.connections_of(agent.customer_id, f"agent#{agent.id}") == [plain]
-    assert connections.connections_of(admin.customer_id, "customer") == [privileged]
-    assert plain not in connections.connections_of(agent.customer_id, "customer")
+    assert listening(agent.customer_id, f"agent#{agent.id}") == [plain]
+    assert listening(admin.customer_id, "customer") == [privileged]
+    assert plain not in listening(agent.customer_id, "customer")
     chat_app.ws_disconnect(ws_event("$disconnect", plain), None)
-    assert connections.connections_of(agent.customer_id, f"agent#{agent.id}") == []
+    assert listening(agent.customer_id, f"agent#{agent.id}") == []
 
 
 def test_an_agent_hears_their_chat_and_own_copies_and_nobody_else_does(customer, make_agent, admin, fanout, pushed,
@@ -110,8 +114,8 @@ def test_a_gone_connection_is_forgotten_and_does_not_block_the_others(customer, 
         fanout.drain()
     finally:
         management.stop()
-    assert connections.connections_of(a.customer_id, f"agent#{a.id}") == []
-    assert connections.connections_of(b.customer_id, f"agent#{b.id}") == []
+    assert listening(a.customer_id, f"agent#{a.id}") == []
+    assert listening(b.customer_id, f"agent#{b.id}") == []
     assert gone_a != gone_b
 
 

@@ -95,7 +95,7 @@ WRITE_PATHS = [
                                                {"participant_id": w.make_agent().id}), {"TransactWriteItems"}),
     ("remove participant", lambda w: w.owner.delete(f"/v1.0/chats/{w.group['id']}/participant_ids/{w.third.id}"),
      {"TransactWriteItems"}),
-    ("delete chat", lambda w: w.owner.delete(f"/v1.0/chats/{w.group['id']}"), {"UpdateItem"}),
+    ("delete chat", lambda w: w.owner.delete(f"/v1.0/chats/{w.group['id']}"), {"TransactWriteItems"}),
     ("rename chatroom", lambda w: w.owner.put(f"/v1.0/chatrooms/{w.room['id']}", {"name": "mine"}), {"UpdateItem"}),
     ("delete chatroom", lambda w: w.owner.delete(f"/v1.0/chatrooms/{w.room['id']}"), {"UpdateItem"}),
     ("send chatmessage", lambda w: w.owner.post("/v1.0/chatmessages", {"chat_id": w.group["id"], "text": "x"}),

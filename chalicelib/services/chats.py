@@ -12,10 +12,11 @@ from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.schemas.bodies import ChatCreate, ChatUpdate, ParticipantAdd
 from chalicelib.schemas.common import PARTICIPANTS_MAX
-from chalicelib.services import access
+from chalicelib.services import access, membership
 from chalicelib.storage import paging
-from chalicelib.storage.models import META, ChatItem, ChatroomItem, PairGuardItem
+from chalicelib.storage.models import META, ChatItem, ChatMemberItem, ChatroomItem, ChatStatusItem, PairGuardItem
 from chalicelib.storage.operations import (
+    CONDITION_FAILED,
     ConditionFailed,
     attempt,
     is_live,
@@ -26,10 +27,10 @@ from chalicelib.storage.operations import (
     update,
 )
 
-# DynamoDB takes 100 actions in one transaction; the chat and the pair guard
-# leave room for this many chatrooms. Larger groups get the rest in batches
-# right after, re-checked by the stream handler.
-TRANSACTION_ROOMS = 98
+# DynamoDB takes 100 actions in one transaction: the chat, its status and the
+# pair guard leave room for this many chatrooms with their member items.
+# Larger groups get the rest in batches right after, re-checked by the stream.
+TRANSACTION_ROOMS = 48
 MEMBERSHIP_RETRIES = 5
 CREATE_ATTEMPTS = 3
 
@@ -65,13 +66,15 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
     # The owner's chatroom first: it is always inside the transaction.
     ordered = [owner_id] + [p for p in participants if p != owner_id]
     rooms = [ChatroomItem.for_participant(chat, p, tm) for p in ordered]
+    status, *members = membership.index_items(chat, rooms)
 
     def write(tx) -> None:
         tx.save(chat, condition=ChatItem.pk.does_not_exist())
+        tx.save(status)
         if chat_type == "normal":
             tx.save(PairGuardItem.for_chat(chat), condition=PairGuardItem.pk.does_not_exist())
-        for room in rooms[:TRANSACTION_ROOMS]:
-            tx.save(room)
+        for item in rooms[:TRANSACTION_ROOMS] + members[:TRANSACTION_ROOMS]:
+            tx.save(item)
 
     for _ in range(CREATE_ATTEMPTS):
         try:
@@ -85,8 +88,8 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
     if len(rooms) > TRANSACTION_ROOMS:
         def write_rest() -> None:
             with ChatroomItem.batch_write() as batch:
-                for room in rooms[TRANSACTION_ROOMS:]:
-                    batch.save(room)
+                for item in rooms[TRANSACTION_ROOMS:] + members[TRANSACTION_ROOMS:]:
+                    batch.save(item)
 
         attempt(write_rest, "creating the chat's chatrooms")
     return chat, rooms
@@ -166,17 +169,29 @@ def update_chat(principal: Principal, chat_id: str, body: ChatUpdate) -> ChatIte
 
 
 def delete_chat(principal: Principal, chat_id: str) -> ChatItem:
-    """One conditional update; the stream handler then deletes the chatrooms
-    and releases a normal chat's pair guard."""
-    try:
-        return update(ChatItem.keyed(principal.customer_id, chat_id), soft_delete_actions(now()),
-                      _owned_live(principal), "deleting the chat")
-    except ConditionFailed:
+    """The chat, its status and (normal chats) the pair guard change in one
+    transaction, so no send gets through after the answer; the stream handler
+    then deletes the chatrooms."""
+    for _ in range(MEMBERSHIP_RETRIES):
         chat = load(ChatItem, principal.customer_id, chat_id, "chat")
         access.require_chat_owner(principal, chat)
         if chat.deleted:
             return chat  # deleting twice answers the same deleted chat
-        raise Conflict(f"chat {chat_id} is being changed by others right now; retry") from None
+        tm = now()
+        deleted = _changed(chat, tm_delete=tm, tm_update=tm, gsi1pk=None, gsi1sk=None, version=chat.version)
+
+        def write(tx, chat=chat, deleted=deleted) -> None:
+            tx.update(chat, soft_delete_actions(deleted.tm_delete), condition=is_live() & _unchanged(chat))
+            tx.save(ChatStatusItem.of(deleted))
+            if chat.type == "normal":  # the guard is this live chat's: the pair may start a new one
+                tx.delete(PairGuardItem.for_chat(chat))
+
+        try:
+            transact(write, "deleting the chat")
+        except ConditionFailed:
+            continue  # changed under us: read again
+        return deleted
+    raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
 
 
 def change_owner(principal: Principal, chat_id: str, new_owner: str) -> ChatItem:
@@ -194,9 +209,11 @@ def change_owner(principal: Principal, chat_id: str, new_owner: str) -> ChatItem
 
 
 def add_participant(principal: Principal, chat_id: str, body: ParticipantAdd) -> ChatItem:
+    """Writes the chat, the newcomer's chatroom and member item: the other
+    chatrooms show the new list from the chat, unchanged themselves."""
     new = body.participant_id
-
-    def change(chat: ChatItem):
+    for _ in range(MEMBERSHIP_RETRIES):
+        chat = membership.ensure_indexed(_explain_refusal(principal, chat_id))
         if new in chat.participant_ids:
             raise Conflict(f"participant_id: {new} is already a participant of chat {chat.id}")
         if len(chat.participant_ids) >= PARTICIPANTS_MAX:
@@ -204,19 +221,27 @@ def add_participant(principal: Principal, chat_id: str, body: ParticipantAdd) ->
         participants = sorted(chat.participant_ids + [new])
         tm = now()
         updated = _changed(chat, participant_ids=participants, type=chat_type_for(len(participants)), tm_update=tm)
+        room = ChatroomItem.for_participant(updated, new, tm)
 
-        def also(tx) -> None:
-            tx.save(ChatroomItem.for_participant(updated, new, tm))
+        def write(tx, chat=chat, updated=updated, room=room) -> None:
+            tx.update(chat, _membership_actions(updated), condition=is_live() & _unchanged(chat))
+            tx.save(room)
+            tx.save(ChatMemberItem.of(room))
             if chat.type == "normal":  # no longer a pair: the guard goes
                 tx.delete(PairGuardItem.for_chat(chat), condition=PairGuardItem.chat_id == chat.id)
 
-        return updated, also
-
-    return _change_membership(principal, chat_id, change)
+        try:
+            transact(write, "adding the participant")
+        except ConditionFailed:
+            continue  # changed under us: read again
+        return updated
+    raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
 
 
 def remove_participant(principal: Principal, chat_id: str, participant_id: str) -> ChatItem:
-    def change(chat: ChatItem):
+    """Writes the chat, and deletes the participant's chatroom and member item."""
+    for _ in range(MEMBERSHIP_RETRIES):
+        chat = membership.ensure_indexed(_explain_refusal(principal, chat_id))
         if participant_id not in chat.participant_ids:
             raise NotFound(f"participant_id: {participant_id} is not a participant of chat {chat.id}")
         if chat.type == "normal":
@@ -225,49 +250,46 @@ def remove_participant(principal: Principal, chat_id: str, participant_id: str) 
             raise Conflict("participant_id: a group chat keeps at least 2 participants")
         if participant_id == chat.owner_id:
             raise Conflict("participant_id: this is the chat's owner; give the chat another owner first")
+        leaving = membership.member(chat.customer_id, chat.id, participant_id)
         tm = now()
         updated = _changed(chat, participant_ids=[p for p in chat.participant_ids if p != participant_id],
                            tm_update=tm)
-        rooms = paging.related(ChatroomItem.by_chat_key(chat.customer_id, chat.id), participant_id)
+        for with_room in (True, False):
+            def write(tx, chat=chat, updated=updated, with_room=with_room, leaving=leaving, tm=tm) -> None:
+                tx.update(chat, _membership_actions(updated), condition=is_live() & _unchanged(chat))
+                if leaving is not None:
+                    tx.delete(leaving)
+                    if with_room:  # unless its owner deleted it already
+                        tx.update(ChatroomItem.keyed(chat.customer_id, leaving.chatroom_id),
+                                  soft_delete_actions(tm), condition=is_live())
 
-        def also(tx) -> None:
-            for room in rooms:
-                tx.update(room, soft_delete_actions(tm), condition=is_live())
+            try:
+                transact(write, "removing the participant")
+                return updated
+            except ConditionFailed as failed:
+                room_refused = failed.reasons[-1:] == [CONDITION_FAILED] and failed.reasons[0] != CONDITION_FAILED
+                if not (with_room and room_refused):
+                    break  # the chat changed under us: read again
+    raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
 
-        return updated, also
 
-    return _change_membership(principal, chat_id, change)
+def _membership_actions(updated: ChatItem) -> list:
+    return [
+        ChatItem.participant_ids.set(updated.participant_ids), ChatItem.type.set(updated.type),
+        ChatItem.tm_update.set(updated.tm_update), ChatItem.version.set(updated.version),
+    ]
+
+
+def _unchanged(chat: ChatItem):
+    """Nobody changed the chat's membership or owner since we read it (an
+    owner change and the owner's removal must not both win)."""
+    return (ChatItem.version == chat.version) & (ChatItem.owner_id == chat.owner_id)
 
 
 def _changed(chat: ChatItem, **fields) -> ChatItem:
-    """The chat as it will be after a membership change (one version on)."""
+    """The chat as it will be after a change (by default one version on)."""
     updated = ChatItem.from_raw_data(chat.serialize())
+    updated.version = chat.version + 1
     for name, value in fields.items():
         setattr(updated, name, value)
-    updated.version = chat.version + 1
     return updated
-
-
-def _change_membership(principal: Principal, chat_id: str, change) -> ChatItem:
-    """Optimistic update of a chat: the write holds only if nobody changed the
-    chat's membership or owner since we read it; otherwise read again and retry."""
-    for _ in range(MEMBERSHIP_RETRIES):
-        chat = _explain_refusal(principal, chat_id)
-        updated, also = change(chat)
-        actions = [
-            ChatItem.participant_ids.set(updated.participant_ids), ChatItem.type.set(updated.type),
-            ChatItem.tm_update.set(updated.tm_update), ChatItem.version.set(updated.version),
-        ]
-        # Also unchanged owner: an owner change and the owner's removal must not both win.
-        condition = is_live() & (ChatItem.version == chat.version) & (ChatItem.owner_id == chat.owner_id)
-
-        def write(tx, chat=chat, actions=actions, condition=condition, also=also) -> None:
-            tx.update(chat, actions, condition=condition)
-            also(tx)
-
-        try:
-            transact(write, "changing the chat's participants")
-        except ConditionFailed:
-            continue  # changed under us: read again
-        return updated
-    raise Conflict(f"chat {chat_id} is being changed by others right now; retry")

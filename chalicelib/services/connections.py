@@ -1,17 +1,21 @@
-"""Websocket connections as table items (with a TTL), per customer and agent."""
+"""Websocket connections, filed by audience: one item per agent (and one per
+customer for its feed) maps its live connection ids to their expiry, so the
+connections of N recipients come back in one BatchGetItem per 100."""
 
 import time
+from collections.abc import Iterable
 
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
-from chalicelib.storage.models import META, ConnectionItem, ConnectionRouteItem
-from chalicelib.storage.operations import attempt, transact
+from chalicelib.storage.models import META, AudienceItem, ConnectionRouteItem
+from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, attempt, transact
 
 # API Gateway closes a websocket after 2 hours; the TTL sweeps what a lost
 # disconnect event left behind.
 CONNECTION_TTL_SECONDS = 2 * 3600
 CUSTOMER_AUDIENCE = "customer"
+BATCH_GET_MAX = 100
 
 
 def agent_audience(agent_id: str) -> str:
@@ -28,22 +32,38 @@ def audiences_of(principal: Principal) -> list[str]:
 
 
 def register(principal: Principal, connection_id: str) -> None:
+    """The route item (connection -> audiences) and the connection in each
+    audience's map, in one transaction. An audience seen for the first time
+    gets its map made (a map's entry can only be set once the map exists)."""
     expires = int(time.time()) + CONNECTION_TTL_SECONDS
     audiences = audiences_of(principal)
+    new_maps: set[str] = set()
+    for _ in range(4):
+        def write(tx, new_maps=frozenset(new_maps)) -> None:
+            tx.save(ConnectionRouteItem(ConnectionRouteItem.key(connection_id), customer_id=principal.customer_id,
+                                        audiences=audiences, expires_at=expires))
+            for audience in audiences:
+                item = AudienceItem(AudienceItem.key(principal.customer_id, audience), META)
+                common = [AudienceItem.customer_id.set(principal.customer_id), AudienceItem.expires_at.set(expires)]
+                if audience in new_maps:
+                    tx.update(item, [AudienceItem.connections.set({connection_id: expires}), *common],
+                              condition=AudienceItem.connections.does_not_exist())
+                else:
+                    tx.update(item, [AudienceItem.connections[connection_id].set(expires), *common],
+                              condition=AudienceItem.connections.exists())
 
-    def write(tx) -> None:
-        tx.save(ConnectionRouteItem(ConnectionRouteItem.key(connection_id), customer_id=principal.customer_id,
-                                    audiences=audiences, expires_at=expires))
-        for audience in audiences:
-            tx.save(ConnectionItem(ConnectionItem.key(principal.customer_id, audience), connection_id,
-                                   connection_id=connection_id, customer_id=principal.customer_id,
-                                   agent_id=principal.agent_id, expires_at=expires))
-
-    transact(write, "registering the connection")
+        try:
+            transact(write, "registering the connection")
+            return
+        except ConditionFailed as failed:
+            for audience, reason in zip(audiences, failed.reasons[1:], strict=False):
+                if reason == CONDITION_FAILED:
+                    new_maps ^= {audience}  # made by nobody yet, or by a concurrent connect meanwhile
+    raise ConditionFailed()
 
 
 def forget(connection_id: str) -> None:
-    """Remove a connection's items (disconnected, or gone when pushed to)."""
+    """Remove a connection (disconnected, or gone when pushed to)."""
     try:
         route = attempt(lambda: ConnectionRouteItem.get(ConnectionRouteItem.key(connection_id), META,
                                                         consistent_read=True), "reading a connection")
@@ -52,14 +72,27 @@ def forget(connection_id: str) -> None:
 
     def write(tx) -> None:
         for audience in route.audiences:
-            tx.delete(ConnectionItem(ConnectionItem.key(route.customer_id, audience), connection_id))
+            tx.update(AudienceItem(AudienceItem.key(route.customer_id, audience), META),
+                      [AudienceItem.connections[connection_id].remove()],
+                      condition=AudienceItem.connections.exists())
         tx.delete(route)
 
-    transact(write, "forgetting the connection")
+    try:
+        transact(write, "forgetting the connection")
+    except ConditionFailed:  # an audience without a map (expired meanwhile): the route alone goes
+        attempt(route.delete, "forgetting the connection")
 
 
-def connections_of(customer_id: str, audience: str) -> list[str]:
-    """One Query: the live connections listening to this audience."""
+def connections_of(audiences: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
+    """(customer id, audience) -> its live connection ids: one BatchGetItem per 100 audiences."""
+    wanted = sorted(set(audiences))
     now = int(time.time())
-    return [item.connection_id for item in ConnectionItem.query(ConnectionItem.key(customer_id, audience))
-            if item.expires_at > now]
+    found: dict[tuple[str, str], list[str]] = {}
+    by_key = {AudienceItem.key(customer_id, audience): (customer_id, audience) for customer_id, audience in wanted}
+    keys = [(key, META) for key in by_key]
+    for start in range(0, len(keys), BATCH_GET_MAX):
+        items = attempt(lambda start=start: list(AudienceItem.batch_get(keys[start:start + BATCH_GET_MAX])),
+                        "reading websocket connections")
+        for item in items:
+            found[by_key[item.pk]] = item.live_connections(now)
+    return found

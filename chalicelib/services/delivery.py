@@ -46,8 +46,7 @@ class Delivery:
     def __init__(self, websocket_endpoint: str | None = None, event_bus: str | None = None):
         self.websocket_endpoint = websocket_endpoint
         self.event_bus = event_bus
-        self._connections: dict[tuple[str, str], list[str]] = {}
-        self._participants: dict[tuple[str, str], list[str]] = {}
+        self._chats: dict[tuple[str, str], ChatItem | None] = {}
         self._events = None
 
     @classmethod
@@ -59,15 +58,16 @@ class Delivery:
     def enabled(self) -> bool:
         return bool(self.websocket_endpoint or self.event_bus)
 
-    def participants_of(self, customer_id: str, chat_id: str) -> list[str]:
+    def chat_of(self, customer_id: str, chat_id: str) -> ChatItem | None:
+        """The chat an event concerns (one GetItem per chat and batch)."""
         key = (customer_id, chat_id)
-        if key not in self._participants:
+        if key not in self._chats:
             try:
-                chat = attempt(lambda: ChatItem.get(ChatItem.key(customer_id, chat_id), META), "reading a chat")
-                self._participants[key] = chat.participant_ids
+                self._chats[key] = attempt(lambda: ChatItem.get(ChatItem.key(customer_id, chat_id), META),
+                                           "reading a chat")
             except DoesNotExist:
-                self._participants[key] = []
-        return self._participants[key]
+                self._chats[key] = None
+        return self._chats[key]
 
     def deliver(self, pending: list[tuple[str, ChatEvent]]) -> list[str]:
         """Put (record id, event) pairs on the bus, 10 to a request, then push
@@ -85,21 +85,23 @@ class Delivery:
                 except (ClientError, BotoCoreError, RuntimeError) as error:
                     log.error("event bus put failed: %s", error)
                     failed += [record_id for record_id, _ in batch]
-        if self.websocket_endpoint:
-            for _, event in delivered:
-                self._push(event)
+        if self.websocket_endpoint and delivered:
+            self._push_all([event for _, event in delivered])
         return failed
 
-    def _push(self, event: ChatEvent) -> None:
-        sent: set[str] = set()
-        for audience in event.audiences:
-            key = (event.customer_id, audience)
-            if key not in self._connections:
-                self._connections[key] = connections.connections_of(event.customer_id, audience)
-            for connection_id in self._connections[key]:
-                if connection_id not in sent:  # an admin in the chat listens twice
-                    sent.add(connection_id)
-                    push(self.websocket_endpoint, connection_id, event.message())
+    def _push_all(self, events: list[ChatEvent]) -> None:
+        """Find the connections of every audience of the batch's events (one
+        BatchGetItem per 100 audiences), then push each event to each of its
+        connections once (an admin in the chat listens twice)."""
+        audiences = {(event.customer_id, audience) for event in events for audience in event.audiences}
+        listening = connections.connections_of(audiences)
+        for event in events:
+            sent: set[str] = set()
+            for audience in event.audiences:
+                for connection_id in listening.get((event.customer_id, audience), []):
+                    if connection_id not in sent:
+                        sent.add(connection_id)
+                        push(self.websocket_endpoint, connection_id, event.message())
 
     def _put_on_bus(self, events: list[ChatEvent]) -> None:
         if self._events is None:

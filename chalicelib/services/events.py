@@ -30,11 +30,12 @@ class ChatEvent:
 
 
 def derive(event_name: str, old: Resource | None, new: Resource | None,
-           participants_of: Callable[[str, str], list[str]]) -> ChatEvent | None:
+           chat_of: Callable[[str, str], ChatItem | None]) -> ChatEvent | None:
     """The event one stream record means, if any, and who should hear it.
 
-    `participants_of(customer_id, chat_id)` is asked only for chatmessage
-    events, whose record does not name the chat's participants.
+    `chat_of(customer_id, chat_id)` is asked for chatmessage events (whose
+    record does not name the chat's participants) and chatroom events (a
+    chatroom shows its chat's type and participants).
     """
     if new is None or type(new) not in _KINDS:
         return None
@@ -47,12 +48,17 @@ def derive(event_name: str, old: Resource | None, new: Resource | None,
         action = "updated"
     else:
         return None  # messages change only by being deleted; a dead item's rewrite is no news
+    if isinstance(new, ChatroomItem):
+        chat = chat_of(new.customer_id, new.chat_id)
+        new.type = chat.type if chat else "unknown"
+        new.participant_ids = chat.participant_ids if chat else []
     event = ChatEvent(f"{prefix}_{action}", new.customer_id, render.resource(new, model))
     if isinstance(new, ChatItem):
         members = set(new.participant_ids) | set(getattr(old, "participant_ids", None) or [])
         event.audiences = [CUSTOMER_AUDIENCE] + [agent_audience(p) for p in sorted(members)]
     elif isinstance(new, ChatmessageItem):
-        members = participants_of(new.customer_id, new.chat_id)
+        chat = chat_of(new.customer_id, new.chat_id)
+        members = chat.participant_ids if chat else []
         event.audiences = [CUSTOMER_AUDIENCE] + [agent_audience(p) for p in members]
     else:  # a chatroom or a chatroom's copy: its owner's
         event.audiences = [agent_audience(new.owner_id)]

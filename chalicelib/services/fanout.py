@@ -2,27 +2,28 @@
 
 - a new chatmessage is copied into every live chatroom of its chat;
 - a deleted chatmessage takes its copies with it;
-- a deleted chat takes its chatrooms with it (and a normal chat its pair guard);
-- a membership change reaches the participant list of every chatroom;
+- a deleted chat takes its chatrooms with it;
 - a chat too large for one transaction gets any chatroom it is missing.
 
-Every action is idempotent (derived ids, conditional writes, version
-conditions), so a replayed record changes nothing.
+Every action is idempotent (derived ids, conditional writes), so a replayed
+record changes nothing. A membership change needs nothing here: chatrooms
+show their chat's participant list, stored once in the chat.
 """
 
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib.clock import NOT_DELETED
-from chalicelib.services.chats import TRANSACTION_ROOMS, release_pair_guard
+from chalicelib.services import membership
+from chalicelib.services.chats import TRANSACTION_ROOMS
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
     META,
     ChatItem,
+    ChatMemberItem,
     ChatmessageItem,
     ChatroomItem,
     ChatroommessageItem,
-    PairGuardItem,
     TableItem,
 )
 from chalicelib.storage.operations import (
@@ -30,12 +31,14 @@ from chalicelib.storage.operations import (
     ConditionFailed,
     attempt,
     is_live,
+    load,
     soft_delete_actions,
     transact,
 )
 
-# 25 keeps a transaction of the largest copies (10,000 characters, 10 medias)
-# under DynamoDB's 4 MB, and one request per 25 items.
+# 25 copies to a transaction (with their chatrooms' checks, 50 actions) keeps
+# a transaction of the largest copies (10,000 characters, 10 medias) under
+# DynamoDB's 4 MB, and makes one request per 25 chatrooms.
 ITEMS_PER_TRANSACTION = 25
 
 
@@ -51,36 +54,45 @@ def follow(event_name: str, old: TableItem | None, new: TableItem | None) -> Non
             ensure_chatrooms(new)
         elif just_deleted(old, new):
             delete_chatrooms(new)
-        elif isinstance(old, ChatItem) and old.version != new.version and not new.deleted:
-            sync_chatrooms(new)
 
 
 def just_deleted(old, new) -> bool:
     return old is not None and old.tm_delete == NOT_DELETED and new.deleted
 
 
-def _live_chatrooms(customer_id: str, chat_id: str) -> list[ChatroomItem]:
-    return attempt(lambda: paging.related(ChatroomItem.by_chat_key(customer_id, chat_id)),
-                   f"reading the chatrooms of chat {chat_id}")
+def members_of(customer_id: str, chat_id: str) -> list[ChatMemberItem]:
+    """The chat's members and their chatrooms: one Query (a chat written
+    before member items is indexed first, once)."""
+    found = membership.members(customer_id, chat_id)
+    if not found:
+        membership.ensure_indexed(load(ChatItem, customer_id, chat_id, "chat"))
+        found = membership.members(customer_id, chat_id)
+    return found
 
 
 def copy_message(message: ChatmessageItem) -> None:
-    """One query for the chat's live chatrooms, then one write per 25 copies.
+    """One query for the chat's members, then one write per 25 copies, each
+    with a check that its chatroom is live (a deleted chatroom gets no copy).
     Membership is the one at the send: a chatroom created after the message
     (a participant added before the stream got here) gets no copy of it."""
-    rooms = [r for r in _live_chatrooms(message.customer_id, message.chat_id)
-             if r.id != message.origin_chatroom_id and r.tm_create <= message.tm_create]
-    copies = [ChatroommessageItem.copy_of(message, room) for room in rooms]
-    # Conditional, so that a replayed record never brings back a copy
-    # deleted since (by its owner, or with its chatmessage).
-    write_each_once(copies, lambda tx, copy: tx.save(copy, condition=TableItem.pk.does_not_exist()),
-                    f"copying chatmessage {message.id}")
+    rooms = [m for m in members_of(message.customer_id, message.chat_id)
+             if m.chatroom_id != message.origin_chatroom_id and m.tm_join <= message.tm_create]
+
+    def add(tx, room: ChatMemberItem) -> None:
+        # Conditional, so that a replayed record never brings back a copy
+        # deleted since (by its owner, or with its chatmessage).
+        tx.save(ChatroommessageItem.copy_of(message, room.chatroom_id, room.agent_id),
+                condition=TableItem.pk.does_not_exist())
+        tx.condition_check(ChatroomItem, ChatroomItem.key(message.customer_id, room.chatroom_id), META,
+                           condition=is_live())
+
+    write_each_once(rooms, add, f"copying chatmessage {message.id}", actions_per_item=2)
 
 
-def write_each_once(items: list, add: Callable[[Any, Any], None], what: str) -> None:
-    """Conditional writes, 25 to a transaction: one request per 25 items. An
-    item whose condition fails (done already) is left out and the rest
-    written; transient failures are retried (storage.operations)."""
+def write_each_once(items: list, add: Callable[[Any, Any], None], what: str, actions_per_item: int = 1) -> None:
+    """Conditional writes, 25 items to a transaction: one request per 25. An
+    item whose condition fails (done already, or not wanted) is left out and
+    the rest written; transient failures are retried (storage.operations)."""
     for start in range(0, len(items), ITEMS_PER_TRANSACTION):
         chunk = items[start:start + ITEMS_PER_TRANSACTION]
         while chunk:
@@ -88,10 +100,11 @@ def write_each_once(items: list, add: Callable[[Any, Any], None], what: str) -> 
                 transact(lambda tx, chunk=chunk: [add(tx, item) for item in chunk], what)
                 break
             except ConditionFailed as failed:
-                if len(failed.reasons) != len(chunk):
-                    raise RuntimeError(f"{what}: a cancelled transaction without one reason per item") from None
-                chunk = [item for item, reason in zip(chunk, failed.reasons, strict=True)
-                         if reason != CONDITION_FAILED]
+                if len(failed.reasons) != len(chunk) * actions_per_item:
+                    raise RuntimeError(f"{what}: a cancelled transaction without one reason per action") from None
+                chunk = [item for index, item in enumerate(chunk)
+                         if CONDITION_FAILED not in failed.reasons[index * actions_per_item:
+                                                                   (index + 1) * actions_per_item]]
 
 
 def delete_copies(message: ChatmessageItem) -> None:
@@ -104,45 +117,33 @@ def delete_copies(message: ChatmessageItem) -> None:
 
 
 def delete_chatrooms(chat: ChatItem) -> None:
-    """One query for the live chatrooms, then one write per 25; a normal
-    chat's pair guard is released, so the two may start a new one."""
-    rooms = _live_chatrooms(chat.customer_id, chat.id)
+    """One query for the members' chatrooms, then one write per 25."""
+    rooms = [ChatroomItem.keyed(chat.customer_id, m.chatroom_id) for m in members_of(chat.customer_id, chat.id)]
     actions = soft_delete_actions(chat.tm_delete)
     write_each_once(rooms, lambda tx, room: tx.update(room, actions, condition=is_live()),
                     f"deleting the chatrooms of chat {chat.id}")
-    if chat.type == "normal":
-        release_pair_guard(chat.customer_id, PairGuardItem.key(chat.customer_id, *chat.participant_ids), chat.id)
-
-
-def sync_chatrooms(chat: ChatItem) -> None:
-    """Chatrooms follow their chat's participants and type; each records the
-    chat version it mirrors, so an older record never overwrites a newer one."""
-    stale = [room for room in _live_chatrooms(chat.customer_id, chat.id) if room.chat_version < chat.version]
-    actions = [
-        ChatroomItem.participant_ids.set(chat.participant_ids),
-        ChatroomItem.type.set(chat.type),
-        ChatroomItem.chat_version.set(chat.version),
-        ChatroomItem.tm_update.set(chat.tm_update),
-    ]
-    condition = is_live() & (ChatroomItem.chat_version < chat.version)
-    write_each_once(stale, lambda tx, room: tx.update(room, actions, condition=condition),
-                    f"syncing the chatrooms of chat {chat.id}")
 
 
 def ensure_chatrooms(chat: ChatItem) -> None:
     """For chats written in more than one request: create what is missing."""
-    present = {room.owner_id for room in _live_chatrooms(chat.customer_id, chat.id)}
+    present = {m.agent_id for m in membership.members(chat.customer_id, chat.id)}
     wanted = {room.pk: room for room in (ChatroomItem.for_participant(chat, p, chat.tm_create)
                                           for p in chat.participant_ids if p not in present)}
+    if not wanted:
+        return
     # A chatroom its owner already deleted exists, deleted: leave it so.
-    existing = attempt(lambda: list(ChatroomItem.batch_get([(pk, META) for pk in wanted])),
-                       f"reading the chatrooms of chat {chat.id}")
-    for room in existing:
-        wanted.pop(room.pk, None)
+    keys = [(pk, META) for pk in wanted]
+    existing = set()
+    for start in range(0, len(keys), 100):
+        found = attempt(lambda start=start: list(ChatroomItem.batch_get(keys[start:start + 100])),
+                        f"reading the chatrooms of chat {chat.id}")
+        existing |= {room.pk for room in found}
 
     def write() -> None:
         with ChatroomItem.batch_write() as batch:
-            for room in wanted.values():
-                batch.save(room)
+            for pk, room in wanted.items():
+                if pk not in existing:
+                    batch.save(room)
+                batch.save(ChatMemberItem.of(room))
 
     attempt(write, f"creating the chatrooms of chat {chat.id}")

@@ -5,7 +5,7 @@ from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import Conflict, Forbidden
 from chalicelib.schemas.bodies import ChatmessageCreate, ChatroommessageCreate
-from chalicelib.services import access, idempotency
+from chalicelib.services import access, idempotency, membership
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
 from chalicelib.storage.models import ChatItem, ChatmessageItem, ChatroomItem, ChatroommessageItem
@@ -13,7 +13,6 @@ from chalicelib.storage.operations import (
     ConditionFailed,
     is_live,
     load,
-    load_live,
     soft_delete_actions,
     update,
 )
@@ -32,8 +31,7 @@ def sent_by(message: ChatmessageItem, agent_id: str | None) -> bool:
 # ---- chatmessages -------------------------------------------------------------
 
 def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | None) -> ChatmessageItem:
-    chat = load_live(ChatItem, principal.customer_id, body.chat_id, "chat_id: chat")
-    access.require_participant(principal, chat)
+    membership.require_live_member(principal, body.chat_id, "chat_id: chat")
     if not principal.is_privileged:
         source = caller_source(principal)  # plain agents speak only as themselves
     elif body.source is not None:
@@ -41,7 +39,7 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
     else:
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
     medias = [m.stored() for m in body.medias]
-    message = ChatmessageItem.new(chat, source, body.type, body.text, medias, now())
+    message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now())
     first = idempotency.write_once(
         principal, "chatmessages", key, idempotency.request_hash(body.model_dump_json()),
         [message], (message.id, None),
@@ -52,8 +50,7 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
 
 
 def list_chatmessages(principal: Principal, chat_id: str, page: paging.PageRequest) -> paging.Page:
-    if not principal.is_privileged:
-        access.require_participant(principal, load(ChatItem, principal.customer_id, chat_id, "chat_id: chat"))
+    membership.require_member(principal, chat_id, "chat_id: chat")
     result = paging.list_page(ChatmessageItem.list_key(principal.customer_id, chat_id), page)
     if principal.is_privileged and not result.items:
         load(ChatItem, principal.customer_id, chat_id, "chat_id: chat")  # empty page or unknown chat?
@@ -62,8 +59,7 @@ def list_chatmessages(principal: Principal, chat_id: str, page: paging.PageReque
 
 def get_chatmessage(principal: Principal, message_id: str) -> ChatmessageItem:
     message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
-    if not principal.is_privileged:
-        access.require_participant(principal, load(ChatItem, principal.customer_id, message.chat_id, "chat"))
+    membership.require_member(principal, message.chat_id, "chat")
     return message
 
 
@@ -97,11 +93,11 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     chatroom's copy at once (written with the message, in one transaction)."""
     access.require_agent(principal, "sending a chatroommessage")
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
-    chat = load_live(ChatItem, principal.customer_id, room.chat_id, "chat")
+    membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
     medias = [m.stored() for m in body.medias]
-    message = ChatmessageItem.new(chat, caller_source(principal), "normal", body.text, medias, now(),
-                                  origin_chatroom_id=room.id)
-    copy = ChatroommessageItem.copy_of(message, room)
+    message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
+                                  medias, now(), origin_chatroom_id=room.id)
+    copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
     first = idempotency.write_once(
         principal, "chatroommessages", key, idempotency.request_hash(body.model_dump_json()),
         [message, copy], (message.id, copy.id),

@@ -7,9 +7,11 @@ item removes those keys, so list pages never read dead items.
 """
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     DiscriminatorAttribute,
     JSONAttribute,
     ListAttribute,
+    MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
 )
@@ -82,14 +84,22 @@ class Resource(TableItem):
 
 
 class ChatItem(Resource, discriminator="chat"):
+    """The chat, participant list included: the one place membership is
+    stored. Its partition also holds a ChatStatusItem and one ChatMemberItem
+    per participant, small items that answer "is it live?" and "is X in it,
+    and where is X's chatroom?" without reading the list."""
+
     type = UnicodeAttribute()
     owner_id = UnicodeAttribute()
     participant_ids = ListAttribute(of=UnicodeAttribute)
     name = UnicodeAttribute(default="")
     detail = UnicodeAttribute(default="")
-    # Bumped by every membership change; chatrooms record the version they
-    # mirror, so late or replayed stream records never roll them back.
+    # Bumped by every membership change: membership writes are conditioned on
+    # the version they read, and a re-added participant gets a new chatroom.
     version = NumberAttribute(default=1)
+    # True once the partition holds the status and member items (chats
+    # written before they existed are indexed on first use: services/membership.py).
+    members_indexed = BooleanAttribute(null=True)
 
     @staticmethod
     def key(customer_id: str, chat_id: str) -> str:
@@ -103,7 +113,7 @@ class ChatItem(Resource, discriminator="chat"):
             cls.key(customer_id, chat_id),
             id=chat_id, customer_id=customer_id, type=chat_type, owner_id=owner_id,
             participant_ids=participant_ids, name=name, detail=detail, tm_create=tm, tm_update=tm,
-            gsi1pk=cls.list_key(customer_id), gsi1sk=list_sort_key(tm, chat_id), version=1,
+            gsi1pk=cls.list_key(customer_id), gsi1sk=list_sort_key(tm, chat_id), version=1, members_indexed=True,
         )
 
     @classmethod
@@ -116,11 +126,51 @@ class ChatItem(Resource, discriminator="chat"):
         return f"{customer_id}#chats"
 
 
+class ChatStatusItem(TableItem, discriminator="chat-status"):
+    """Whether a chat is live, in a few bytes: a send reads this, not the
+    chat's participant list, so its cost does not grow with the group."""
+
+    tm_delete = UnicodeAttribute(default=NOT_DELETED)
+    SORT_KEY = "status"
+
+    @classmethod
+    def of(cls, chat: ChatItem) -> "ChatStatusItem":
+        return cls(chat.pk, cls.SORT_KEY, tm_delete=chat.tm_delete)
+
+    @property
+    def deleted(self) -> bool:
+        return self.tm_delete != NOT_DELETED
+
+
+class ChatMemberItem(TableItem, discriminator="chat-member"):
+    """One participant of a chat, filed in the chat's partition: a send checks
+    membership with one GetItem, and the fan-out finds every chatroom with
+    one Query of the partition."""
+
+    agent_id = UnicodeAttribute()
+    chatroom_id = UnicodeAttribute()
+    tm_join = UnicodeAttribute()  # the chatroom's tm_create: messages from then on are copied to it
+    SORT_PREFIX = "member#"
+
+    @classmethod
+    def sort_key(cls, agent_id: str) -> str:
+        return f"{cls.SORT_PREFIX}{agent_id}"
+
+    @classmethod
+    def of(cls, room: "ChatroomItem") -> "ChatMemberItem":
+        return cls(ChatItem.key(room.customer_id, room.chat_id), cls.sort_key(room.owner_id),
+                   agent_id=room.owner_id, chatroom_id=room.id, tm_join=room.tm_create)
+
+
 class ChatroomItem(Resource, discriminator="chatroom"):
-    type = UnicodeAttribute()
+    """A participant's own view of a chat. Its `type` and `participant_ids`
+    are its chat's, read from the chat when rendered (items written before
+    membership lived only in the chat still carry a copy, never read)."""
+
+    type = UnicodeAttribute(null=True)
     chat_id = UnicodeAttribute()
     owner_id = UnicodeAttribute()
-    participant_ids = ListAttribute(of=UnicodeAttribute)
+    participant_ids = ListAttribute(of=UnicodeAttribute, null=True)
     name = UnicodeAttribute(default="")
     detail = UnicodeAttribute(default="")
     chat_version = NumberAttribute(default=1)
@@ -141,11 +191,9 @@ class ChatroomItem(Resource, discriminator="chatroom"):
         c = chat.customer_id
         return cls(
             cls.key(c, room_id),
-            id=room_id, customer_id=c, type=chat.type, chat_id=chat.id, owner_id=owner_id,
-            participant_ids=chat.participant_ids, name=chat.name, detail=chat.detail,
+            id=room_id, customer_id=c, chat_id=chat.id, owner_id=owner_id, name=chat.name, detail=chat.detail,
             tm_create=tm, tm_update=tm, chat_version=chat.version,
             gsi1pk=cls.list_key(c, owner_id), gsi1sk=list_sort_key(tm, room_id),
-            gsi2pk=cls.by_chat_key(c, chat.id), gsi2sk=owner_id,
         )
 
     @classmethod
@@ -158,6 +206,7 @@ class ChatroomItem(Resource, discriminator="chatroom"):
 
     @staticmethod
     def by_chat_key(customer_id: str, chat_id: str) -> str:
+        """Relation-index partition of the chatrooms of chats indexed before member items existed."""
         return f"{customer_id}#chat#{chat_id}#chatrooms"
 
 
@@ -179,15 +228,15 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
         return f"{customer_id}#chatmessage#{message_id}"
 
     @classmethod
-    def new(cls, chat: ChatItem, source: dict, message_type: str, text: str, medias: list, tm: str,
+    def new(cls, customer_id: str, chat_id: str, source: dict, message_type: str, text: str, medias: list, tm: str,
             origin_chatroom_id: str | None = None) -> "ChatmessageItem":
-        mid, c = new_id(), chat.customer_id
+        mid, c = new_id(), customer_id
         return cls(
             cls.key(c, mid),
-            id=mid, customer_id=c, chat_id=chat.id, source=source, type=message_type, text=text,
+            id=mid, customer_id=c, chat_id=chat_id, source=source, type=message_type, text=text,
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
-            gsi1pk=cls.list_key(c, chat.id), gsi1sk=list_sort_key(tm, mid),
+            gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
 
     @classmethod
@@ -219,17 +268,17 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
         return derived_id("chatroommessage", message_id, chatroom_id)
 
     @classmethod
-    def copy_of(cls, message: ChatmessageItem, room: "ChatroomItem") -> "ChatroommessageItem":
+    def copy_of(cls, message: ChatmessageItem, chatroom_id: str, owner_id: str) -> "ChatroommessageItem":
         """The copy of a chatmessage in one chatroom; it keeps the message's tm_create."""
-        cid = cls.derived_id(message.id, room.id)
+        cid = cls.derived_id(message.id, chatroom_id)
         c = message.customer_id
         return cls(
             cls.key(c, cid),
-            id=cid, customer_id=c, chatroom_id=room.id, messagechat_id=message.id, owner_id=room.owner_id,
+            id=cid, customer_id=c, chatroom_id=chatroom_id, messagechat_id=message.id, owner_id=owner_id,
             source=message.source, type=message.type, text=message.text, medias=message.medias,
             tm_create=message.tm_create, tm_update=message.tm_create,
-            gsi1pk=cls.list_key(c, room.id), gsi1sk=list_sort_key(message.tm_create, cid),
-            gsi2pk=cls.by_message_key(c, message.id), gsi2sk=room.id,
+            gsi1pk=cls.list_key(c, chatroom_id), gsi1sk=list_sort_key(message.tm_create, cid),
+            gsi2pk=cls.by_message_key(c, message.id), gsi2sk=chatroom_id,
         )
 
     @classmethod
@@ -274,19 +323,23 @@ class IdempotencyItem(TableItem, discriminator="idempotency"):
         return f"{customer_id}#idempotency#{caller_id}#{scope}#{idempotency_key}"
 
 
-class ConnectionItem(TableItem, discriminator="connection"):
-    """A websocket connection, filed under one audience it listens to: an
-    agent (`agent#<id>`) or the customer-wide feed (`customer`). One Query
-    per recipient finds its connections."""
+class AudienceItem(TableItem, discriminator="ws-audience"):
+    """The live websocket connections of one audience: an agent
+    (`agent#<id>`) or a customer's feed (`customer`), as a map from connection
+    id to its expiry. One item per audience, so the connections of N
+    recipients come back in one BatchGetItem per 100."""
 
-    connection_id = UnicodeAttribute()
     customer_id = UnicodeAttribute()
-    agent_id = UnicodeAttribute(null=True)
+    connections = MapAttribute(null=True)  # connection id -> expiry (epoch seconds)
     expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
 
     @staticmethod
     def key(customer_id: str, audience: str) -> str:
         return f"{customer_id}#ws#{audience}"
+
+    def live_connections(self, now: int) -> list[str]:
+        connections = self.connections.as_dict() if self.connections else {}
+        return sorted(cid for cid, expiry in connections.items() if int(expiry) > now)
 
 
 class ConnectionRouteItem(TableItem, discriminator="connection-route"):
@@ -303,6 +356,6 @@ class ConnectionRouteItem(TableItem, discriminator="connection-route"):
 
 
 MODELS = (
-    TableItem, Resource, ChatItem, ChatroomItem, ChatmessageItem, ChatroommessageItem, PairGuardItem, IdempotencyItem,
-    ConnectionItem, ConnectionRouteItem,
+    TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
+    ChatroommessageItem, PairGuardItem, IdempotencyItem, AudienceItem, ConnectionRouteItem,
 )

@@ -112,15 +112,51 @@ def update(item: TableItem, actions: list, condition, what: str) -> TableItem:
     return item
 
 
+class _InCallOrder:
+    """A TransactWrite that remembers the order of its actions. PynamoDB sends
+    them grouped by kind (checks, deletes, puts, updates), so DynamoDB's
+    cancellation reasons come in that order; ConditionFailed.reasons are put
+    back in the order the caller added the actions."""
+
+    SENT_ORDER = ("condition_check", "delete", "save", "update")
+
+    def __init__(self, transaction):
+        self._transaction = transaction
+        self.kinds: list[str] = []
+
+    def __getattr__(self, kind: str):
+        if kind not in self.SENT_ORDER:
+            raise AttributeError(kind)
+        self.kinds.append(kind)
+        return getattr(self._transaction, kind)
+
+    def in_call_order(self, reasons: list[str | None]) -> list[str | None]:
+        sent = [index for kind in self.SENT_ORDER for index, called in enumerate(self.kinds) if called == kind]
+        if len(reasons) != len(sent):
+            return reasons
+        ordered: list[str | None] = [None] * len(sent)
+        for position, index in enumerate(sent):
+            ordered[index] = reasons[position]
+        return ordered
+
+
 def transact(build: Callable, what: str) -> None:
-    """One TransactWriteItems: `build(tx)` adds the actions (again on a retry)."""
+    """One TransactWriteItems: `build(tx)` adds the actions (again on a retry).
+    A ConditionFailed names its reasons in the order `build` added the actions."""
     from pynamodb.transactions import TransactWrite  # a tenth of a cold start: only where a transaction is made
 
-    def run() -> None:
-        with TransactWrite(connection=storage.connection()) as tx:
-            build(tx)
+    last: list[_InCallOrder] = []
 
-    attempt(run, what)
+    def run() -> None:
+        with TransactWrite(connection=storage.connection()) as transaction:
+            last[:] = [_InCallOrder(transaction)]
+            build(last[0])
+
+    try:
+        attempt(run, what)
+    except ConditionFailed as failed:
+        failed.reasons = last[0].in_call_order(failed.reasons)
+        raise
 
 
 def is_live():

@@ -41,7 +41,7 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
             old, new = _item(record.old_image), _item(record.new_image)
             fanout.follow(record.event_name, old, new)
             if delivery.enabled:
-                event = derive(record.event_name, old, new, delivery.participants_of)
+                event = derive(record.event_name, old, new, delivery.chat_of)
                 if event is not None:
                     pending.append((record.sequence_number, event))
         except Exception:
