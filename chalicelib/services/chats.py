@@ -241,7 +241,10 @@ def add_participant(principal: Principal, chat_id: str, body: ParticipantAdd) ->
 def remove_participant(principal: Principal, chat_id: str, participant_id: str) -> ChatItem:
     """Writes the chat, and deletes the participant's chatroom and member item."""
     for _ in range(MEMBERSHIP_RETRIES):
-        chat = membership.ensure_indexed(_explain_refusal(principal, chat_id))
+        chat, leaving = membership.chat_and_member(principal.customer_id, chat_id, participant_id)
+        if chat.deleted:
+            raise NotFound(f"chat {chat_id} is deleted")
+        access.require_chat_owner(principal, chat)
         if participant_id not in chat.participant_ids:
             raise NotFound(f"participant_id: {participant_id} is not a participant of chat {chat.id}")
         if chat.type == "normal":
@@ -250,7 +253,6 @@ def remove_participant(principal: Principal, chat_id: str, participant_id: str) 
             raise Conflict("participant_id: a group chat keeps at least 2 participants")
         if participant_id == chat.owner_id:
             raise Conflict("participant_id: this is the chat's owner; give the chat another owner first")
-        leaving = membership.member(chat.customer_id, chat.id, participant_id)
         tm = now()
         updated = _changed(chat, participant_ids=[p for p in chat.participant_ids if p != participant_id],
                            tm_update=tm)

@@ -20,8 +20,8 @@ from chalicelib.storage.operations import ConditionFailed, attempt, load, load_l
 
 
 def index_items(chat: ChatItem, rooms: list[ChatroomItem]) -> list:
-    """The status and member items of a new chat, to write with it."""
-    return [ChatStatusItem.of(chat)] + [ChatMemberItem.of(room) for room in rooms]
+    """The status and member items of a chat, to write with it."""
+    return [ChatStatusItem.of(chat)] + [ChatMemberItem.of(room, chat) for room in rooms]
 
 
 def members(customer_id: str, chat_id: str) -> list[ChatMemberItem]:
@@ -62,6 +62,20 @@ def require_live(customer_id: str, chat_id: str, what: str, member_id: str | Non
         raise NotFound(f"{what} {chat_id} is deleted")
     if member_id and not any(isinstance(item, ChatMemberItem) for item in found):
         raise Forbidden(f"only participants of chat {chat_id} may do this")
+
+
+def chat_and_member(customer_id: str, chat_id: str, agent_id: str) -> tuple[ChatItem, ChatMemberItem | None]:
+    """The chat (404 if unknown) and one participant's member item, in one BatchGetItem."""
+    pk = ChatItem.key(customer_id, chat_id)
+    found = attempt(lambda: list(TableItem.batch_get([(pk, META), (pk, ChatMemberItem.sort_key(agent_id))],
+                                                     consistent_read=True)), f"reading chat {chat_id}")
+    chat = next((item for item in found if isinstance(item, ChatItem)), None)
+    if chat is None:
+        raise NotFound(f"chat {chat_id} not found")
+    if not chat.members_indexed:
+        chat = ensure_indexed(chat)
+        return chat, member(customer_id, chat_id, agent_id)
+    return chat, next((item for item in found if isinstance(item, ChatMemberItem)), None)
 
 
 def require_member(principal: Principal, chat_id: str, what: str) -> None:

@@ -157,9 +157,12 @@ class ChatMemberItem(TableItem, discriminator="chat-member"):
         return f"{cls.SORT_PREFIX}{agent_id}"
 
     @classmethod
-    def of(cls, room: "ChatroomItem") -> "ChatMemberItem":
-        return cls(ChatItem.key(room.customer_id, room.chat_id), cls.sort_key(room.owner_id),
-                   agent_id=room.owner_id, chatroom_id=room.id, tm_join=room.tm_create)
+    def of(cls, room: "ChatroomItem", chat: ChatItem | None = None) -> "ChatMemberItem":
+        """The member item of a chatroom's owner (`chat` when the room's own
+        chat_id is not at hand, as in a relation-index projection)."""
+        pk = chat.pk if chat is not None else ChatItem.key(room.customer_id, room.chat_id)
+        return cls(pk, cls.sort_key(room.owner_id), agent_id=room.owner_id, chatroom_id=room.id,
+                   tm_join=room.tm_create)
 
 
 class ChatroomItem(Resource, discriminator="chatroom"):

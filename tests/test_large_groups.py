@@ -1,0 +1,133 @@
+"""Groups at the contract's limit: membership stored once (in the chat),
+events pushed to N recipients with their connections found in at most
+1 + ceil(N/100) requests, and chats written before member items existed
+still working (indexed on first use, or by devtools.migrate)."""
+
+import math
+import uuid
+from collections import Counter, defaultdict
+
+import botocore.client
+import pytest
+
+import app as chat_app
+from chalicelib.clock import now
+from chalicelib.services import delivery
+from chalicelib.storage.models import ChatItem, ChatroomItem, list_sort_key
+from devtools import migrate
+from tests.helpers import room_of, rooms_of
+from tests.test_realtime import connect
+
+
+@pytest.fixture
+def dynamodb_calls(monkeypatch):
+    calls = []
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(client, operation_name, api_params):
+        if client.meta.service_model.service_name == "dynamodb":
+            calls.append(operation_name)
+        return original(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    return calls
+
+
+@pytest.fixture
+def pushed(monkeypatch):
+    received = defaultdict(list)
+    monkeypatch.setenv("CHAT_WEBSOCKET_ENDPOINT", "http://127.0.0.1:9/unused")
+    monkeypatch.setattr(delivery, "push", lambda endpoint, cid, message: received[cid].append(message) or True)
+    return received
+
+
+def test_an_event_to_250_recipients_finds_their_connections_in_1_plus_ceil_n_over_100_requests(
+        customer, make_agent, fanout, pushed, dynamodb_calls):
+    agents = [make_agent() for _ in range(250)]
+    chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
+                                         "participant_ids": [a.id for a in agents]}).json_body
+    fanout.drain()
+    connection_of = {agent.id: connect(agent) for agent in agents}
+    message = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "all hands"}).json_body
+    [insert] = [record for record in fanout.read_event()["Records"]
+                if record["dynamodb"]["NewImage"].get("id") == {"S": message["id"]}]
+    dynamodb_calls.clear()
+    assert fanout.invoke({"Records": [insert]}) == {"batchItemFailures": []}
+    lookups = Counter(call for call in dynamodb_calls if call in ("GetItem", "BatchGetItem"))
+    # the chat (who is in it), then the 250 agents' and the customer feed's audiences, 100 to a request
+    assert lookups == Counter({"GetItem": 1, "BatchGetItem": math.ceil(251 / 100)})
+    for agent in agents:
+        assert [m["type"] for m in pushed[connection_of[agent.id]]] == ["messagechat_created"]
+
+
+# ---- chats written before member items -----------------------------------------------
+
+def legacy_chat(customer_id, agents):
+    """A chat and its chatrooms as the previous version wrote them: every chatroom with
+    the whole participant list, found through the relation index, no status or members."""
+    tm = now()
+    participants = sorted(agent.id for agent in agents)
+    chat_id = str(uuid.uuid4())
+    chat = ChatItem(ChatItem.key(customer_id, chat_id), id=chat_id, customer_id=customer_id, type="group",
+                    owner_id=agents[0].id, participant_ids=participants, name="old", detail="", tm_create=tm,
+                    tm_update=tm, gsi1pk=ChatItem.list_key(customer_id), gsi1sk=list_sort_key(tm, chat_id), version=1)
+    chat.save()
+    for agent in agents:
+        room_id = ChatroomItem.derived_id(chat_id, agent.id, 1)
+        ChatroomItem(ChatroomItem.key(customer_id, room_id), id=room_id, customer_id=customer_id, type="group",
+                     chat_id=chat_id, owner_id=agent.id, participant_ids=participants, name="old", detail="",
+                     tm_create=tm, tm_update=tm, chat_version=1,
+                     gsi1pk=ChatroomItem.list_key(customer_id, agent.id), gsi1sk=list_sort_key(tm, room_id),
+                     gsi2pk=ChatroomItem.by_chat_key(customer_id, chat_id), gsi2sk=agent.id).save()
+    return chat_id
+
+
+def test_a_chat_written_before_member_items_renders_sends_fans_out_and_changes(customer, make_agent, fanout):
+    agents = [make_agent() for _ in range(3)]
+    chat_id = legacy_chat(customer.customer_id, agents)
+    fanout.drain()
+    room = room_of(customer, agents[1].id, chat_id)
+    assert room["participant_ids"] == sorted(a.id for a in agents) and room["type"] == "group"
+
+    sent = agents[1].post("/v1.0/chatmessages", {"chat_id": chat_id, "text": "still works"})
+    assert sent.status_code == 200, sent.body
+    stranger = make_agent()
+    assert stranger.post("/v1.0/chatmessages", {"chat_id": chat_id, "text": "x"}).status_code == 403
+    fanout.drain()
+    for agent in agents:
+        copies = agent.get(f"/v1.0/chatroommessages?chatroom_id={room_of(customer, agent.id, chat_id)['id']}")
+        assert [c["text"] for c in copies.json_body["result"]] == ["still works"]
+
+    newcomer = make_agent()
+    added = agents[0].post(f"/v1.0/chats/{chat_id}/participant_ids", {"participant_id": newcomer.id})
+    assert added.status_code == 200, added.body
+    removed = agents[0].delete(f"/v1.0/chats/{chat_id}/participant_ids/{agents[2].id}")
+    assert removed.status_code == 200, removed.body
+    assert rooms_of(customer, agents[2].id) == []
+    agents[0].post("/v1.0/chatmessages", {"chat_id": chat_id, "text": "after"})
+    fanout.drain()
+    for agent in (agents[0], agents[1], newcomer):
+        room = room_of(customer, agent.id, chat_id)
+        assert sorted(room["participant_ids"]) == sorted([agents[0].id, agents[1].id, newcomer.id])
+        texts = [c["text"] for c in agent.get(f"/v1.0/chatroommessages?chatroom_id={room['id']}").json_body["result"]]
+        assert texts[0] == "after"
+
+
+def test_the_migration_indexes_every_old_chat_once(customer, make_agent, fanout, capsys):
+    old = [legacy_chat(customer.customer_id, [make_agent() for _ in range(3)]) for _ in range(3)]
+    assert migrate.main([]) == 0
+    assert "3 chats indexed" in capsys.readouterr().out
+    assert all(ChatItem.get(ChatItem.key(customer.customer_id, chat_id), "#").members_indexed for chat_id in old)
+    assert migrate.main([]) == 0
+    assert "0 chats indexed" in capsys.readouterr().out
+
+
+def test_events_of_chatrooms_show_their_chats_list(customer, make_agent, fanout, pushed):
+    a, b = make_agent(), make_agent()
+    connection = connect(a)
+    chat = customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id,
+                                         "participant_ids": [a.id, b.id]}).json_body
+    fanout.drain()
+    [created] = [m for m in pushed[connection] if m["type"] == "chatroom_created"]
+    assert created["data"]["participant_ids"] == chat["participant_ids"] and created["data"]["type"] == "normal"
+    assert chat_app  # the handler the fan-out fixture calls
