@@ -310,7 +310,7 @@ def test_a_failed_chatroom_delete_in_a_chat_delete_is_retried(aws, customer, mak
     agents, chat = group_of(customer, make_agent)
     fanout.drain()
     assert customer.delete(f"/v1.0/chats/{chat['id']}").status_code == 200
-    with first_writes_fail("UpdateItem") as state:
+    with first_writes_fail({"UpdateItem", "TransactWriteItems"}) as state:
         drain(lambda_poller(aws, state))
     assert state["failed"] == 1
     alive = [r["owner_id"] for r in rooms_of(chat["id"]) if r["tm_delete"] == NOT_DELETED]

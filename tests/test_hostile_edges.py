@@ -89,7 +89,8 @@ def test_a_token_with_both_a_customer_and_an_agent_claim_is_401(client, customer
 
 
 @pytest.mark.parametrize("exp", [str(int(time.time()) + 600), float(int(time.time()) + 600) + 0.5, 1e300, 10**40,
-                                 True, int(time.time()) + 11 * 366 * 24 * 3600])
+                                 True, int(time.time()) + 11 * 366 * 24 * 3600],
+                         ids=["string", "float", "1e300", "10**40", "bool", "eleven years"])
 def test_exp_must_be_an_integer_of_seconds_at_most_ten_years_ahead(client, customer, make_agent, exp):
     bad = token({"customer": {"id": customer.customer_id}, "exp": exp})
     response = post(client, "/v1.0/chats", chat_body(make_agent), {"Authorization": f"Bearer {bad}"})

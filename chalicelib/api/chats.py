@@ -46,6 +46,12 @@ def change_owner(caller, chat_id, body):
     return chats.change_owner(caller, chat_id, body.owner_id)
 
 
+@route("PUT", "/chats/{chat_id}/room_owner_id", "Give a chat another owner (VoIPBIN's name for PUT .../owner_id)",
+       body=bodies.RoomOwnerUpdate, returns=Chat, errors=CHANGE_ERRORS)
+def change_room_owner(caller, chat_id, body):
+    return chats.change_owner(caller, chat_id, body.room_owner_id, field="room_owner_id")
+
+
 @route("POST", "/chats/{chat_id}/participant_ids", "Add a participant (creates their chatroom)",
        body=bodies.ParticipantAdd, returns=Chat, errors=CHANGE_ERRORS)
 def add_participant(caller, chat_id, body):

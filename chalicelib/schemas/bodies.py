@@ -68,6 +68,10 @@ class ChatOwnerUpdate(StrictModel):
     owner_id: UUIDStr
 
 
+class RoomOwnerUpdate(StrictModel):
+    room_owner_id: UUIDStr
+
+
 class ParticipantAdd(StrictModel):
     participant_id: UUIDStr
 

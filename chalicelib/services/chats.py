@@ -194,7 +194,7 @@ def delete_chat(principal: Principal, chat_id: str) -> ChatItem:
     raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
 
 
-def change_owner(principal: Principal, chat_id: str, new_owner: str) -> ChatItem:
+def change_owner(principal: Principal, chat_id: str, new_owner: str, field: str = "owner_id") -> ChatItem:
     """One update, conditioned on the new owner being a participant then."""
     actions = [ChatItem.owner_id.set(new_owner), ChatItem.tm_update.set(now())]
     condition = _owned_live(principal) & ChatItem.participant_ids.contains(new_owner)
@@ -204,7 +204,7 @@ def change_owner(principal: Principal, chat_id: str, new_owner: str) -> ChatItem
         except ConditionFailed:
             chat = _explain_refusal(principal, chat_id)
             if new_owner not in chat.participant_ids:
-                raise BadRequest("owner_id: must be one of the chat's participant_ids") from None
+                raise BadRequest(f"{field}: must be one of the chat's participant_ids") from None
     raise Conflict(f"chat {chat_id} is being changed by others right now; retry")
 
 
