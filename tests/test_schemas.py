@@ -9,13 +9,13 @@ import pytest
 from jsonschema import Draft202012Validator
 
 import app as chat_app
+from chalicelib.clock import NOT_DELETED
 from tests import schema_check
 from tests.schema_check import SCHEMA_DIR, assert_valid, check_response
 
 CUSTOMER = "5e4a0680-804e-11ec-8477-2fea5968d85b"
 AGENT_1 = "eb1ac5c0-ff63-47e2-bcdb-5da9c336eb4b"
 AGENT_2 = "47fe0b7c-7333-46cf-8b23-61e14e62490a"
-NOT_DELETED = "9999-01-01 00:00:00.000000"
 SOURCE = {"type": "agent", "target": AGENT_1, "target_name": "", "name": "", "detail": ""}
 
 # The seed's own examples (chatroommessage with the two fields we return after the seed's).
