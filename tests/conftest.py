@@ -7,6 +7,11 @@ of its route (tests/schema_check.py, tests/schemas/)."""
 import os
 import uuid
 
+from tests import audit_open
+
+if os.environ.get("CHAT_AUDIT_OPEN") == "1":  # before anything else is read: see tests/audit_open.py
+    audit_open.install()
+
 os.environ.update(
     CHAT_JWT_SECRET="test-secret-that-is-long-enough-for-hs256-0123456789",
     CHAT_TABLE_NAME="chat-test",
@@ -247,22 +252,40 @@ def stranger(request, other_customer, make_agent):
 
 # ---- how many responses were checked against their schema ----------------------------------
 
-def pytest_sessionfinish(session):
-    workeroutput = getattr(session.config, "workeroutput", None)
-    if workeroutput is not None:  # an xdist worker: hand the count to the controller
-        workeroutput["schema_checked"] = schema_check.checked_count()
-
+# ---- and, under CHAT_AUDIT_OPEN=1, what was read outside the repository (tests/audit_open.py) --
 
 def pytest_configure(config):
-    config._schema_checked_by_workers = 0
+    config._from_workers = {"schema_checked": 0, "audit_checked": 0, "audit_outside": []}
+
+
+def _tallies() -> dict:
+    return {"schema_checked": schema_check.checked_count(), "audit_checked": audit_open.checked(),
+            "audit_outside": audit_open.outside()}
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: the suite also runs without xdist
 def pytest_testnodedown(node, error):
-    node.config._schema_checked_by_workers += getattr(node, "workeroutput", {}).get("schema_checked", 0)
+    for key, value in getattr(node, "workeroutput", {}).get("tallies", {}).items():
+        node.config._from_workers[key] += value
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the tallies to the controller
+        workeroutput["tallies"] = _tallies()
+        return
+    if audit_open.installed() and (audit_open.outside() or session.config._from_workers["audit_outside"]):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter, config):
-    checked = schema_check.checked_count() + config._schema_checked_by_workers
-    if checked:
-        terminalreporter.write_line(f"schema_check: {checked} responses checked against tests/schemas/")
+    totals = {key: value + config._from_workers[key] for key, value in _tallies().items()}
+    if totals["schema_checked"]:
+        terminalreporter.write_line(
+            f"schema_check: {totals['schema_checked']} responses checked against tests/schemas/")
+    if audit_open.installed():
+        outside = list(dict.fromkeys(totals["audit_outside"]))
+        terminalreporter.write_line(f"audit_open: {totals['audit_checked']} opens and listings checked, "
+                                    f"{len(outside)} outside the repository")
+        for line in outside[:50]:
+            terminalreporter.write_line(f"audit_open: refused {line}")
