@@ -1,8 +1,16 @@
 """One moto table, built the way production builds it, and helpers to call
-the API as a customer or an agent and to run the stream fan-out."""
+the API as a customer or an agent and to run the stream fan-out.
+
+Every response that goes through the test client is checked against the schema
+of its route (tests/schema_check.py, tests/schemas/)."""
 
 import os
 import uuid
+
+from tests import audit_open
+
+if os.environ.get("CHAT_AUDIT_OPEN") == "1":  # before anything else is read: see tests/audit_open.py
+    audit_open.install()
 
 os.environ.update(
     CHAT_JWT_SECRET="test-secret-that-is-long-enough-for-hs256-0123456789",
@@ -16,11 +24,11 @@ os.environ.update(
 os.environ.pop("CHAT_DYNAMODB_ENDPOINT", None)
 
 import contextlib  # noqa: E402
+import json  # noqa: E402
 
 import boto3  # noqa: E402
 import chalice.test  # noqa: E402
 import pytest  # noqa: E402
-from chalice.test import Client  # noqa: E402
 from moto import mock_aws  # noqa: E402
 
 import app as chat_app  # noqa: E402
@@ -28,6 +36,7 @@ from chalicelib import auth, storage  # noqa: E402
 from chalicelib.storage.table import create_table  # noqa: E402
 from devtools import moto_patches  # noqa: E402
 from devtools.streams import ShardReader, lambda_event, streams_client  # noqa: E402
+from tests import schema_check  # noqa: E402
 
 # moto with DynamoDB's transaction semantics and atomic, thread-safe operations.
 moto_patches.apply()
@@ -48,6 +57,48 @@ REGION = "us-east-1"
 TABLE = os.environ["CHAT_TABLE_NAME"]
 
 
+class CheckedHttp:
+    """Chalice's test HTTP client; every response is checked against the schema its route
+    answers with (a resource, a list page, or an error), whoever made the request."""
+
+    def __init__(self, http):
+        self._http = http
+
+    def request(self, method, path, headers=None, body=b""):
+        response = self._http.request(method, path, headers=headers, body=body)
+        schema_check.check_response(method.upper(), path, response.status_code, response.body)
+        return response
+
+    def get(self, path, **kwargs):
+        return self.request("GET", path, **kwargs)
+
+    def post(self, path, **kwargs):
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path, **kwargs):
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path, **kwargs):
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path, **kwargs):
+        return self.request("DELETE", path, **kwargs)
+
+    def head(self, path, **kwargs):
+        return self.request("HEAD", path, **kwargs)
+
+    def options(self, path, **kwargs):
+        return self.request("OPTIONS", path, **kwargs)
+
+
+class Client(chalice.test.Client):
+    """chalice.test.Client whose `http` checks every response (CheckedHttp)."""
+
+    @property
+    def http(self):
+        return CheckedHttp(super().http)
+
+
 class Caller:
     """Someone with a token: a customer, or an agent with permission bits."""
 
@@ -65,8 +116,6 @@ class Caller:
             kwargs["body"] = raw
             headers.setdefault("Content-Type", "application/json")
         elif body is not None:
-            import json
-
             kwargs["body"] = json.dumps(body)
             headers.setdefault("Content-Type", "application/json")
         return getattr(self.client.http, method)(path, **kwargs)
@@ -114,15 +163,22 @@ class Fanout:
 # One client and one PynamoDB configuration for the session: moto intercepts
 # them inside each test's mock_aws, and building them per test costs more
 # than the test.
-_dynamodb = boto3.client("dynamodb", region_name=REGION)
+DYNAMODB = boto3.client("dynamodb", region_name=REGION)
 storage.configure()
+
+
+@contextlib.contextmanager
+def _moto_table():
+    """A fresh moto account with the table as production builds it; yields its stream ARN."""
+    with mock_aws():
+        yield create_table(DYNAMODB, TABLE)
 
 
 @pytest.fixture
 def aws():
-    """A fresh moto account per test, with the table as production builds it."""
-    with mock_aws():
-        yield create_table(_dynamodb, TABLE)
+    """A fresh moto account per test."""
+    with _moto_table() as stream_arn:
+        yield stream_arn
 
 
 @pytest.fixture
@@ -134,6 +190,26 @@ def client(aws):
 @pytest.fixture
 def fanout(aws):
     return Fanout(aws)
+
+
+# The same three for a whole module, for suites of hundreds of small tests that share
+# one table (tests/test_security.py). A module uses these or the ones above, not both.
+
+@pytest.fixture(scope="module")
+def module_aws():
+    with _moto_table() as stream_arn:
+        yield stream_arn
+
+
+@pytest.fixture(scope="module")
+def module_client(module_aws):
+    with Client(chat_app.app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def module_fanout(module_aws):
+    return Fanout(module_aws)
 
 
 @pytest.fixture
@@ -172,3 +248,44 @@ def stranger(request, other_customer, make_agent):
         return other_customer
     permission = {"admin": 32, "manager": 64, "agent": 16}[request.param]
     return make_agent(permission=permission, customer=other_customer.customer_id)
+
+
+# ---- how many responses were checked against their schema ----------------------------------
+
+# ---- and, under CHAT_AUDIT_OPEN=1, what was read outside the repository (tests/audit_open.py) --
+
+def pytest_configure(config):
+    config._from_workers = {"schema_checked": 0, "audit_checked": 0, "audit_outside": []}
+
+
+def _tallies() -> dict:
+    return {"schema_checked": schema_check.checked_count(), "audit_checked": audit_open.checked(),
+            "audit_outside": audit_open.outside()}
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: the suite also runs without xdist
+def pytest_testnodedown(node, error):
+    for key, value in getattr(node, "workeroutput", {}).get("tallies", {}).items():
+        node.config._from_workers[key] += value
+
+
+def pytest_sessionfinish(session):
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # an xdist worker: hand the tallies to the controller
+        workeroutput["tallies"] = _tallies()
+        return
+    if audit_open.installed() and (audit_open.outside() or session.config._from_workers["audit_outside"]):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    totals = {key: value + config._from_workers[key] for key, value in _tallies().items()}
+    if totals["schema_checked"]:
+        terminalreporter.write_line(
+            f"schema_check: {totals['schema_checked']} responses checked against tests/schemas/")
+    if audit_open.installed():
+        outside = list(dict.fromkeys(totals["audit_outside"]))
+        terminalreporter.write_line(f"audit_open: {totals['audit_checked']} opens and listings checked, "
+                                    f"{len(outside)} outside the repository")
+        for line in outside[:50]:
+            terminalreporter.write_line(f"audit_open: refused {line}")

@@ -17,8 +17,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from chalicelib import auth
+from tests import schema_check
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "e2e-secret-e2e-secret-e2e-secret-e2e-secret"
@@ -41,7 +43,8 @@ def eventually(check, deadline_seconds=20.0, interval=0.05):
 
 
 class Api:
-    """One caller (a token) speaking JSON to the server."""
+    """One caller (a token) speaking JSON to the server. Every answer is checked
+    against the schema of its route (tests/schema_check.py)."""
 
     def __init__(self, base, token, timeout=15):
         self.base, self.token, self.timeout = base, token, timeout
@@ -54,13 +57,11 @@ class Api:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read())
+                status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
-            raw = error.read()
-            try:
-                return error.code, json.loads(raw or b"null")
-            except ValueError:
-                return error.code, raw.decode("utf-8", "replace")
+            status, raw = error.code, error.read()
+        schema_check.check_response(method, urlsplit(self.base).path + path, status, raw)
+        return status, json.loads(raw)
 
 
 class LocalServer:

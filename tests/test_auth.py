@@ -1,4 +1,4 @@
-"""Authentication (CONTRACT.md "Authentication"): where the token may be, which
+"""Authentication (docs/API.md, "Authentication"): where the token may be, which
 tokens are accepted, and that every bad token is a clean 401 that writes nothing."""
 
 import base64

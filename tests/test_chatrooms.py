@@ -1,33 +1,27 @@
 """/v1.0/chatrooms through the HTTP layer: an agent starts a chat with
 POST /chatrooms; each participant reads, renames and deletes only their own
-view; and who may do what (CONTRACT.md)."""
+view; and who may do what (docs/API.md)."""
 
-import re
 import uuid
 
 import pytest
 
+from chalicelib.clock import NOT_DELETED
 from tests.conftest import Caller
-from tests.helpers import assert_error, create_chat, get_chat, get_room, is_uuid, room_of, rooms_of
-from tests.schema_check import assert_valid, assert_valid_list
+from tests.helpers import (
+    TIMESTAMP,
+    assert_error,
+    create_chat,
+    get_chat,
+    get_room,
+    is_uuid,
+    room_of,
+    rooms_of,
+    start_chat,
+)
+from tests.schema_check import assert_valid, assert_valid_list, seed_fields
 
-NOT_DELETED = "9999-01-01 00:00:00.000000"
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
-CHATROOM_FIELDS = [
-    "id", "customer_id", "type", "chat_id", "owner_id", "participant_ids", "name", "detail",
-    "tm_create", "tm_update", "tm_delete",
-]
-
-
-# ---- helpers ------------------------------------------------------------------
-
-def start_chat(agent, *others, name="room", detail="room detail"):
-    """POST /chatrooms as `agent` with `others`; the caller's chatroom."""
-    body = {"participant_ids": [other.id for other in others], "name": name, "detail": detail}
-    response = agent.post("/v1.0/chatrooms", body)
-    assert response.status_code == 200, response.body
-    return response.json_body
-
+CHATROOM_FIELDS = seed_fields("chatroom")
 
 # ---- POST /chatrooms -------------------------------------------------------------------
 
@@ -96,7 +90,7 @@ def test_create_chatroom_creates_a_chatroom_for_every_other_participant(customer
     a, b, c = make_agent(), make_agent(), make_agent()
     room = start_chat(a, b, c, name="plan", detail="the plan")
     for agent in (b, c):
-        theirs = room_of(customer, agent.id, room["chat_id"])
+        theirs = room_of(customer, room["chat_id"], agent)
         assert theirs["id"] != room["id"]
         assert theirs["owner_id"] == agent.id
         assert theirs["participant_ids"] == room["participant_ids"]
@@ -263,7 +257,7 @@ def test_update_chatroom_leaves_the_chat_and_other_chatrooms(customer, make_agen
     a, b = make_agent(), make_agent()
     room = start_chat(a, b, name="old", detail="old detail")
     chat = get_chat(customer, room["chat_id"])
-    theirs = room_of(customer, b.id, room["chat_id"])
+    theirs = room_of(customer, room["chat_id"], b)
     assert a.put(f"/v1.0/chatrooms/{room['id']}", {"name": "mine", "detail": "my notes"}).status_code == 200
     fanout.drain()
     assert get_chat(customer, chat["id"]) == chat
@@ -304,7 +298,7 @@ def test_delete_chatroom_leaves_the_chat_and_other_chatrooms(customer, make_agen
     a, b, c = make_agent(), make_agent(), make_agent()
     room = start_chat(a, b, c)
     chat = get_chat(customer, room["chat_id"])
-    others = [room_of(customer, agent.id, room["chat_id"]) for agent in (b, c)]
+    others = [room_of(customer, room["chat_id"], agent) for agent in (b, c)]
     assert a.delete(f"/v1.0/chatrooms/{room['id']}").status_code == 200
     fanout.drain()
     assert get_chat(customer, chat["id"]) == chat

@@ -1,46 +1,32 @@
 """/v1.0/chats through the HTTP layer: create, read, change, delete, membership,
-the normal-chat uniqueness rule, and who may do what (CONTRACT.md)."""
+the normal-chat uniqueness rule, and who may do what (docs/API.md)."""
 
-import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from chalicelib.clock import NOT_DELETED
 from tests.conftest import Caller
-from tests.helpers import assert_error, get_chat, get_room, is_uuid, room_of, rooms_of
-from tests.schema_check import assert_valid, assert_valid_list
+from tests.helpers import TIMESTAMP, assert_error, create_chat, get_chat, get_room, is_uuid, room_of, rooms_of
+from tests.schema_check import assert_valid, assert_valid_list, seed_fields
 
-NOT_DELETED = "9999-01-01 00:00:00.000000"
-TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6}$")
-CHAT_FIELDS = [
-    "id", "customer_id", "type", "owner_id", "participant_ids", "name", "detail", "tm_create", "tm_update", "tm_delete",
-]
-
-
-# ---- helpers ------------------------------------------------------------------
-
-def create_chat(caller, owner_id, participant_ids, chat_type=None, name="team", detail="about things"):
-    chat_type = chat_type or ("normal" if len(set(participant_ids)) == 2 else "group")
-    body = {"type": chat_type, "owner_id": owner_id, "participant_ids": participant_ids, "name": name, "detail": detail}
-    response = caller.post("/v1.0/chats", body)
-    assert response.status_code == 200, response.body
-    return response.json_body
+CHAT_FIELDS = seed_fields("chat")
 
 
 # ---- POST /chats ----------------------------------------------------------------
 
 def test_create_chat_returns_chat_with_contract_field_order(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     assert list(chat) == CHAT_FIELDS
     assert_valid("chat", chat)
 
 
 def test_create_chat_returns_the_requested_values(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, b.id, [a.id, b.id, c.id], chat_type="group", name="ops", detail="on call")
+    chat = create_chat(customer, a, b, c, owner=b, chat_type="group", name="ops", detail="on call")
     assert is_uuid(chat["id"])
     assert chat["customer_id"] == customer.customer_id
     assert chat["type"] == "group"
@@ -51,20 +37,20 @@ def test_create_chat_returns_the_requested_values(customer, make_agent):
 
 def test_create_chat_sorts_and_deduplicates_participants(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [c.id, a.id, b.id, c.id, a.id], chat_type="group")
+    chat = create_chat(customer, c, a, b, c, a, owner=a, chat_type="group")
     assert chat["participant_ids"] == sorted({a.id, b.id, c.id})
 
 
 def test_create_normal_chat_deduplicates_participants_to_two(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [b.id, a.id, b.id, a.id], chat_type="normal")
+    chat = create_chat(customer, b, a, b, a, owner=a, chat_type="normal")
     assert chat["participant_ids"] == sorted([a.id, b.id])
     assert chat["type"] == "normal"
 
 
 def test_create_chat_timestamps(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     assert TIMESTAMP.match(chat["tm_create"]), chat["tm_create"]
     assert chat["tm_update"] == chat["tm_create"]
     assert chat["tm_delete"] == NOT_DELETED
@@ -72,13 +58,13 @@ def test_create_chat_timestamps(customer, make_agent):
 
 def test_created_chat_is_readable_by_id_unchanged(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     assert get_chat(customer, chat["id"]) == chat
 
 
 def test_create_chat_creates_one_chatroom_per_participant(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [c.id, b.id, a.id], chat_type="group", name="n", detail="d")
+    chat = create_chat(customer, c, b, a, owner=a, chat_type="group", name="n", detail="d")
     for agent in (a, b, c):
         rooms = rooms_of(customer, agent.id)
         assert len(rooms) == 1, rooms
@@ -96,15 +82,15 @@ def test_create_chat_creates_one_chatroom_per_participant(customer, make_agent):
 
 def test_create_normal_chat_gives_normal_chatrooms(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
-    assert room_of(customer, a.id, chat["id"])["type"] == "normal"
-    assert room_of(customer, b.id, chat["id"])["type"] == "normal"
+    chat = create_chat(customer, a, b)
+    assert room_of(customer, chat["id"], a)["type"] == "normal"
+    assert room_of(customer, chat["id"], b)["type"] == "normal"
 
 
 def test_create_chat_chatrooms_have_distinct_ids(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
-    ids = {room_of(customer, agent.id, chat["id"])["id"] for agent in (a, b, c)}
+    chat = create_chat(customer, a, b, c)
+    ids = {room_of(customer, chat["id"], agent)["id"] for agent in (a, b, c)}
     assert len(ids) == 3
     assert chat["id"] not in ids
 
@@ -151,14 +137,14 @@ def test_admin_and_manager_may_create_chat_without_themselves(customer, make_age
     caller, a, b = make_agent(permission=permission), make_agent(), make_agent()
     response = caller.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]})
     assert response.status_code == 200, response.body
-    assert room_of(customer, a.id, response.json_body["id"])
+    assert room_of(customer, response.json_body["id"], a)
 
 
 # ---- one live normal chat per pair ---------------------------------------------------
 
 def test_second_normal_chat_between_same_agents_is_409_naming_the_first(customer, make_agent):
     a, b = make_agent(), make_agent()
-    first = create_chat(customer, a.id, [a.id, b.id])
+    first = create_chat(customer, a, b)
     response = customer.post("/v1.0/chats", {"type": "normal", "owner_id": b.id, "participant_ids": [b.id, a.id]})
     assert_error(response, 409)
     assert first["id"] in response.json_body["Message"]
@@ -166,7 +152,7 @@ def test_second_normal_chat_between_same_agents_is_409_naming_the_first(customer
 
 def test_duplicate_normal_chat_creates_no_chatrooms(customer, make_agent):
     a, b = make_agent(), make_agent()
-    first = create_chat(customer, a.id, [a.id, b.id])
+    first = create_chat(customer, a, b)
     a.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]})
     assert [room["chat_id"] for room in rooms_of(customer, a.id)] == [first["id"]]
     assert [room["chat_id"] for room in rooms_of(customer, b.id)] == [first["id"]]
@@ -174,21 +160,21 @@ def test_duplicate_normal_chat_creates_no_chatrooms(customer, make_agent):
 
 def test_group_chat_between_same_two_agents_is_allowed_next_to_normal(customer, make_agent):
     a, b = make_agent(), make_agent()
-    create_chat(customer, a.id, [a.id, b.id], chat_type="normal")
-    group = create_chat(customer, a.id, [a.id, b.id], chat_type="group")
+    create_chat(customer, a, b, chat_type="normal")
+    group = create_chat(customer, a, b, chat_type="group")
     assert group["type"] == "group"
 
 
 def test_normal_chats_with_different_pairs_are_allowed(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    create_chat(customer, a.id, [a.id, b.id])
-    create_chat(customer, a.id, [a.id, c.id])
+    create_chat(customer, a, b)
+    create_chat(customer, a, c)
 
 
 def test_same_pair_in_another_customer_is_a_separate_chat(customer, make_agent, other_customer):
     a, b = make_agent(), make_agent()
-    ours = create_chat(customer, a.id, [a.id, b.id])
-    theirs = create_chat(other_customer, a.id, [a.id, b.id])
+    ours = create_chat(customer, a, b)
+    theirs = create_chat(other_customer, a, b)
     assert theirs["id"] != ours["id"]
     assert theirs["customer_id"] == other_customer.customer_id
     assert get_chat(customer, ours["id"]) == ours
@@ -223,7 +209,7 @@ def test_racing_creates_of_the_same_normal_chat_give_exactly_one(customer, make_
 
 def test_list_chats_as_customer_shows_every_live_chat(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    made = [create_chat(customer, pair[0], pair) for pair in ([a.id, b.id], [a.id, c.id], [b.id, c.id])]
+    made = [create_chat(customer, *pair) for pair in ([a.id, b.id], [a.id, c.id], [b.id, c.id])]
     response = customer.get("/v1.0/chats")
     assert response.status_code == 200, response.body
     assert_valid_list("chat", response.json_body)
@@ -235,7 +221,7 @@ def test_list_chats_as_customer_shows_every_live_chat(customer, make_agent):
 def test_list_chats_is_newest_first(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
     for pair in ([a.id, b.id], [a.id, c.id], [b.id, c.id]):
-        create_chat(customer, pair[0], pair)
+        create_chat(customer, *pair)
     created = [chat["tm_create"] for chat in customer.get("/v1.0/chats").json_body["result"]]
     assert created == sorted(created, reverse=True)
 
@@ -243,7 +229,7 @@ def test_list_chats_is_newest_first(customer, make_agent):
 @pytest.mark.parametrize("permission", [32, 64])
 def test_list_chats_as_admin_or_manager(customer, make_agent, permission):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     response = make_agent(permission=permission).get("/v1.0/chats")
     assert response.status_code == 200, response.body
     assert_valid_list("chat", response.json_body)
@@ -252,13 +238,13 @@ def test_list_chats_as_admin_or_manager(customer, make_agent, permission):
 
 def test_list_chats_as_plain_agent_is_403(customer, make_agent):
     a, b = make_agent(), make_agent()
-    create_chat(customer, a.id, [a.id, b.id])
+    create_chat(customer, a, b)
     assert_error(a.get("/v1.0/chats"), 403)
 
 
 def test_list_chats_of_another_customer_shows_nothing(customer, make_agent, other_customer):
     a, b = make_agent(), make_agent()
-    create_chat(customer, a.id, [a.id, b.id])
+    create_chat(customer, a, b)
     response = other_customer.get("/v1.0/chats")
     assert response.status_code == 200, response.body
     assert response.json_body["result"] == []
@@ -266,8 +252,8 @@ def test_list_chats_of_another_customer_shows_nothing(customer, make_agent, othe
 
 def test_list_chats_omits_deleted_chat(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    kept = create_chat(customer, a.id, [a.id, b.id])
-    gone = create_chat(customer, a.id, [a.id, c.id])
+    kept = create_chat(customer, a, b)
+    gone = create_chat(customer, a, c)
     assert customer.delete(f"/v1.0/chats/{gone['id']}").status_code == 200
     listed = customer.get("/v1.0/chats").json_body["result"]
     assert [chat["id"] for chat in listed] == [kept["id"]]
@@ -277,7 +263,7 @@ def test_list_chats_omits_deleted_chat(customer, make_agent):
 
 def test_get_chat_by_id(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     response = customer.get(f"/v1.0/chats/{chat['id']}")
     assert response.status_code == 200, response.body
     assert list(response.json_body) == CHAT_FIELDS
@@ -297,7 +283,7 @@ def test_get_chat_with_malformed_id_is_400(customer):
 
 def test_update_chat_changes_name_and_detail(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id], name="old", detail="old detail")
+    chat = create_chat(customer, a, b, name="old", detail="old detail")
     response = customer.put(f"/v1.0/chats/{chat['id']}", {"name": "new", "detail": "new detail"})
     assert response.status_code == 200, response.body
     updated = response.json_body
@@ -314,8 +300,8 @@ def test_update_chat_changes_name_and_detail(customer, make_agent):
 
 def test_update_chat_leaves_chatroom_names(customer, make_agent, fanout):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id], name="old", detail="old detail")
-    rooms_before = [room_of(customer, agent.id, chat["id"]) for agent in (a, b)]
+    chat = create_chat(customer, a, b, name="old", detail="old detail")
+    rooms_before = [room_of(customer, chat["id"], agent) for agent in (a, b)]
     assert customer.put(f"/v1.0/chats/{chat['id']}", {"name": "new", "detail": "new detail"}).status_code == 200
     fanout.drain()
     for before in rooms_before:
@@ -325,7 +311,7 @@ def test_update_chat_leaves_chatroom_names(customer, make_agent, fanout):
 
 def test_update_deleted_chat_is_404(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     customer.delete(f"/v1.0/chats/{chat['id']}")
     assert_error(customer.put(f"/v1.0/chats/{chat['id']}", {"name": "x", "detail": "y"}), 404)
 
@@ -334,7 +320,7 @@ def test_update_deleted_chat_is_404(customer, make_agent):
 
 def test_delete_chat_returns_the_deleted_chat(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     response = customer.delete(f"/v1.0/chats/{chat['id']}")
     assert response.status_code == 200, response.body
     deleted = response.json_body
@@ -349,15 +335,15 @@ def test_delete_chat_returns_the_deleted_chat(customer, make_agent):
 
 def test_deleted_chat_is_still_readable_by_id(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     deleted = customer.delete(f"/v1.0/chats/{chat['id']}").json_body
     assert get_chat(customer, chat["id"]) == deleted
 
 
 def test_delete_chat_deletes_its_chatrooms(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
-    rooms = {agent.id: room_of(customer, agent.id, chat["id"]) for agent in (a, b, c)}
+    chat = create_chat(customer, a, b, c)
+    rooms = {agent.id: room_of(customer, chat["id"], agent) for agent in (a, b, c)}
     assert customer.delete(f"/v1.0/chats/{chat['id']}").status_code == 200
     fanout.drain()
     for agent_id, room in rooms.items():
@@ -369,8 +355,8 @@ def test_delete_chat_deletes_its_chatrooms(customer, make_agent, fanout):
 
 def test_delete_chat_leaves_chatrooms_of_other_chats(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    gone = create_chat(customer, a.id, [a.id, b.id])
-    kept = create_chat(customer, a.id, [a.id, c.id])
+    gone = create_chat(customer, a, b)
+    kept = create_chat(customer, a, c)
     customer.delete(f"/v1.0/chats/{gone['id']}")
     fanout.drain()
     assert [room["chat_id"] for room in rooms_of(customer, a.id)] == [kept["id"]]
@@ -378,7 +364,7 @@ def test_delete_chat_leaves_chatrooms_of_other_chats(customer, make_agent, fanou
 
 def test_chatmessage_to_deleted_chat_is_404(customer, make_agent, fanout):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     customer.delete(f"/v1.0/chats/{chat['id']}")
     fanout.drain()
     response = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "anyone?"})
@@ -387,8 +373,8 @@ def test_chatmessage_to_deleted_chat_is_404(customer, make_agent, fanout):
 
 def test_chatroommessage_into_a_chatroom_of_a_deleted_chat_is_404(customer, make_agent, fanout):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
-    room = room_of(customer, a.id, chat["id"])
+    chat = create_chat(customer, a, b)
+    room = room_of(customer, chat["id"], a)
     customer.delete(f"/v1.0/chats/{chat['id']}")
     fanout.drain()
     assert_error(a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "anyone?"}), 404)
@@ -396,10 +382,10 @@ def test_chatroommessage_into_a_chatroom_of_a_deleted_chat_is_404(customer, make
 
 def test_new_normal_chat_is_allowed_after_deleting_the_old_one(customer, make_agent, fanout):
     a, b = make_agent(), make_agent()
-    old = create_chat(customer, a.id, [a.id, b.id])
+    old = create_chat(customer, a, b)
     customer.delete(f"/v1.0/chats/{old['id']}")
     fanout.drain()
-    new = create_chat(customer, b.id, [b.id, a.id])
+    new = create_chat(customer, b, a)
     assert new["id"] != old["id"]
     assert [room["chat_id"] for room in rooms_of(customer, a.id)] == [new["id"]]
 
@@ -408,7 +394,7 @@ def test_new_normal_chat_is_allowed_after_deleting_the_old_one(customer, make_ag
 
 def test_change_owner_to_another_participant(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     response = customer.put(f"/v1.0/chats/{chat['id']}/owner_id", {"owner_id": b.id})
     assert response.status_code == 200, response.body
     assert list(response.json_body) == CHAT_FIELDS
@@ -420,7 +406,7 @@ def test_change_owner_to_another_participant(customer, make_agent):
 
 def test_change_owner_to_non_participant_is_400(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     response = customer.put(f"/v1.0/chats/{chat['id']}/owner_id", {"owner_id": c.id})
     assert_error(response, 400)
     assert "owner_id" in response.json_body["Message"]
@@ -429,7 +415,7 @@ def test_change_owner_to_non_participant_is_400(customer, make_agent):
 
 def test_previous_owner_loses_owner_rights(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     assert a.put(f"/v1.0/chats/{chat['id']}/owner_id", {"owner_id": b.id}).status_code == 200
     assert_error(a.put(f"/v1.0/chats/{chat['id']}", {"name": "mine", "detail": ""}), 403)
     assert b.put(f"/v1.0/chats/{chat['id']}", {"name": "mine", "detail": ""}).status_code == 200
@@ -439,7 +425,7 @@ def test_previous_owner_loses_owner_rights(customer, make_agent):
 
 def test_add_participant_returns_chat_with_sorted_participants(customer, make_agent):
     a, b, c, d = make_agent(), make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     response = customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": d.id})
     assert response.status_code == 200, response.body
     assert list(response.json_body) == CHAT_FIELDS
@@ -451,10 +437,10 @@ def test_add_participant_returns_chat_with_sorted_participants(customer, make_ag
 
 def test_add_participant_creates_their_chatroom(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id], name="pair", detail="two of us")
+    chat = create_chat(customer, a, b, name="pair", detail="two of us")
     customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": c.id})
     fanout.drain()
-    room = room_of(customer, c.id, chat["id"])
+    room = room_of(customer, chat["id"], c)
     assert_valid("chatroom", room)
     assert room["owner_id"] == c.id
     assert room["participant_ids"] == sorted([a.id, b.id, c.id])
@@ -465,48 +451,48 @@ def test_add_participant_creates_their_chatroom(customer, make_agent, fanout):
 
 def test_add_participant_updates_other_chatrooms(customer, make_agent, fanout):
     a, b, c, d = make_agent(), make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": d.id})
     fanout.drain()
     for agent in (a, b, c):
-        room = room_of(customer, agent.id, chat["id"])
+        room = room_of(customer, chat["id"], agent)
         assert room["participant_ids"] == sorted([a.id, b.id, c.id, d.id])
         assert room["type"] == "group"
 
 
 def test_normal_chat_becomes_group_when_a_third_joins(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     response = customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": c.id})
     assert response.status_code == 200, response.body
     assert response.json_body["type"] == "group"
     fanout.drain()
-    assert room_of(customer, a.id, chat["id"])["type"] == "group"
-    assert room_of(customer, b.id, chat["id"])["type"] == "group"
+    assert room_of(customer, chat["id"], a)["type"] == "group"
+    assert room_of(customer, chat["id"], b)["type"] == "group"
 
 
 def test_pair_may_start_a_new_normal_chat_after_theirs_became_group(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": c.id})
     fanout.drain()
-    new = create_chat(customer, a.id, [a.id, b.id], chat_type="normal")
+    new = create_chat(customer, a, b, chat_type="normal")
     assert new["type"] == "normal"
 
 
 def test_added_participants_chatroom_starts_with_the_chats_current_name(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id], name="old", detail="old detail")
+    chat = create_chat(customer, a, b, name="old", detail="old detail")
     customer.put(f"/v1.0/chats/{chat['id']}", {"name": "new", "detail": "new detail"})
     customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": c.id})
     fanout.drain()
-    room = room_of(customer, c.id, chat["id"])
+    room = room_of(customer, chat["id"], c)
     assert (room["name"], room["detail"]) == ("new", "new detail")
 
 
 def test_add_existing_participant_is_409(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     response = customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": b.id})
     assert_error(response, 409)
     assert get_chat(customer, chat["id"]) == chat
@@ -514,7 +500,7 @@ def test_add_existing_participant_is_409(customer, make_agent):
 
 def test_add_participant_to_deleted_chat_is_404(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     customer.delete(f"/v1.0/chats/{chat['id']}")
     response = customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": make_agent().id})
     assert_error(response, 404)
@@ -524,7 +510,7 @@ def test_add_participant_to_deleted_chat_is_404(customer, make_agent):
 
 def test_remove_participant_returns_chat_without_them(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     response = customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{c.id}")
     assert response.status_code == 200, response.body
     assert list(response.json_body) == CHAT_FIELDS
@@ -536,8 +522,8 @@ def test_remove_participant_returns_chat_without_them(customer, make_agent):
 
 def test_remove_participant_deletes_their_chatroom(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
-    room = room_of(customer, c.id, chat["id"])
+    chat = create_chat(customer, a, b, c)
+    room = room_of(customer, chat["id"], c)
     customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{c.id}")
     fanout.drain()
     assert get_room(customer, room["id"])["tm_delete"] != NOT_DELETED
@@ -546,18 +532,18 @@ def test_remove_participant_deletes_their_chatroom(customer, make_agent, fanout)
 
 def test_remove_participant_updates_other_chatrooms(customer, make_agent, fanout):
     a, b, c, d = make_agent(), make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id, d.id])
+    chat = create_chat(customer, a, b, c, d)
     customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{d.id}")
     fanout.drain()
     for agent in (a, b, c):
-        room = room_of(customer, agent.id, chat["id"])
+        room = room_of(customer, chat["id"], agent)
         assert room["participant_ids"] == sorted([a.id, b.id, c.id])
         assert room["type"] == "group"
 
 
 def test_removed_plain_participant_may_no_longer_read_the_chat(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     assert c.get(f"/v1.0/chats/{chat['id']}").status_code == 200
     customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{c.id}")
     assert_error(c.get(f"/v1.0/chats/{chat['id']}"), 403)
@@ -565,14 +551,14 @@ def test_removed_plain_participant_may_no_longer_read_the_chat(customer, make_ag
 
 def test_remove_participant_with_malformed_id_is_400(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     assert_error(customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/not-a-uuid"), 400)
     assert get_chat(customer, chat["id"]) == chat
 
 
 def test_remove_non_participant_is_404(customer, make_agent):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
+    chat = create_chat(customer, a, b, c)
     response = customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{make_agent().id}")
     assert_error(response, 404)
     assert get_chat(customer, chat["id"]) == chat
@@ -580,7 +566,7 @@ def test_remove_non_participant_is_404(customer, make_agent):
 
 def test_remove_participant_from_normal_chat_is_409(customer, make_agent):
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id])
+    chat = create_chat(customer, a, b)
     response = customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{b.id}")
     assert_error(response, 409)
     assert get_chat(customer, chat["id"]) == chat
@@ -588,14 +574,14 @@ def test_remove_participant_from_normal_chat_is_409(customer, make_agent):
 
 def test_removed_participant_may_be_added_back_with_a_new_chatroom(customer, make_agent, fanout):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a.id, [a.id, b.id, c.id])
-    old_room = room_of(customer, c.id, chat["id"])
+    chat = create_chat(customer, a, b, c)
+    old_room = room_of(customer, chat["id"], c)
     customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{c.id}")
     fanout.drain()
     response = customer.post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": c.id})
     assert response.status_code == 200, response.body
     fanout.drain()
-    new_room = room_of(customer, c.id, chat["id"])
+    new_room = room_of(customer, chat["id"], c)
     assert new_room["id"] != old_room["id"]
     assert new_room["participant_ids"] == sorted([a.id, b.id, c.id])
     assert get_room(customer, old_room["id"])["tm_delete"] != NOT_DELETED
@@ -633,7 +619,7 @@ def group(customer, make_agent):
         "customer": customer,
     }
     ids = [agents[name].id for name in ("owner", "member", "leaver")]
-    chat = create_chat(customer, agents["owner"].id, ids, chat_type="group")
+    chat = create_chat(customer, *ids, chat_type="group")
     return chat, agents
 
 

@@ -2,28 +2,8 @@
 
 import copy
 
-from tests.helpers import create_chat
-
-NOT_DELETED = "9999-01-01 00:00:00.000000"
-
-
-def chatroom_of(customer, agent, chat):
-    response = customer.get(f"/v1.0/chatrooms?owner_id={agent.id}")
-    assert response.status_code == 200, response.body
-    [room] = [room for room in response.json_body["result"] if room["chat_id"] == chat["id"]]
-    return room
-
-
-def send(customer, chat, text="hello"):
-    response = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": text})
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
-def copies_in(caller, room):
-    response = caller.get(f"/v1.0/chatroommessages?chatroom_id={room['id']}")
-    assert response.status_code == 200, response.body
-    return response.json_body["result"]
+from chalicelib.clock import NOT_DELETED
+from tests.helpers import chatroommessages_of, create_chat, room_of, send_chatmessage
 
 
 def chat_with_rooms(customer, make_agent, fanout, size):
@@ -31,7 +11,7 @@ def chat_with_rooms(customer, make_agent, fanout, size):
     agents = [make_agent() for _ in range(size)]
     chat = create_chat(customer, *agents)
     fanout.drain()
-    return chat, {agent: chatroom_of(customer, agent, chat) for agent in agents}
+    return chat, {agent: room_of(customer, chat, agent) for agent in agents}
 
 
 def insert_of(event, message):
@@ -48,12 +28,12 @@ def insert_of(event, message):
 
 def test_replayed_batch_makes_no_second_copy(customer, make_agent, fanout):
     chat, rooms = chat_with_rooms(customer, make_agent, fanout, 3)
-    message = send(customer, chat)
+    message = send_chatmessage(customer, chat)
     event = fanout.read_event()
     assert fanout.invoke(event) == {"batchItemFailures": []}
     assert fanout.invoke(event) == {"batchItemFailures": []}
     for room in rooms.values():
-        assert [c["messagechat_id"] for c in copies_in(customer, room)] == [message["id"]]
+        assert [c["messagechat_id"] for c in chatroommessages_of(customer, room)] == [message["id"]]
 
 
 def test_replayed_batch_of_a_chatroommessage_leaves_the_sender_one_copy(customer, make_agent, fanout):
@@ -65,28 +45,28 @@ def test_replayed_batch_of_a_chatroommessage_leaves_the_sender_one_copy(customer
     fanout.invoke(event)
     fanout.invoke(event)
     for room in rooms.values():
-        assert len(copies_in(customer, room)) == 1
+        assert len(chatroommessages_of(customer, room)) == 1
 
 
 def test_replayed_insert_does_not_bring_back_a_copy_its_owner_deleted(customer, make_agent, fanout):
     chat, rooms = chat_with_rooms(customer, make_agent, fanout, 2)
-    send(customer, chat)
+    send_chatmessage(customer, chat)
     event = fanout.read_event()
     fanout.invoke(event)
     owner, room = list(rooms.items())[1]
-    [mine] = copies_in(owner, room)
+    [mine] = chatroommessages_of(owner, room)
     assert owner.delete(f"/v1.0/chatroommessages/{mine['id']}").status_code == 200
     fanout.drain()
 
     assert fanout.invoke(event) == {"batchItemFailures": []}  # Lambda delivers the batch again
 
-    assert copies_in(owner, room) == []
+    assert chatroommessages_of(owner, room) == []
     assert owner.get(f"/v1.0/chatroommessages/{mine['id']}").json_body["tm_delete"] != NOT_DELETED
 
 
 def test_replayed_insert_does_not_bring_back_copies_of_a_deleted_chatmessage(customer, make_agent, fanout):
     chat, rooms = chat_with_rooms(customer, make_agent, fanout, 2)
-    message = send(customer, chat)
+    message = send_chatmessage(customer, chat)
     event = fanout.read_event()
     fanout.invoke(event)
     assert customer.delete(f"/v1.0/chatmessages/{message['id']}").status_code == 200
@@ -95,7 +75,7 @@ def test_replayed_insert_does_not_bring_back_copies_of_a_deleted_chatmessage(cus
     assert fanout.invoke(event) == {"batchItemFailures": []}  # Lambda delivers the batch again
 
     for room in rooms.values():
-        assert copies_in(customer, room) == []
+        assert chatroommessages_of(customer, room) == []
 
 
 # ---- partial batch failures ---------------------------------------------------
@@ -111,7 +91,7 @@ def poisoned(record, sequence_number):
 
 def test_poisoned_record_is_reported_alone_and_the_good_ones_are_processed(customer, make_agent, fanout):
     chat, rooms = chat_with_rooms(customer, make_agent, fanout, 2)
-    first, second = send(customer, chat, "first"), send(customer, chat, "second")
+    first, second = send_chatmessage(customer, chat, "first"), send_chatmessage(customer, chat, "second")
     event = fanout.read_event()
     good = [insert_of(event, first), insert_of(event, second)]
     bad_sequence = str(max(int(r["dynamodb"]["SequenceNumber"]) for r in event["Records"]) + 1000)
@@ -121,17 +101,18 @@ def test_poisoned_record_is_reported_alone_and_the_good_ones_are_processed(custo
 
     assert result == {"batchItemFailures": [{"itemIdentifier": bad_sequence}]}
     for room in rooms.values():
-        assert sorted(c["messagechat_id"] for c in copies_in(customer, room)) == sorted([first["id"], second["id"]])
+        copies = chatroommessages_of(customer, room)
+        assert sorted(c["messagechat_id"] for c in copies) == sorted([first["id"], second["id"]])
 
 
 # ---- batches of 25 ------------------------------------------------------------
 
 def test_group_of_thirty_gets_one_copy_in_every_chatroom(customer, make_agent, fanout):
     chat, rooms = chat_with_rooms(customer, make_agent, fanout, 30)
-    message = send(customer, chat)
+    message = send_chatmessage(customer, chat)
     fanout.drain()
     for room in rooms.values():
-        [copy_] = copies_in(customer, room)
+        [copy_] = chatroommessages_of(customer, room)
         assert copy_["messagechat_id"] == message["id"]
         assert copy_["chatroom_id"] == room["id"]
         assert copy_["tm_create"] == message["tm_create"]

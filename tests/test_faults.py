@@ -31,12 +31,13 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 import app as chat_app
+from chalicelib.clock import NOT_DELETED
 from devtools.poller import StreamPoller
 from devtools.streams import ShardReader, streams_client
 from tests.conftest import REGION, TABLE
+from tests.helpers import create_chat
 from tests.local_server import LocalServer, eventually
 
-NOT_DELETED = "9999-01-01 00:00:00.000000"
 WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "TransactWriteItems"}
 ERROR_CODES = ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError",
                "RequestLimitExceeded"]
@@ -275,12 +276,11 @@ def lambda_poller(stream_arn, state):
 
 def group_of(customer, make_agent, size=4):
     agents = [make_agent() for _ in range(size)]
-    chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
-                                         "participant_ids": [a.id for a in agents]}).json_body
-    return agents, chat
+    return agents, create_chat(customer, *agents, chat_type="group")
 
 
-def rooms_of(chat_id):
+def chatroom_items(chat_id):
+    """Every chatroom item of a chat, deleted ones too, straight from the table."""
     return [r for r in raw_items("chatroom") if r["chat_id"] == chat_id]
 
 
@@ -297,7 +297,7 @@ def test_a_membership_change_leaves_no_chatroom_stale_and_no_stream_write_to_fai
         response = customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{agents[3].id}")
     assert response.status_code == 200, response.body
     now = customer.get(f"/v1.0/chats/{chat['id']}").json_body
-    for room in rooms_of(chat["id"]):
+    for room in chatroom_items(chat["id"]):
         if room["tm_delete"] == NOT_DELETED:
             shown = customer.get(f"/v1.0/chatrooms/{room['id']}").json_body
             assert shown["participant_ids"] == now["participant_ids"] and shown["type"] == now["type"]
@@ -313,7 +313,7 @@ def test_a_failed_chatroom_delete_in_a_chat_delete_is_retried(aws, customer, mak
     with first_writes_fail({"UpdateItem", "TransactWriteItems"}) as state:
         drain(lambda_poller(aws, state))
     assert state["failed"] == 1
-    alive = [r["owner_id"] for r in rooms_of(chat["id"]) if r["tm_delete"] == NOT_DELETED]
+    alive = [r["owner_id"] for r in chatroom_items(chat["id"]) if r["tm_delete"] == NOT_DELETED]
     assert not alive, f"{len(alive)} chatrooms of the deleted chat are still live"
     for agent in agents:
         assert agent.get("/v1.0/chatrooms").json_body["result"] == []
@@ -358,7 +358,7 @@ def test_a_message_sent_before_a_join_is_not_copied_to_the_newcomer(aws, custome
 
 
 def test_a_message_sent_before_a_removal_is_not_copied_into_the_removed_chatroom(aws, customer, make_agent, fanout):
-    """The other side of the same race, as CONTRACT.md has it: the removal deletes the
+    """The other side of the same race, as docs/API.md has it: the removal deletes the
     chatroom at once, and a deleted chatroom gets no copies (even of a message sent while
     its owner was still a participant, when the fan-out comes after the removal)."""
     agents, chat = group_of(customer, make_agent, 3)
@@ -393,7 +393,7 @@ def server():
 def test_concurrent_sends_and_membership_changes(request, server):
     """Four threads send 60 messages into one group chat while two threads each add and
     remove a participant three times (and add them a last time). A removal deletes the
-    chatroom at once and a deleted chatroom gets no copies (CONTRACT.md), so a message
+    chatroom at once and a deleted chatroom gets no copies (docs/API.md), so a message
     sent just before a removal may miss the removed chatroom if the stream handler gets
     to it afterwards; the test asserts what is exact and counts those:
 

@@ -1,4 +1,4 @@
-"""Chatmessages and chatroommessages through the HTTP layer (CONTRACT.md)."""
+"""Chatmessages and chatroommessages through the HTTP layer (docs/API.md)."""
 
 import json
 import uuid
@@ -6,29 +6,23 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from tests.helpers import create_chat
+from chalicelib.clock import NOT_DELETED
+from tests.helpers import (
+    chatmessages_of,
+    chatroommessages_of,
+    create_chat,
+    room_of,
+    send_chatmessage,
+    send_chatroommessage,
+)
+from tests.schema_check import seed_fields
 
-NOT_DELETED = "9999-01-01 00:00:00.000000"
-CHATMESSAGE_FIELDS = [
-    "id", "customer_id", "chat_id", "source", "type", "text", "medias", "tm_create", "tm_update", "tm_delete",
-]
-CHATROOMMESSAGE_FIELDS = [
-    "id", "customer_id", "chatroom_id", "messagechat_id", "source", "type", "text", "medias",
-    "tm_create", "tm_update", "tm_delete",
-]
+CHATMESSAGE_FIELDS = seed_fields("chatmessage")
+CHATROOMMESSAGE_FIELDS = seed_fields("chatroommessage")
 SOURCE_KEYS = {"type", "target", "target_name", "name", "detail"}
 
 
 # ---- helpers ------------------------------------------------------------------
-
-def chatroom_of(agent, chat):
-    """The agent's own chatroom of this chat."""
-    response = agent.get("/v1.0/chatrooms")
-    assert response.status_code == 200, response.body
-    rooms = [room for room in response.json_body["result"] if room["chat_id"] == chat["id"]]
-    assert len(rooms) == 1, rooms
-    return rooms[0]
-
 
 def seed_body(chat, target=None, text="test message"):
     """The seed tutorial's POST /chatmessages body."""
@@ -38,30 +32,6 @@ def seed_body(chat, target=None, text="test message"):
         "type": "normal",
         "text": text,
     }
-
-
-def send_chatmessage(caller, chat, text="test message", **extra):
-    response = caller.post("/v1.0/chatmessages", {"chat_id": chat["id"], "type": "normal", "text": text, **extra})
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
-def send_chatroommessage(caller, room, text="hello", **extra):
-    response = caller.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": text, **extra})
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
-def chatmessages_of(caller, chat):
-    response = caller.get(f"/v1.0/chatmessages?chat_id={chat['id']}")
-    assert response.status_code == 200, response.body
-    return response.json_body["result"]
-
-
-def chatroommessages_of(caller, room):
-    response = caller.get(f"/v1.0/chatroommessages?chatroom_id={room['id']}")
-    assert response.status_code == 200, response.body
-    return response.json_body["result"]
 
 
 def agent_source(agent):
@@ -263,7 +233,7 @@ def test_admin_may_delete_someone_elses_chatmessage(admin, pair):
 
 def test_deleting_a_chatmessage_deletes_every_copy(fanout, trio):
     a, b, c, chat = trio
-    rooms = {agent: chatroom_of(agent, chat) for agent in (a, b, c)}
+    rooms = {agent: room_of(agent, chat) for agent in (a, b, c)}
     message = send_chatmessage(a, chat)
     fanout.drain()
     copies = {agent: chatroommessages_of(agent, room) for agent, room in rooms.items()}
@@ -293,14 +263,14 @@ def test_deleted_chatmessage_is_still_readable_by_id(customer, pair):
 
 def test_customer_token_may_not_send_a_chatroommessage(customer, pair):
     a, _, chat = pair
-    room = chatroom_of(a, chat)
+    room = room_of(a, chat)
     response = customer.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "hi"})
     assert response.status_code == 403, response.body
 
 
 def test_send_chatroommessage_answers_the_callers_copy_at_once(pair):
     a, _, chat = pair
-    room = chatroom_of(a, chat)
+    room = room_of(a, chat)
     copy = send_chatroommessage(a, room, text="hi there")  # no drain: the copy exists already
     assert [key for key in copy if key in CHATROOMMESSAGE_FIELDS] == CHATROOMMESSAGE_FIELDS
     assert copy["chatroom_id"] == room["id"]
@@ -315,7 +285,7 @@ def test_send_chatroommessage_answers_the_callers_copy_at_once(pair):
 
 def test_send_chatroommessage_links_the_copy_to_its_chatmessage(pair):
     a, _, chat = pair
-    copy = send_chatroommessage(a, chatroom_of(a, chat))
+    copy = send_chatroommessage(a, room_of(a, chat))
     response = a.get(f"/v1.0/chatmessages/{copy['messagechat_id']}")
     assert response.status_code == 200, response.body
     message = response.json_body
@@ -326,13 +296,13 @@ def test_send_chatroommessage_links_the_copy_to_its_chatmessage(pair):
 
 def test_plain_agent_may_not_post_into_someone_elses_chatroom(pair):
     a, b, chat = pair
-    response = a.post("/v1.0/chatroommessages", {"chatroom_id": chatroom_of(b, chat)["id"], "text": "hi"})
+    response = a.post("/v1.0/chatroommessages", {"chatroom_id": room_of(b, chat)["id"], "text": "hi"})
     assert response.status_code == 403, response.body
 
 
 def test_admin_may_post_into_any_chatroom_of_the_customer(admin, fanout, pair):
     _, b, chat = pair
-    room = chatroom_of(b, chat)
+    room = room_of(b, chat)
     copy = send_chatroommessage(admin, room)
     assert copy["chatroom_id"] == room["id"]
     assert copy["source"] == agent_source(admin)
@@ -342,7 +312,7 @@ def test_admin_may_post_into_any_chatroom_of_the_customer(admin, fanout, pair):
 
 def test_every_participant_gets_exactly_one_copy_with_the_messages_tm_create(fanout, trio):
     a, b, c, chat = trio
-    rooms = {agent: chatroom_of(agent, chat) for agent in (a, b, c)}
+    rooms = {agent: room_of(agent, chat) for agent in (a, b, c)}
     sent = send_chatroommessage(a, rooms[a])
     fanout.drain()
     message = a.get(f"/v1.0/chatmessages/{sent['messagechat_id']}").json_body
@@ -356,7 +326,7 @@ def test_every_participant_gets_exactly_one_copy_with_the_messages_tm_create(fan
 
 def test_senders_chatroom_has_one_copy_not_two(fanout, pair):
     a, _, chat = pair
-    room = chatroom_of(a, chat)
+    room = room_of(a, chat)
     sent = send_chatroommessage(a, room)
     fanout.drain()
     assert [m["id"] for m in chatroommessages_of(a, room)] == [sent["id"]]
@@ -364,17 +334,17 @@ def test_senders_chatroom_has_one_copy_not_two(fanout, pair):
 
 def test_chatroom_deleted_before_the_send_gets_no_copy(fanout, trio):
     a, b, c, chat = trio
-    gone = chatroom_of(c, chat)
+    gone = room_of(c, chat)
     assert c.delete(f"/v1.0/chatrooms/{gone['id']}").status_code == 200
-    send_chatroommessage(a, chatroom_of(a, chat))
+    send_chatroommessage(a, room_of(a, chat))
     fanout.drain()
-    assert len(chatroommessages_of(b, chatroom_of(b, chat))) == 1
+    assert len(chatroommessages_of(b, room_of(b, chat))) == 1
     assert chatroommessages_of(c, gone) == []
 
 
 def test_get_chatroommessage_returns_the_copy(pair):
     a, _, chat = pair
-    copy = send_chatroommessage(a, chatroom_of(a, chat))
+    copy = send_chatroommessage(a, room_of(a, chat))
     response = a.get(f"/v1.0/chatroommessages/{copy['id']}")
     assert response.status_code == 200, response.body
     assert response.json_body == copy
@@ -382,14 +352,14 @@ def test_get_chatroommessage_returns_the_copy(pair):
 
 def test_plain_agent_may_not_read_another_agents_copy(fanout, pair):
     a, b, chat = pair
-    copy = send_chatroommessage(a, chatroom_of(a, chat))
+    copy = send_chatroommessage(a, room_of(a, chat))
     fanout.drain()
     assert b.get(f"/v1.0/chatroommessages/{copy['id']}").status_code == 403
 
 
 def test_deleting_a_chatroommessage_removes_only_that_copy(fanout, pair):
     a, b, chat = pair
-    a_room, b_room = chatroom_of(a, chat), chatroom_of(b, chat)
+    a_room, b_room = room_of(a, chat), room_of(b, chat)
     sent = send_chatroommessage(a, a_room)
     fanout.drain()
     [b_copy] = chatroommessages_of(b, b_room)
@@ -407,14 +377,14 @@ def test_deleting_a_chatroommessage_removes_only_that_copy(fanout, pair):
 
 def test_list_chatroommessages_is_newest_first(pair):
     a, _, chat = pair
-    room = chatroom_of(a, chat)
+    room = room_of(a, chat)
     sent = [send_chatroommessage(a, room, text=f"m{i}") for i in range(3)]
     assert [m["id"] for m in chatroommessages_of(a, room)] == [m["id"] for m in reversed(sent)]
 
 
 def test_plain_agent_may_not_list_another_agents_chatroom(pair):
     a, b, chat = pair
-    response = a.get(f"/v1.0/chatroommessages?chatroom_id={chatroom_of(b, chat)['id']}")
+    response = a.get(f"/v1.0/chatroommessages?chatroom_id={room_of(b, chat)['id']}")
     assert response.status_code == 403, response.body
 
 
@@ -436,7 +406,7 @@ def test_retried_chatmessage_with_same_key_returns_the_first_and_creates_nothing
 
 def test_retried_chatroommessage_with_same_key_returns_the_first_and_creates_nothing(fanout, pair):
     a, b, chat = pair
-    room = chatroom_of(a, chat)
+    room = room_of(a, chat)
     body = {"chatroom_id": room["id"], "text": "once"}
     first = a.post("/v1.0/chatroommessages", body, headers=key_header("send-1"))
     fanout.drain()
@@ -446,7 +416,7 @@ def test_retried_chatroommessage_with_same_key_returns_the_first_and_creates_not
     assert retry.json_body["id"] == first.json_body["id"]
     assert len(chatmessages_of(a, chat)) == 1
     assert len(chatroommessages_of(a, room)) == 1
-    assert len(chatroommessages_of(b, chatroom_of(b, chat))) == 1
+    assert len(chatroommessages_of(b, room_of(b, chat))) == 1
 
 
 def test_same_key_with_a_different_chatmessage_body_is_409(pair):
@@ -459,7 +429,7 @@ def test_same_key_with_a_different_chatmessage_body_is_409(pair):
 
 def test_same_key_with_a_different_chatroommessage_body_is_409(pair):
     a, _, chat = pair
-    room = chatroom_of(a, chat)
+    room = room_of(a, chat)
     assert a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "one"},
                   headers=key_header("k")).status_code == 200
     response = a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "two"}, headers=key_header("k"))
@@ -494,7 +464,7 @@ def test_concurrent_chatmessage_retries_store_one_message(pair):
 
 def test_concurrent_chatroommessage_retries_store_one_message(fanout, pair):
     a, b, chat = pair
-    room = chatroom_of(a, chat)
+    room = room_of(a, chat)
     body = {"chatroom_id": room["id"], "text": "racing"}
     responses = race(lambda: a.post("/v1.0/chatroommessages", body, headers=key_header("racing")))
     assert [r.status_code for r in responses] == [200] * 8, [r.body for r in responses]
@@ -502,4 +472,4 @@ def test_concurrent_chatroommessage_retries_store_one_message(fanout, pair):
     fanout.drain()
     assert len(chatmessages_of(a, chat)) == 1
     assert [m["id"] for m in chatroommessages_of(a, room)] == [responses[0].json_body["id"]]
-    assert len(chatroommessages_of(b, chatroom_of(b, chat))) == 1
+    assert len(chatroommessages_of(b, room_of(b, chat))) == 1

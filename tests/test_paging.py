@@ -1,4 +1,4 @@
-"""Lists and paging (CONTRACT.md "Lists"): the envelope, newest first,
+"""Lists and paging (docs/API.md, "Lists and paging"): the envelope, newest first,
 page_size, next_page_token, client tokens, ties on tm_create, deleted items.
 
 Every behaviour is checked on each list: chats (customer), chatrooms (an agent's

@@ -4,6 +4,7 @@ import app as chat_app
 from devtools.poller import StreamPoller
 from devtools.streams import ShardReader, streams_client
 from tests.conftest import REGION
+from tests.helpers import create_chat, send_chatmessage
 
 
 def make_poller(stream_arn, handler, **kwargs):
@@ -20,11 +21,8 @@ def drain(poller, rounds=50):
 
 def send_messages(customer, make_agent, count):
     a, b, c = make_agent(), make_agent(), make_agent()
-    chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": a.id, "participant_ids": [a.id, b.id, c.id]})
-    ids = []
-    for i in range(count):
-        r = customer.post("/v1.0/chatmessages", {"chat_id": chat.json_body["id"], "text": f"m{i}"})
-        ids.append(r.json_body["id"])
+    chat = create_chat(customer, a, b, c)
+    ids = [send_chatmessage(customer, chat, f"m{i}")["id"] for i in range(count)]
     return (a, b, c), ids
 
 

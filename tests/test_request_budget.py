@@ -1,4 +1,4 @@
-"""How many DynamoDB requests each operation costs (ARCHITECTURE.md: one
+"""How many DynamoDB requests each operation costs (README.md, "Storage: one table": one
 GetItem or one Query per access pattern, batch writes for the fan-out, no Scan)."""
 
 import math
@@ -7,7 +7,7 @@ from collections import Counter
 import botocore.client
 import pytest
 
-from tests.helpers import create_chat
+from tests.helpers import create_chat, ok, room_of
 
 
 class DynamoDBCalls:
@@ -41,17 +41,12 @@ def dynamodb_calls(monkeypatch):
     return counter
 
 
-def ok(response):
-    assert response.status_code == 200, response.body
-    return response.json_body
-
-
 @pytest.fixture
 def scene(customer, make_agent, fanout):
     """A chat of two plain agents with one message fanned out to both."""
     a, b = make_agent(), make_agent()
     chat = create_chat(customer, a, b)
-    room = next(r for r in ok(a.get("/v1.0/chatrooms"))["result"] if r["chat_id"] == chat["id"])
+    room = room_of(a, chat)
     copy = ok(a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "hi"}))
     fanout.drain()
     return {"agent": a, "chat": chat, "chatroom": room, "copy": copy}
@@ -199,7 +194,7 @@ def test_fanout_of_one_message_is_one_query_and_batches_of_25(customer, make_age
 def test_no_scan_in_a_full_scenario(customer, make_agent, fanout, dynamodb_calls):
     a, b, c = make_agent(), make_agent(), make_agent()
     chat = create_chat(customer, a, b, c)
-    room = next(r for r in ok(a.get("/v1.0/chatrooms"))["result"] if r["chat_id"] == chat["id"])
+    room = room_of(a, chat)
     copy = ok(a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "hi"}))
     message = ok(b.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "hello"}))
     fanout.drain()

@@ -4,7 +4,7 @@
   body) gets 404, never 403, never data, and the table and its stream stay
   exactly as they were (raw DynamoDB items compared byte for byte).
 - Agent rights: a plain agent (permission 16) tries every operation on chats
-  and chatrooms that are not theirs: 403 as CONTRACT.md says, nothing changes.
+  and chatrooms that are not theirs: 403 as docs/API.md says, nothing changes.
 - Bad input: oversize, deep, huge, invalid UTF-8, NUL, over-limit and
   malformed input of every kind is a clean 4xx and writes nothing.
 
@@ -16,23 +16,16 @@ import json
 import urllib.parse
 import uuid
 
-import boto3
 import pytest
-from chalice.test import Client
-from moto import mock_aws
 
-import app as chat_app
-from chalicelib.storage.table import create_table
-from tests.conftest import REGION, TABLE, Caller, Fanout
+from chalicelib.clock import NOT_DELETED
+from tests.conftest import DYNAMODB, REGION, TABLE, Caller
+from tests.helpers import room_of
 
 SECRET_MARK = "VICTIM-SECRET"
-NOT_DELETED = "9999-01-01 00:00:00.000000"
 
 
 # ---- snapshots: the raw items, byte for byte ---------------------------------------
-
-_DYNAMODB = {}  # the module table's client, set by the `table` fixture
-
 
 def table_items(prefix: str | None = None) -> list[str]:
     """Every item of the table (or of the partitions starting with `prefix`), each as
@@ -49,17 +42,17 @@ def table_items(prefix: str | None = None) -> list[str]:
         items = [item.to_json()["Attributes"] for item in store.all_items()]
     except (ImportError, AttributeError, KeyError):
         items = []
-        for page in _DYNAMODB["client"].get_paginator("scan").paginate(TableName=TABLE, ConsistentRead=True):
+        for page in DYNAMODB.get_paginator("scan").paginate(TableName=TABLE, ConsistentRead=True):
             items += page["Items"]
     items = [i for i in items if prefix is None or i["pk"]["S"].startswith(prefix)]
     return sorted(json.dumps(item, sort_keys=True, ensure_ascii=False) for item in items)
 
 
-def test_the_snapshot_sees_what_a_scan_sees(world, fanout):
+def test_the_snapshot_sees_what_a_scan_sees(world, module_fanout):
     """The fast snapshot and a real consistent Scan agree, item for item, byte for byte."""
-    fanout.drain()
+    module_fanout.drain()
     scanned = []
-    for page in _DYNAMODB["client"].get_paginator("scan").paginate(TableName=TABLE, ConsistentRead=True):
+    for page in DYNAMODB.get_paginator("scan").paginate(TableName=TABLE, ConsistentRead=True):
         scanned += page["Items"]
     assert table_items() == sorted(json.dumps(i, sort_keys=True, ensure_ascii=False) for i in scanned)
     assert len(scanned) > 20
@@ -124,8 +117,8 @@ class World:
         # x (a plain agent) is in `member` but owns nothing in it.
         self.member = self._ok(customer.post("/v1.0/chats", {
             "type": "group", "owner_id": a.id, "participant_ids": [a.id, b.id, self.x.id], "name": "with x"}))
-        self.room_a = self._room(a, self.group)
-        self.room_b = self._room(b, self.group)
+        self.room_a = room_of(a, self.group)
+        self.room_b = room_of(b, self.group)
         self.message = self._ok(customer.post("/v1.0/chatmessages", {
             "chat_id": self.group["id"], "text": f"{SECRET_MARK} text",
             "source": {"type": "agent", "target": a.id}}))
@@ -140,9 +133,6 @@ class World:
         assert response.status_code == 200, response.body
         return response.json_body
 
-    def _room(self, agent, chat):
-        rooms = self._ok(agent.get("/v1.0/chatrooms"))["result"]
-        return next(r for r in rooms if r["chat_id"] == chat["id"])
 
     def ids(self) -> dict[str, str]:
         return {
@@ -153,16 +143,10 @@ class World:
         }
 
 
-# One table for the whole module (a moto table per test costs seconds of client set-up):
-# the attacks that must change nothing share one victim, `world`; tests that write get a
-# victim of their own, `fresh_world`, another customer in the same table.
-
-@pytest.fixture(scope="module")
-def table():
-    with mock_aws():
-        _DYNAMODB["client"] = boto3.client("dynamodb", region_name=REGION)
-        yield create_table(_DYNAMODB["client"], TABLE)
-    _DYNAMODB.clear()
+# One table for the whole module (conftest's module_aws, module_client, module_fanout: a moto
+# table per test costs seconds of client set-up): the attacks that must change nothing share
+# one victim, `world`; tests that write get a victim of their own, `fresh_world`, another
+# customer in the same table.
 
 
 ATTACKS = {"tried": 0}
@@ -185,24 +169,13 @@ def _report_attacks(request):
 
 
 @pytest.fixture(scope="module")
-def client(table):
-    with Client(chat_app.app) as test_client:
-        yield test_client
-
-
-@pytest.fixture(scope="module")
-def fanout(table):
-    return Fanout(table)
-
-
-@pytest.fixture(scope="module")
-def world(client, fanout):
-    return World(client, fanout)
+def world(module_client, module_fanout):
+    return World(module_client, module_fanout)
 
 
 @pytest.fixture
-def fresh_world(client, fanout):
-    return World(client, fanout)
+def fresh_world(module_client, module_fanout):
+    return World(module_client, module_fanout)
 
 
 def fill(template, ids):
@@ -250,19 +223,20 @@ ISOLATION = [
     ("POST", "/v1.0/chatroommessages", {"chatroom_id": "{room_b}", "text": "injected"}),
 ]
 ATTACKERS = ["customer", "admin", "agent"]
-# Operations a kind of caller may never do (CONTRACT.md): refused before the id is read.
+# Operations a kind of caller may never do (docs/API.md): refused before the id is read.
 FORBIDDEN_WHATEVER_THE_ID = {("customer", "POST", "/v1.0/chatroommessages")}
 
 
 @pytest.fixture
-def attacker_for(client):
+def attacker_for(module_client):
     """Callers of another customer: its customer token, an admin, a plain agent."""
     other = str(uuid.uuid4())
 
     def make(kind, agent_id=None):
         if kind == "customer":
-            return Caller(client, other)
-        return Caller(client, other, agent_id or str(uuid.uuid4()), f"mallory-{kind}", 32 if kind == "admin" else 16)
+            return Caller(module_client, other)
+        permission = 32 if kind == "admin" else 16
+        return Caller(module_client, other, agent_id or str(uuid.uuid4()), f"mallory-{kind}", permission)
 
     return make
 
@@ -277,11 +251,11 @@ def _no_victim_data(response, world):
 @pytest.mark.parametrize(("method", "path", "body"), ISOLATION,
                          ids=[f"{m} {p.split('?')[0]}{'?' + p.split('?')[1].split('=')[0] if '?' in p else ''}"
                               f"{' ' + ','.join(b) if b else ''}" for m, p, b in ISOLATION])
-def test_another_customer_gets_404_and_changes_nothing(world, fanout, attacker_for, kind, method, path, body):
+def test_another_customer_gets_404_and_changes_nothing(world, module_fanout, attacker_for, kind, method, path, body):
     attacker = attacker_for(kind)
     ids = {**world.ids(), "attacker": attacker.id or str(uuid.uuid4())}
     nobodys = {name: str(uuid.uuid4()) for name in ids}  # ids nobody has
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         response = call(attacker, method, fill(path, ids), fill(body, ids))
         control = call(attacker, method, fill(path, nobodys), fill(body, nobodys))
     if (kind, method, path) in FORBIDDEN_WHATEVER_THE_ID:
@@ -295,11 +269,11 @@ def test_another_customer_gets_404_and_changes_nothing(world, fanout, attacker_f
 
 
 @pytest.mark.parametrize("kind", ["customer", "admin"])
-def test_another_customer_listing_the_victims_agent_chatrooms_sees_nothing(world, fanout, attacker_for, kind):
+def test_another_customer_listing_the_victims_agent_chatrooms_sees_nothing(world, module_fanout, attacker_for, kind):
     """There is no agent directory, so an agent id of another customer is just an agent
     this customer has no chatrooms for: an empty page, exactly as for an id nobody uses."""
     attacker = attacker_for(kind)
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         victim = attacker.get(f"/v1.0/chatrooms?owner_id={world.a.id}")
         nobody = attacker.get(f"/v1.0/chatrooms?owner_id={uuid.uuid4()}")
     assert victim.status_code == nobody.status_code == 200
@@ -307,11 +281,11 @@ def test_another_customer_listing_the_victims_agent_chatrooms_sees_nothing(world
 
 
 def test_another_customers_plain_agent_gets_the_same_answer_for_the_victims_agent_as_for_anyone(
-        world, fanout, attacker_for):
+        world, module_fanout, attacker_for):
     """A plain agent may list only their own chatrooms: 403 for every other agent id, the
     victim's or one nobody uses alike, so the answer says nothing about the victim."""
     attacker = attacker_for("agent")
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         victim = attacker.get(f"/v1.0/chatrooms?owner_id={world.a.id}")
         nobody = attacker.get(f"/v1.0/chatrooms?owner_id={uuid.uuid4()}")
     assert victim.status_code == nobody.status_code
@@ -334,7 +308,7 @@ AGENT_IDS_IN_BODIES = [
 @pytest.mark.parametrize(("method", "path", "body"), AGENT_IDS_IN_BODIES,
                          ids=[f"{m} {p} {','.join(b) if b else ''}" for m, p, b in AGENT_IDS_IN_BODIES])
 def test_the_victims_agent_ids_in_another_customers_requests_reach_nothing_of_the_victim(
-        world, fanout, attacker_for, method, path, body):
+        world, module_fanout, attacker_for, method, path, body):
     attacker = attacker_for("agent") if path == "/v1.0/chatrooms" else attacker_for("customer")
     own_agent = attacker.id or str(uuid.uuid4())
     ids = world.ids()
@@ -343,9 +317,9 @@ def test_the_victims_agent_ids_in_another_customers_requests_reach_nothing_of_th
                                           "participant_ids": [own_agent, ids["a"], str(uuid.uuid4())]}).json_body
     ids.update(own_chat=own_chat["id"])
     victim_rooms = {agent.id: agent.get("/v1.0/chatrooms").json_body for agent in (world.a, world.b, world.c)}
-    with Unchanged(fanout, prefix=world.customer.customer_id):
+    with Unchanged(module_fanout, prefix=world.customer.customer_id):
         response = call(attacker, method, fill(path, ids), fill(body, ids))
-        fanout.drain()
+        module_fanout.drain()
     # A normal chat between the victim's two agents is not "already there": the pair guard is per customer.
     assert response.status_code == 200, response.body
     _no_victim_data(response, world)
@@ -354,7 +328,7 @@ def test_the_victims_agent_ids_in_another_customers_requests_reach_nothing_of_th
 
 
 def test_the_same_idempotency_key_from_another_customer_never_returns_the_victims_message(
-        fresh_world, fanout, attacker_for):
+        fresh_world, module_fanout, attacker_for):
     world = fresh_world
     key = {"Idempotency-Key": "shared-key-1"}
     first = world.a.post("/v1.0/chatroommessages", {"chatroom_id": world.room_a["id"], "text": "mine"}, headers=key)
@@ -364,7 +338,7 @@ def test_the_same_idempotency_key_from_another_customer_never_returns_the_victim
     setup = Caller(twin.client, twin.customer_id)
     setup.post("/v1.0/chats", {"type": "group", "owner_id": twin.id, "participant_ids": [twin.id, str(uuid.uuid4())]})
     own_room = twin.get("/v1.0/chatrooms").json_body["result"][0]
-    with Unchanged(fanout, prefix=world.customer.customer_id):
+    with Unchanged(module_fanout, prefix=world.customer.customer_id):
         replay = twin.post("/v1.0/chatroommessages", {"chatroom_id": world.room_a["id"], "text": "mine"}, headers=key)
         mine = twin.post("/v1.0/chatroommessages", {"chatroom_id": own_room["id"], "text": "mine"}, headers=key)
     assert_clean_error(replay, 404)
@@ -375,7 +349,7 @@ def test_the_same_idempotency_key_from_another_customer_never_returns_the_victim
 # ---- agent rights: a plain agent on what is not theirs ----------------------------------
 
 # x is a plain agent of the same customer: not in `chat` (a's group), a participant of
-# `member` (owned by a), owner of nothing. Every one of these is 403 (CONTRACT.md,
+# `member` (owned by a), owner of nothing. Every one of these is 403 (docs/API.md,
 # Authorization) and changes nothing.
 AGENT_RIGHTS = [
     ("GET", "/v1.0/chats", None),
@@ -413,15 +387,15 @@ AGENT_RIGHTS = [
 
 @pytest.mark.parametrize(("method", "path", "body"), AGENT_RIGHTS,
                          ids=[f"{m} {p}{' ' + ','.join(b) if b else ''}" for m, p, b in AGENT_RIGHTS])
-def test_a_plain_agent_on_what_is_not_theirs_gets_403_and_changes_nothing(world, fanout, method, path, body):
+def test_a_plain_agent_on_what_is_not_theirs_gets_403_and_changes_nothing(world, module_fanout, method, path, body):
     ids = {**world.ids(), "x": world.x.id}
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         response = call(world.x, method, fill(path, ids), fill(body, ids))
     assert_clean_error(response, 403)
     _no_victim_data(response, world)
 
 
-def test_a_plain_agent_cannot_speak_as_someone_else(fresh_world, fanout):
+def test_a_plain_agent_cannot_speak_as_someone_else(fresh_world, module_fanout):
     """A plain agent may send to a chat they are in, but always as themselves."""
     world = fresh_world
     response = world.x.post("/v1.0/chatmessages", {
@@ -434,13 +408,13 @@ def test_a_plain_agent_cannot_speak_as_someone_else(fresh_world, fanout):
     assert world.a.delete(f"/v1.0/chatmessages/{response.json_body['id']}").status_code == 403
 
 
-def test_a_removed_participant_loses_the_chat_and_gets_nothing_new(fresh_world, fanout):
+def test_a_removed_participant_loses_the_chat_and_gets_nothing_new(fresh_world, module_fanout):
     world = fresh_world
     chat = world.member
     old_room = next(r for r in world.x.get("/v1.0/chatrooms").json_body["result"] if r["chat_id"] == chat["id"])
     assert world.a.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{world.x.id}").status_code == 200
-    fanout.drain()
-    with Unchanged(fanout):
+    module_fanout.drain()
+    with Unchanged(module_fanout):
         for method, path, body in [
             ("GET", f"/v1.0/chats/{chat['id']}", None),
             ("GET", f"/v1.0/chatmessages?chat_id={chat['id']}", None),
@@ -451,7 +425,7 @@ def test_a_removed_participant_loses_the_chat_and_gets_nothing_new(fresh_world, 
         assert_clean_error(world.x.post("/v1.0/chatroommessages", {"chatroom_id": old_room["id"], "text": "hi"}), 404)
     assert all(r["chat_id"] != chat["id"] for r in world.x.get("/v1.0/chatrooms").json_body["result"])
     sent = world.a.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "after x left"}).json_body
-    fanout.drain()
+    module_fanout.drain()
     copies = world.x.get(f"/v1.0/chatroommessages?chatroom_id={old_room['id']}").json_body["result"]
     assert sent["id"] not in {c["messagechat_id"] for c in copies}
     assert world.x.get(f"/v1.0/chatrooms/{old_room['id']}").json_body["tm_delete"] != NOT_DELETED
@@ -533,12 +507,12 @@ BODY_ATTACKS = {
 
 @pytest.mark.parametrize("attack", list(BODY_ATTACKS))
 @pytest.mark.parametrize(("method", "route"), BODY_ROUTES, ids=[f"{m} {r}" for m, r in BODY_ROUTES])
-def test_bad_bodies_are_a_clean_4xx_and_write_nothing(world, fanout, method, route, attack):
+def test_bad_bodies_are_a_clean_4xx_and_write_nothing(world, module_fanout, method, route, attack):
     make, status = BODY_ATTACKS[attack]
     ids = world.ids()
     caller = world.a if route in ("/v1.0/chatrooms", "/v1.0/chatroommessages") else world.customer
     raw = make(_valid_body(route, ids))
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         response = getattr(caller, method.lower())(fill(route, ids), raw=raw)
     assert_clean_error(response, status)
 
@@ -608,10 +582,10 @@ FIELD_ATTACKS = [
 
 
 @pytest.mark.parametrize(("name", "who", "method", "path", "body"), FIELD_ATTACKS, ids=[a[0] for a in FIELD_ATTACKS])
-def test_bad_fields_are_a_clean_4xx_and_write_nothing(world, fanout, name, who, method, path, body):
+def test_bad_fields_are_a_clean_4xx_and_write_nothing(world, module_fanout, name, who, method, path, body):
     ids = {**world.ids(), "x": world.x.id}
     caller = world.customer if who == "customer" else world.a
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         response = call(caller, method, fill(path, ids), fill(body, ids))
     status = 409 if name == "participant_id already there" else 400
     assert_clean_error(response, status)
@@ -634,14 +608,14 @@ PATH_ROUTES = [
 
 @pytest.mark.parametrize("bad", BAD_PATH_IDS, ids=[b[:24] for b in BAD_PATH_IDS])
 @pytest.mark.parametrize(("method", "route"), PATH_ROUTES, ids=[f"{m} {r}" for m, r in PATH_ROUTES])
-def test_ids_that_are_not_uuids_are_400_in_path_and_query(world, fanout, method, route, bad):
+def test_ids_that_are_not_uuids_are_400_in_path_and_query(world, module_fanout, method, route, bad):
     ids = {**world.ids(), "id": bad}
     body = None
     if method == "PUT":
         body = {"owner_id": ids["b"]} if route.endswith("owner_id") else {"name": "n"}
     elif method == "POST":
         body = {"participant_id": str(uuid.uuid4())}
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         response = call(world.customer, method, route.format(**ids), body)
     assert_clean_error(response, 400)
 
@@ -661,23 +635,23 @@ BAD_PAGING = [
 
 @pytest.mark.parametrize("paging", BAD_PAGING, ids=[p[:40] for p in BAD_PAGING])
 @pytest.mark.parametrize("route", LISTS, ids=[r.split("?")[0] for r in LISTS])
-def test_bad_paging_is_400(world, fanout, route, paging):
+def test_bad_paging_is_400(world, module_fanout, route, paging):
     ids = {**world.ids(), "victim": world.customer.customer_id, "victim_chat": world.group["id"]}
     name, _, value = paging.partition("=")
     # Percent-encoded, so that "#" and "&" reach the service rather than end the URL or the parameter.
     query = f"{name}={urllib.parse.quote(urllib.parse.unquote(value.format(**ids)), safe='')}"
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         response = world.customer.get(fill(route, ids) + query)
     assert_clean_error(response, 400)
 
 
 @pytest.mark.parametrize("route", LISTS, ids=[r.split("?")[0] for r in LISTS])
-def test_a_forged_token_far_in_the_future_pages_only_the_callers_own_items(world, fanout, attacker_for, route):
+def test_a_forged_token_far_in_the_future_pages_only_the_callers_own_items(world, module_fanout, attacker_for, route):
     """A well-formed token is only a position inside the caller's own list: it cannot
     reach another customer's items."""
     ids = world.ids()
     attacker = attacker_for("customer")
-    with Unchanged(fanout):
+    with Unchanged(module_fanout):
         response = attacker.get(fill(route, ids) + "page_token=9999-12-31 23:59:59.999999~ffffffff-ffff-4fff-bfff-"
                                                    "ffffffffffff&page_size=100")
     assert response.status_code in (200, 404), response.body
@@ -694,8 +668,8 @@ BAD_HEADERS = [
 
 
 @pytest.mark.parametrize("headers", BAD_HEADERS, ids=[f"{k}={v[:20]!r}" for h in BAD_HEADERS for k, v in h.items()])
-def test_bad_headers_on_a_send_are_a_clean_4xx(world, fanout, headers):
-    with Unchanged(fanout):
+def test_bad_headers_on_a_send_are_a_clean_4xx(world, module_fanout, headers):
+    with Unchanged(module_fanout):
         response = world.customer.post("/v1.0/chatmessages", {"chat_id": world.group["id"], "text": "t"},
                                        headers=headers)
     assert 400 <= response.status_code < 500, response.body
@@ -707,8 +681,8 @@ EDGE_TEXTS = {"10000 chars": "x" * 10_000, "10000 astral": "\U0001F600" * 10_000
 
 
 @pytest.mark.parametrize("text", list(EDGE_TEXTS.values()), ids=list(EDGE_TEXTS))
-def test_valid_edge_text_is_stored_verbatim(fresh_world, fanout, text):
-    """The limits' other side. A JSON-escaped NUL (\\u0000) is a character CONTRACT.md does not
+def test_valid_edge_text_is_stored_verbatim(fresh_world, module_fanout, text):
+    """The limits' other side. A JSON-escaped NUL (\\u0000) is a character docs/API.md does not
     forbid: either stored verbatim or refused with a clean 400, never a 5xx."""
     world = fresh_world
     response = world.customer.post("/v1.0/chatmessages", {"chat_id": world.group["id"], "text": text})
@@ -717,6 +691,6 @@ def test_valid_edge_text_is_stored_verbatim(fresh_world, fanout, text):
     assert response.status_code == 200, response.body[:300]
     stored = world.customer.get(f"/v1.0/chatmessages/{response.json_body['id']}").json_body
     assert stored["text"] == text
-    fanout.drain()
+    module_fanout.drain()
     copy = world.b.get(f"/v1.0/chatroommessages?chatroom_id={world.room_b['id']}&page_size=1").json_body["result"][0]
     assert copy["text"] == text

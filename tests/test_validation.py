@@ -1,4 +1,4 @@
-"""Input validation (CONTRACT.md "Errors", "Behaviour"): every bad input is a
+"""Input validation (docs/API.md, "Errors" and "Limits"): every bad input is a
 clean 4xx whose Message names the field (and the limit, where there is one),
 never a 5xx, and a refused write writes nothing."""
 
@@ -293,7 +293,7 @@ def test_duplicates_beyond_1000_entries_are_removed_silently(customer, pair):
 
 
 def test_duplicates_beyond_2000_entries_are_removed_silently(customer, pair):
-    # The limit is on distinct participants; duplicates are removed silently (CONTRACT "Behaviour").
+    # The limit is on distinct participants; duplicates are removed silently (docs/API.md, "Limits").
     a, b = pair
     ids = [a.id, b.id] * 1001  # 2002 entries, 2 distinct, about 80 KB: well under the body limit
     r = customer.post(CHATS, {"type": "normal", "owner_id": a.id, "participant_ids": ids})

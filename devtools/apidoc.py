@@ -1,0 +1,376 @@
+"""docs/API.md, the API's reference for its users: the hand-written conventions of
+docs/API.intro.md, then every route and schema of the app's own OpenAPI document
+(GET /v1.0/openapi.json, built by chalicelib/api/openapi.py).
+
+    .venv/bin/python -m devtools.apidoc          # rewrites docs/API.md
+    .venv/bin/python -m devtools.apidoc --check  # exit 1 if docs/API.md is out of date
+
+Who may call each route is authorization knowledge the document does not carry:
+it is in ACCESS below, and a route without an entry stops the generator, so a new
+route cannot reach the reference undocumented. tests/test_docs.py fails when
+docs/API.md differs from what this writes.
+"""
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INTRO = ROOT / "docs" / "API.intro.md"
+OUTPUT = ROOT / "docs" / "API.md"
+DOCUMENT_PATH = "/v1.0/openapi.json"
+METHOD_ORDER = ["get", "post", "put", "delete"]
+
+_PRIVILEGED = "customer tokens, admins and managers"
+ACCESS = {
+    "GET /v1.0/chats": f"{_PRIVILEGED}. A plain agent: 403.",
+    "POST /v1.0/chats": f"{_PRIVILEGED}; a plain agent only for a chat that includes themselves.",
+    "GET /v1.0/chats/{chat_id}": f"{_PRIVILEGED}; a plain agent while a participant.",
+    "PUT /v1.0/chats/{chat_id}": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
+    "DELETE /v1.0/chats/{chat_id}": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
+    "PUT /v1.0/chats/{chat_id}/owner_id": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
+    "POST /v1.0/chats/{chat_id}/participant_ids": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
+    "DELETE /v1.0/chats/{chat_id}/participant_ids/{participant_id}":
+        f"{_PRIVILEGED}; a plain agent as the chat's owner.",
+    "GET /v1.0/chatrooms": "any token. Without `owner_id`: the caller's own chatrooms (agents only; a customer "
+                           f"token must give `owner_id`). With `owner_id`: {_PRIVILEGED} for any agent, a plain "
+                           "agent only for themselves.",
+    "POST /v1.0/chatrooms": "agent tokens only (any permission); the caller becomes the chat's owner and a "
+                            "participant. A customer token: 403.",
+    "GET /v1.0/chatrooms/{chatroom_id}": f"{_PRIVILEGED}; a plain agent only their own chatroom.",
+    "PUT /v1.0/chatrooms/{chatroom_id}": f"{_PRIVILEGED}; a plain agent only their own chatroom.",
+    "DELETE /v1.0/chatrooms/{chatroom_id}": f"{_PRIVILEGED}; a plain agent only their own chatroom.",
+    "POST /v1.0/chatmessages": f"{_PRIVILEGED}, who may give the `source`; a plain agent while a participant, "
+                               "always as themselves (a `source` they give is replaced by their own).",
+    "GET /v1.0/chatmessages": f"{_PRIVILEGED}; a plain agent while a participant of the chat.",
+    "GET /v1.0/chatmessages/{chatmessage_id}": f"{_PRIVILEGED}; a plain agent while a participant of the chat.",
+    "DELETE /v1.0/chatmessages/{chatmessage_id}": f"{_PRIVILEGED}; a plain agent only as its sender.",
+    "POST /v1.0/chatroommessages": "agent tokens only: a plain agent into their own chatroom, admins and managers "
+                                   "into any chatroom of their customer; the source is the caller. A customer "
+                                   "token: 403.",
+    "GET /v1.0/chatroommessages": f"{_PRIVILEGED}; a plain agent only in their own chatroom.",
+    "GET /v1.0/chatroommessages/{chatroommessage_id}": f"{_PRIVILEGED}; a plain agent only a copy in their own "
+                                                       "chatroom.",
+    "DELETE /v1.0/chatroommessages/{chatroommessage_id}": f"{_PRIVILEGED}; a plain agent only a copy in their "
+                                                          "own chatroom.",
+    "GET /v1.0/openapi.json": "anyone: no token needed.",
+}
+# What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
+NOTES = {
+    "id": "the resource's id (a UUID made by the server)",
+    "customer_id": "the customer it belongs to",
+    "tm_create": "when it was created (timestamp)",
+    "tm_update": "when it last changed (timestamp); equal to `tm_create` on create",
+    "tm_delete": "`9999-01-01 00:00:00.000000` while not deleted, else when it was deleted",
+    "participant_ids": "agent ids, sorted, without duplicates",
+    "name": "free text",
+    "detail": "free text",
+    "text": "the message",
+    "medias": "attachments, `[]` when none",
+    "source": "who sent it",
+    "Chat.owner_id": "the agent who owns the chat (one of its participants)",
+    "Chat.type": "`normal`: two agents; `group`: two or more",
+    "Chatroom.owner_id": "the agent whose view of the chat this is",
+    "Chatroom.chat_id": "the chat this is a view of",
+    "Chatroom.type": "the chat's type",
+    "Chatroom.participant_ids": "the chat's participants",
+    "Chatroom.name": "the owner's own name for the chat; starts as the chat's",
+    "Chatroom.detail": "the owner's own detail; starts as the chat's",
+    "Chatmessage.chat_id": "the chat it was sent to",
+    "Chatmessage.type": "`normal`, or `system` for messages from the system",
+    "Chatroommessage.chatroom_id": "the chatroom this copy is in",
+    "Chatroommessage.messagechat_id": "the chatmessage this is a copy of",
+    "Chatroommessage.owner_type": "always `agent`",
+    "Chatroommessage.owner_id": "the owner of the chatroom this copy is in",
+    "Chatroommessage.type": "the chatmessage's type",
+    "ChatCreate.owner_id": "must be one of `participant_ids`",
+    "ChatCreate.participant_ids": "duplicates are dropped; `normal`: exactly 2 distinct, `group`: 2 to 1,000",
+    "ChatroomCreate.participant_ids": "the others: the caller is added; `normal` for two people, `group` above",
+    "ChatmessageCreate.source": "used as given for customer tokens, admins and managers; a plain agent is "
+                                "always the source",
+    "ChatmessageCreate.text": "`text` or `medias` (or both) must not be empty",
+    "ChatroommessageCreate.text": "`text` or `medias` (or both) must not be empty",
+    "ChatUpdate.name": "give `name`, `detail` or both",
+    "ChatroomUpdate.name": "give `name`, `detail` or both",
+    "ChatOwnerUpdate.owner_id": "one of the chat's participants",
+    "ParticipantAdd.participant_id": "an agent not yet in the chat",
+    "Address.type": "`\"\"` when unknown",
+    "Address.target": "the address itself: an agent id, a number, an email address...",
+    "Media.type": "which one payload field the media has",
+    "Media.address": "only with type `address`",
+    "Media.agent": "only with type `agent`",
+    "Media.file_id": "only with type `file`",
+    "Media.link_url": "only with type `link`",
+    "MediaAgent.id": "the agent's id",
+    "MediaAgent.customer_id": "the agent's customer",
+    "Error.Code": "the error's class, e.g. `BadRequestError`",
+    "Error.Message": "what is wrong: names the field and the limit",
+    "next_page_token": "pass it back as `page_token` for the next page; `\"\"` on the last page",
+    "result": "newest first",
+}
+# A sentence under a schema's heading, for shapes found in both bodies and answers.
+IN_ANSWERS = {
+    "Address": "In answers (a message's `source`, an address media) all five keys are always present, `\"\"` "
+               "when unknown.",
+    "Media": "In answers a media has its `type` and the one payload field of that type, nothing else.",
+    "MediaAgent": "In answers an agent card has the fields it was sent with.",
+}
+HEADER = (
+    "<!-- Generated by `python -m devtools.apidoc` from docs/API.intro.md and the app's OpenAPI document "
+    "(GET /v1.0/openapi.json). Do not edit by hand: edit those and run it again. -->\n\n"
+)
+
+
+def fetch_document() -> dict:
+    """GET /v1.0/openapi.json from the app itself (Chalice's test client: no server, no AWS)."""
+    from chalice.test import Client
+
+    import app as chat_app
+
+    with Client(chat_app.app) as client:
+        response = client.http.get(DOCUMENT_PATH)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {DOCUMENT_PATH} answered {response.status_code}: {response.body[:300]!r}")
+    return response.json_body
+
+
+# ---- JSON Schema to words ------------------------------------------------------------------
+
+def _schema_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+def _anchor(name: str) -> str:
+    """The anchor GitHub gives a heading."""
+    return re.sub(r"[^a-z0-9 _-]", "", name.lower()).replace(" ", "-")
+
+
+def _link(name: str) -> str:
+    label = _title(name)
+    return f"[{label}](#{_anchor(label)})"
+
+
+def _title(name: str) -> str:
+    """Page_Chat_ -> page of Chat; Media-Input -> Media (input)."""
+    page = re.fullmatch(r"Page_(\w+?)_", name)
+    if page:
+        return f"Page of {page.group(1)}"
+    return name
+
+
+def _code(value) -> str:
+    if value is None:
+        return "`null`"
+    if isinstance(value, str):
+        return f'`"{value}"`'
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, list | dict):
+        return f"`{json.dumps(value)}`"
+    return f"`{value}`"
+
+
+def describe(schema: dict) -> str:
+    """A short description of a schema node: its type and its limits."""
+    if "$ref" in schema:
+        return _link(_schema_name(schema["$ref"]))
+    for combiner in ("anyOf", "oneOf"):
+        if combiner in schema:
+            return " or ".join(describe(option) for option in schema[combiner])
+    if "const" in schema:
+        return _code(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(_code(value) for value in schema["enum"])
+    kind = schema.get("type")
+    if kind == "null":
+        return "`null`"
+    if kind == "array":
+        text = f"list of {describe(schema.get('items', {}))}"
+    elif kind == "string" and schema.get("format") == "uuid":
+        text = "UUID"
+    elif kind == "integer":
+        text = "integer"
+    elif kind == "object":
+        text = "object"
+    else:
+        text = kind or "any"
+    return text + _limits(schema)
+
+
+def _limits(schema: dict) -> str:
+    limits = []
+    kind = schema.get("type")
+    unit = "items" if kind == "array" else "characters"
+    low, high = schema.get("minLength", schema.get("minItems")), schema.get("maxLength", schema.get("maxItems"))
+    if low is not None and high is not None:
+        limits.append(f"{low} to {high:,} {unit}")
+    elif high is not None:
+        limits.append(f"at most {high:,} {unit}")
+    elif low:
+        limits.append(f"at least {low} {unit}")
+    if "minimum" in schema and "maximum" in schema:
+        limits.append(f"{schema['minimum']} to {schema['maximum']}")
+    if "pattern" in schema:
+        limits.append(f"matching `{schema['pattern']}`")
+    if schema.get("format") and schema.get("format") != "uuid":
+        limits.append(f"format {schema['format']}")
+    return f" ({', '.join(limits)})" if limits else ""
+
+
+def _notes(name: str, field: str, node: dict) -> str:
+    return node.get("description") or NOTES.get(f"{name}.{field}") or NOTES.get(field, "")
+
+
+def _fields_table(name: str, schema: dict) -> list[str]:
+    """A body's fields: what a client sends."""
+    properties = schema.get("properties", {})
+    required = set(schema.get("required", ()))
+    lines = ["| field | type | required | default | notes |", "|---|---|---|---|---|"]
+    for field, node in properties.items():
+        default = _code(node["default"]) if "default" in node else ""
+        lines.append(f"| `{field}` | {describe(node)} | {'yes' if field in required else 'no'} | {default} | "
+                     f"{_notes(name, field, node)} |")
+    return lines
+
+
+def _answer_table(name: str, schema: dict) -> list[str]:
+    """An answer's fields: what the API writes, every one of them, in this order."""
+    lines = ["| field | type | notes |", "|---|---|---|"]
+    for field, node in schema.get("properties", {}).items():
+        lines.append(f"| `{field}` | {describe(node)} | {_notes(name, field, node)} |")
+    return lines
+
+
+# ---- the document -------------------------------------------------------------------------------
+
+def _operations(document: dict) -> list[tuple[str, str, dict]]:
+    """Every operation: paths in the document's order (the order the app registers them), then by method."""
+    paths = list(document["paths"])
+    operations = [(method, path, op) for path, methods in document["paths"].items() for method, op in methods.items()]
+    return sorted(operations, key=lambda o: (paths.index(o[1]),
+                                             METHOD_ORDER.index(o[0]) if o[0] in METHOD_ORDER else 9))
+
+
+def _route_key(method: str, path: str) -> str:
+    return f"{method.upper()} {path}"
+
+
+def _check_access(operations) -> None:
+    routes = {_route_key(method, path) for method, path, _ in operations}
+    problems = []
+    if routes - set(ACCESS):
+        problems.append(f"say who may call {sorted(routes - set(ACCESS))}")
+    if set(ACCESS) - routes:
+        problems.append(f"remove {sorted(set(ACCESS) - routes)}, which the app no longer has")
+    if problems:
+        raise ValueError("devtools/apidoc.py ACCESS does not match the app's routes: " + "; ".join(problems))
+
+
+def _route_section(method: str, path: str, op: dict, schemas: dict) -> list[str]:
+    lines = [f"### `{method.upper()} {path}`", "", op.get("summary", "").rstrip(".") + ".", ""]
+    lines += [f"**Who may call it:** {ACCESS[_route_key(method, path)]}", ""]
+    parameters = op.get("parameters", [])
+    if parameters:
+        lines += ["**Parameters**", "", "| name | in | required | type | notes |", "|---|---|---|---|---|"]
+        for parameter in parameters:
+            schema = parameter.get("schema", {})
+            notes = parameter.get("description", "")
+            if "default" in schema:
+                notes = (notes + "; " if notes else "") + f"default {_code(schema['default'])}"
+            lines.append(f"| `{parameter['name']}` | {parameter['in']} | {'yes' if parameter.get('required') else 'no'}"
+                         f" | {describe(schema)} | {notes} |")
+        lines.append("")
+    body = op.get("requestBody")
+    if body:
+        content = body["content"]
+        name = _schema_name(next(iter(content.values()))["schema"]["$ref"])
+        types = ", ".join(f"`{t}`" for t in content)
+        lines += [f"**Body** ({types}): a JSON object, {_link(name)}. Unknown fields are refused.", ""]
+        lines += _fields_table(name, schemas[name]) + [""]
+    responses = op.get("responses", {})
+    ok = responses.get("200", {})
+    ok_schema = ok.get("content", {}).get("application/json", {}).get("schema", {})
+    if "$ref" in ok_schema:
+        answer = _link(_schema_name(ok_schema["$ref"]))
+    else:
+        answer = ok.get("description", "")
+    lines += [f"**Answer 200:** {answer}", ""]
+    errors = [(status, r.get("description", "")) for status, r in responses.items() if status != "200"]
+    if errors:
+        lines += ["**Errors** (an [Error](#error), see \"Errors\" above):", ""]
+        lines += [f"- {status}: {text}" for status, text in errors] + [""]
+    return lines
+
+
+def _refs(node) -> set[str]:
+    """The schema names a part of the document refers to."""
+    found = set()
+    if isinstance(node, dict):
+        if isinstance(node.get("$ref"), str):
+            found.add(_schema_name(node["$ref"]))
+        for value in node.values():
+            found |= _refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _refs(value)
+    return found
+
+
+def render(document: dict, intro: str) -> str:
+    operations = _operations(document)
+    _check_access(operations)
+    schemas = document.get("components", {}).get("schemas", {})
+    answers = set().union(*(_refs(op.get("responses", {})) for _, _, op in operations))
+    answers |= set().union(*(_refs(schemas[name].get("properties", {}).get("result", {}))
+                             for name in list(answers) if name in schemas))
+    bodies = [name for _, _, op in operations for name in sorted(_refs(op.get("requestBody", {})))]
+    answers -= set(IN_ANSWERS)
+    shared = sorted(set(schemas) - answers - set(bodies))
+
+    lines = [HEADER + intro.rstrip(), "", "## Routes", "",
+             "| method | path | what it does |", "|---|---|---|"]
+    for method, path, op in operations:
+        title = f"{method.upper()} {path}"
+        lines.append(f"| [{method.upper()}](#{_anchor(title)}) | `{path}` | {op.get('summary', '')} |")
+    lines.append("")
+    for method, path, op in operations:
+        lines += _route_section(method, path, op, schemas)
+
+    lines += ["## Schemas", "", "### What the API answers with", "",
+              "Every field of an answer is always present, in the order below.", ""]
+    order = ["Chat", "Chatroom", "Chatmessage", "Chatroommessage"]
+    for name in sorted(answers, key=lambda n: (n not in order, order.index(n) if n in order else 0, n)):
+        lines += [f"#### {_title(name)}", ""] + _answer_table(name, schemas[name]) + [""]
+    lines += ["### What the API takes", "", "Request bodies: unknown fields are refused.", ""]
+    for name in list(dict.fromkeys(bodies)) + shared:
+        lines += [f"#### {_title(name)}", ""]
+        if name in IN_ANSWERS:
+            lines += [IN_ANSWERS[name], ""]
+        lines += _fields_table(name, schemas[name]) + [""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def generate() -> str:
+    return render(fetch_document(), INTRO.read_text(encoding="utf-8"))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if docs/API.md is out of date")
+    args = parser.parse_args(argv)
+    text = generate()
+    current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
+    if args.check:
+        if current != text:
+            print(f"{OUTPUT.relative_to(ROOT)} is out of date: run python -m devtools.apidoc", file=sys.stderr)
+            return 1
+        return 0
+    OUTPUT.write_text(text, encoding="utf-8")
+    print(f"wrote {OUTPUT.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
