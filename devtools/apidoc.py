@@ -24,6 +24,8 @@ DOCUMENT_PATH = "/v1.0/openapi.json"
 METHOD_ORDER = ["get", "post", "put", "delete"]
 
 _PRIVILEGED = "customer tokens, admins and managers"
+_OWN = ("agent tokens only, on the caller's own {what} whatever their permission bits (another agent's: 403; "
+        "another customer's: 404; a customer token: 403).")
 ACCESS = {
     "GET /v1.0/chats": f"{_PRIVILEGED}. A plain agent: 403.",
     "POST /v1.0/chats": f"{_PRIVILEGED}; a plain agent only for a chat that includes themselves.",
@@ -31,6 +33,8 @@ ACCESS = {
     "PUT /v1.0/chats/{chat_id}": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
     "DELETE /v1.0/chats/{chat_id}": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
     "PUT /v1.0/chats/{chat_id}/owner_id": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
+    "PUT /v1.0/chats/{chat_id}/room_owner_id": f"{_PRIVILEGED}; a plain agent as the chat's owner (VoIPBIN's "
+                                               "name for `PUT .../owner_id`).",
     "POST /v1.0/chats/{chat_id}/participant_ids": f"{_PRIVILEGED}; a plain agent as the chat's owner.",
     "DELETE /v1.0/chats/{chat_id}/participant_ids/{participant_id}":
         f"{_PRIVILEGED}; a plain agent as the chat's owner.",
@@ -55,6 +59,15 @@ ACCESS = {
                                                        "chatroom.",
     "DELETE /v1.0/chatroommessages/{chatroommessage_id}": f"{_PRIVILEGED}; a plain agent only a copy in their "
                                                           "own chatroom.",
+    "GET /v1.0/service_agents/chatrooms": _OWN.format(what="chatrooms"),
+    "POST /v1.0/service_agents/chatrooms": "agent tokens only; the caller becomes the chat's owner and a participant.",
+    "GET /v1.0/service_agents/chatrooms/{chatroom_id}": _OWN.format(what="chatroom"),
+    "PUT /v1.0/service_agents/chatrooms/{chatroom_id}": _OWN.format(what="chatroom"),
+    "DELETE /v1.0/service_agents/chatrooms/{chatroom_id}": _OWN.format(what="chatroom"),
+    "GET /v1.0/service_agents/chatroommessages": _OWN.format(what="chatroom"),
+    "POST /v1.0/service_agents/chatroommessages": _OWN.format(what="chatroom"),
+    "GET /v1.0/service_agents/chatroommessages/{chatroommessage_id}": _OWN.format(what="chatroom's copies"),
+    "DELETE /v1.0/service_agents/chatroommessages/{chatroommessage_id}": _OWN.format(what="chatroom's copies"),
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
@@ -95,6 +108,7 @@ NOTES = {
     "ChatUpdate.name": "give `name`, `detail` or both",
     "ChatroomUpdate.name": "give `name`, `detail` or both",
     "ChatOwnerUpdate.owner_id": "one of the chat's participants",
+    "RoomOwnerUpdate.room_owner_id": "one of the chat's participants",
     "ParticipantAdd.participant_id": "an agent not yet in the chat",
     "Address.type": "`\"\"` when unknown",
     "Address.target": "the address itself: an agent id, a number, an email address...",

@@ -86,7 +86,7 @@ def test_a_chat_written_before_member_items_renders_sends_fans_out_and_changes(c
     agents = [make_agent() for _ in range(3)]
     chat_id = legacy_chat(customer.customer_id, agents)
     fanout.drain()
-    room = room_of(customer, agents[1].id, chat_id)
+    room = room_of(customer, chat_id, owner=agents[1])
     assert room["participant_ids"] == sorted(a.id for a in agents) and room["type"] == "group"
 
     sent = agents[1].post("/v1.0/chatmessages", {"chat_id": chat_id, "text": "still works"})
@@ -95,7 +95,7 @@ def test_a_chat_written_before_member_items_renders_sends_fans_out_and_changes(c
     assert stranger.post("/v1.0/chatmessages", {"chat_id": chat_id, "text": "x"}).status_code == 403
     fanout.drain()
     for agent in agents:
-        copies = agent.get(f"/v1.0/chatroommessages?chatroom_id={room_of(customer, agent.id, chat_id)['id']}")
+        copies = agent.get(f"/v1.0/chatroommessages?chatroom_id={room_of(customer, chat_id, owner=agent)['id']}")
         assert [c["text"] for c in copies.json_body["result"]] == ["still works"]
 
     newcomer = make_agent()
@@ -107,7 +107,7 @@ def test_a_chat_written_before_member_items_renders_sends_fans_out_and_changes(c
     agents[0].post("/v1.0/chatmessages", {"chat_id": chat_id, "text": "after"})
     fanout.drain()
     for agent in (agents[0], agents[1], newcomer):
-        room = room_of(customer, agent.id, chat_id)
+        room = room_of(customer, chat_id, owner=agent)
         assert sorted(room["participant_ids"]) == sorted([agents[0].id, agents[1].id, newcomer.id])
         texts = [c["text"] for c in agent.get(f"/v1.0/chatroommessages?chatroom_id={room['id']}").json_body["result"]]
         assert texts[0] == "after"

@@ -235,7 +235,7 @@ def test_every_response_is_checked_as_what_its_route_returns():
 
 
 @pytest.mark.parametrize(("method", "path"), [
-    ("GET", "/v1.0/service_agents/chatrooms"), ("POST", "/v1.0/chatrooms/x/read"), ("GET", "/v2.0/chats"),
+    ("GET", "/v1.0/service_agents/chats"), ("POST", "/v1.0/chatrooms/x/archive"), ("GET", "/v2.0/chats"),
     ("GET", "/v1.0/nothing"),
 ])
 def test_a_route_the_schemas_do_not_know_fails_loudly(method, path):
