@@ -119,6 +119,12 @@ class Journal:
         return state
 
     def _read_snapshot(self, state: Loaded) -> None:
+        try:
+            self._read_snapshot_lines(state)
+        except (ValueError, KeyError, TypeError) as error:
+            raise CorruptStore(f"{self.snapshot_path} is unreadable ({error})") from None
+
+    def _read_snapshot_lines(self, state: Loaded) -> None:
         with open(self.snapshot_path, encoding="utf-8") as snapshot:
             header = json.loads(snapshot.readline() or "null")
             if not isinstance(header, dict) or header.get("format") != FORMAT:

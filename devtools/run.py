@@ -352,13 +352,13 @@ def main() -> int:
         server.server.serve_forever(poll_interval=POLL_SECONDS)
     finally:
         # Under 2 seconds in all: no new connection, no new request; those begun
-        # get up to a second to finish; what the journal holds is fsynced.
+        # get up to 0.8 s to finish; what the journal holds is fsynced.
         started = time.monotonic()
         server.server.server_close()
         closing = threading.Thread(target=websockets_api.stop, kwargs={"timeout": 0.5}, daemon=True)
         closing.start()
         poller.request_stop()
-        if not in_flight.stop(timeout=1.0):
+        if not in_flight.stop(timeout=0.8):
             log.warning("stopping with requests still running: they are not answered")
         closing.join(0.5)
         close_the_rest()
