@@ -134,6 +134,7 @@ def test_a_restart_keeps_every_confirmed_write_and_finishes_the_fan_out(tmp_path
     # secret=None: the server makes and keeps the data directory's secret, as make run does.
     server = LocalServer(secret=None, data_dir=tmp_path)
     server.start()
+    assert (tmp_path / "jwt-secret").stat().st_mode & 0o777 == 0o600
     try:
         work = Workload(server)
         work.start()
