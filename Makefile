@@ -12,7 +12,7 @@ WHEELS := $(WHEELHOUSE)/.complete
 # Lambda's python3.x runtimes up to 3.11 have glibc 2.26: any manylinux tag up to that.
 LAMBDA_PLATFORMS := manylinux2014_x86_64 $(foreach minor,17 18 19 20 21 22 23 24 25 26,manylinux_2_$(minor)_x86_64)
 
-.PHONY: run test lint package wheelhouse fuzz bench clean
+.PHONY: run run-fresh test lint package wheelhouse fuzz bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,11 @@ $(WHEELS): requirements.txt $(STAMP)
 
 wheelhouse: $(WHEELS)
 
-run: $(STAMP)  ## start the API on 127.0.0.1:8000 with an embedded DynamoDB
+run: $(STAMP)  ## start the API on 127.0.0.1:8000 with an embedded DynamoDB, kept in .data/ (CHAT_DATA_DIR)
 	$(BIN)/python -m devtools.run
+
+run-fresh: $(STAMP)  ## the same, from an empty table, keeping nothing (.data/ is left as it is)
+	CHAT_EPHEMERAL=1 $(BIN)/python -m devtools.run
 
 test: $(STAMP) $(WHEELS)  ## lint, then the whole test suite (tests/test_deploy.py packages offline)
 	$(BIN)/ruff check .

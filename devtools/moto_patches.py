@@ -13,8 +13,15 @@ This replaces the transaction with DynamoDB's semantics (check every
 condition first, then apply, or write nothing) and serialises the backend's
 operations with one lock, as each DynamoDB item operation is atomic. Used by
 the tests and by `make run`; never imported on Lambda.
+
+`make run` also attaches a journal (devtools.journal): every stream record an
+operation makes is handed to it, and when the operation (a whole transaction,
+say) is over, still under the lock, the journal writes them to disk, before
+moto answers. Stream reads take the lock too, so the stream's consumer never
+sees a record that is not yet on disk.
 """
 
+import contextlib
 import functools
 import threading
 from typing import Any
@@ -31,6 +38,8 @@ from moto.dynamodb.models import DynamoDBBackend
 
 _lock = threading.RLock()
 _applied = False
+_journal = None  # devtools.journal.Journal, when make run keeps its data
+_depth = 0  # nesting of locked operations; the outermost one commits the journal
 _SERIALISED = (
     "put_item", "update_item", "delete_item", "get_item", "query", "scan",
     "batch_write_item", "batch_get_item", "transact_get_items",
@@ -50,7 +59,7 @@ def _key_of(backend: DynamoDBBackend, op_type: str, op: dict[str, Any]) -> dict[
 def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
     if len(transact_items) > 100:
         raise TooManyTransactionsException()
-    with _lock:
+    with _operation():
         seen, errors, ops = set(), [], []
         for entry in transact_items:
             if len(entry) > 1:
@@ -89,13 +98,63 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
                                  expression_attribute_names=names or {}, expression_attribute_values=values or {})
 
 
+@contextlib.contextmanager
+def _operation():
+    """One backend operation, atomic. Its stream records reach the journal's
+    file when the outermost operation ends (a transaction's puts are one)."""
+    global _depth
+    with _lock:
+        _depth += 1
+        try:
+            yield
+        finally:
+            _depth -= 1
+            if _depth == 0 and _journal is not None:
+                _journal.commit()
+
+
 def _serialised(method):
     @functools.wraps(method)
     def locked(*args, **kwargs):
-        with _lock:
+        with _operation():
             return method(*args, **kwargs)
 
     return locked
+
+
+def lock() -> threading.RLock:
+    return _lock
+
+
+def attach_journal(journal) -> None:
+    """From now on every stream record goes to `journal` (see the module's doc)."""
+    global _journal
+    apply()
+    from moto.dynamodb.models.table import StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend
+
+    if not getattr(StreamShard.add, "_journaled", False):
+        stream_add = StreamShard.add
+
+        def add(self, old, new):
+            stream_add(self, old, new)
+            if _journal is not None:
+                _journal.record(self.table.name, self.items[-1].record, old, new)
+                if _depth == 0:  # a write outside the backend's operations (PartiQL)
+                    _journal.commit()
+
+        add._journaled = True
+        add.original = stream_add
+        StreamShard.add = add
+        DynamoDBStreamsBackend.get_records = _serialised(DynamoDBStreamsBackend.get_records)
+    _journal = journal
+
+
+def stream_add():
+    """moto's own StreamShard.add (a stream record without journaling it)."""
+    from moto.dynamodb.models.table import StreamShard
+
+    return getattr(StreamShard.add, "original", StreamShard.add)
 
 
 def apply() -> None:

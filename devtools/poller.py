@@ -16,10 +16,15 @@ class StreamPoller:
     `batch_size`. When the handler names failed records, the shard is read
     again from the earliest of them (as Lambda does with partial batch
     responses); a record that keeps failing is given up after
-    `max_attempts`, like MaximumRetryAttempts, and logged."""
+    `max_attempts`, like MaximumRetryAttempts, and logged.
+
+    `on_handled(shard_id, sequence_number)` hears, after each batch, up to
+    which record the shard is done with (handled, or given up on): make run's
+    journal keeps it, to deliver what was not done after a restart."""
 
     def __init__(self, reader: ShardReader, handler: Callable[[dict, Any], dict], stream_arn: str, region: str,
-                 batch_size: int = 100, idle_seconds: float = 0.05, max_attempts: int = 5):
+                 batch_size: int = 100, idle_seconds: float = 0.05, max_attempts: int = 5,
+                 on_handled: Callable[[str, str], None] | None = None):
         self.reader = reader
         self.handler = handler
         self.stream_arn = stream_arn
@@ -27,6 +32,7 @@ class StreamPoller:
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.max_attempts = max_attempts
+        self.on_handled = on_handled
         self.delivered = 0
         self._attempts: dict[str, int] = {}
         self._stop = threading.Event()
@@ -35,9 +41,17 @@ class StreamPoller:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def request_stop(self) -> None:
+        """Take no new batch (the one in hand is finished)."""
         self._stop.set()
-        self._thread.join(timeout)
+
+    def stop(self, timeout: float = 5.0) -> bool:
+        """Stop after the batch in hand (waiting at most `timeout`); False if
+        it is still running (its records are delivered again after a restart)."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -69,18 +83,26 @@ class StreamPoller:
         first_failed = next((s for s in sequence if s in failed), None)
         if first_failed is None:
             self.delivered += len(records)
+            self._handled(shard_id, sequence[-1])
             return
         attempts = self._attempts.get(first_failed, 0) + 1
         self._attempts[first_failed] = attempts
         done = sequence.index(first_failed)
         self.delivered += done
+        if done:
+            self._handled(shard_id, sequence[done - 1])
         if attempts >= self.max_attempts:
             log.error("giving up on stream record %s after %d attempts", first_failed, attempts)
             self._attempts.pop(first_failed, None)
             self.delivered += 1
+            self._handled(shard_id, first_failed)
             if done + 1 < len(records):
                 self.reader.rewind_to(shard_id, sequence[done + 1])
             return
         # Lambda retries from the earliest failed record, later ones included.
         self.reader.rewind_to(shard_id, first_failed)
         self._stop.wait(min(0.05 * 2 ** attempts, 2.0))
+
+    def _handled(self, shard_id: str, sequence_number: str) -> None:
+        if self.on_handled is not None:
+            self.on_handled(shard_id, sequence_number)

@@ -1,5 +1,6 @@
-"""The token tool: `python -m devtools.token ...` mints a JWT signed with
-CHAT_JWT_SECRET, for a customer or for one of its agents."""
+"""The token tool: `python -m devtools.token ...` mints a JWT for a customer or
+for one of its agents, signed with CHAT_JWT_SECRET if set, else with the
+secret make run keeps in its data directory (.data/jwt-secret, CHAT_DATA_DIR)."""
 
 import argparse
 import os
@@ -8,6 +9,7 @@ import uuid
 
 from chalicelib import auth
 from chalicelib.auth.principal import PERMISSION_ADMIN, PERMISSION_AGENT, PERMISSION_MANAGER
+from devtools import datadir
 
 
 def _uuid(value: str) -> str:
@@ -30,9 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires (default one day)")
     args = token.parse_args(argv)
 
-    secret = os.environ.get("CHAT_JWT_SECRET")
+    secret = os.environ.get("CHAT_JWT_SECRET") or datadir.existing_secret(datadir.path())
     if not secret:
-        print("CHAT_JWT_SECRET is not set (make run prints the one it uses)", file=sys.stderr)
+        print(f"no secret: CHAT_JWT_SECRET is not set and {datadir.path() / datadir.SECRET_FILE} does not exist "
+              f"(make run creates it; run this from the repository, with the CHAT_DATA_DIR make run uses)",
+              file=sys.stderr)
         return 2
     print(auth.mint(secret, customer_id=args.customer_id, agent_id=args.agent_id, name=args.name,
                     permission=args.permission, ttl_seconds=args.ttl))

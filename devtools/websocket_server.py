@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 STAGE = "local"
 
 
+class _ManagementServer(ThreadingHTTPServer):
+    request_queue_size = 1024  # a burst of pushes is never refused (the default is 5)
+
+
 class LocalWebsocketApi:
     def __init__(self, handlers, host: str = "127.0.0.1", port: int = 8001, management_port: int = 0):
         self.connect_handler, self.message_handler, self.disconnect_handler = handlers
@@ -38,9 +42,10 @@ class LocalWebsocketApi:
     # ---- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
-        self._management = ThreadingHTTPServer((self.host, self.management_port), self._management_handler())
+        self._management = _ManagementServer((self.host, self.management_port), self._management_handler())
         self.management_port = self._management.server_address[1]
-        threading.Thread(target=self._management.serve_forever, name="ws-management", daemon=True).start()
+        threading.Thread(target=self._management.serve_forever, kwargs={"poll_interval": 0.1},
+                         name="ws-management", daemon=True).start()
         self._thread.start()
         self._ready.wait(10)
         if self.error:
@@ -52,10 +57,12 @@ class LocalWebsocketApi:
     def management_endpoint(self) -> str:
         return f"http://{self.host}:{self.management_port}"
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = 1.0) -> None:
+        """Close every connection (each client is sent a close frame) and stop
+        listening; a client slow to answer the close is left after `timeout`."""
         if self._loop and self._stop:
             self._loop.call_soon_threadsafe(self._stop.set)
-            self._thread.join(5)
+            self._thread.join(timeout)
         if self._management:
             self._management.shutdown()
             self._management.server_close()

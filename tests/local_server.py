@@ -5,10 +5,15 @@ long fuzz run) that speak to it over real HTTP.
         api = server.api(customer_id=...)              # a customer token
         api = server.api(customer_id=..., agent_id=...)  # an agent token
         status, body = api.call("GET", "/chats")
+
+Its data directory is a temporary one of its own (never the repository's
+.data/), removed when it stops, unless the test names one (restart tests).
 """
 
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -66,16 +71,19 @@ class Api:
 
 class LocalServer:
     """`python -m devtools.run` on a free port, with its own embedded
-    DynamoDB; stopped (killed if need be) on exit. Output goes to a log file
-    so a chatty server can never block on a full pipe."""
+    DynamoDB, in a process group of its own; stopped (killed if need be) on
+    exit. Output goes to a log file so a chatty server can never block on a
+    full pipe. `secret=None`: the server uses (and keeps) its data directory's."""
 
-    def __init__(self, secret=SECRET, env=None, start_timeout=60.0):
+    def __init__(self, secret=SECRET, env=None, start_timeout=60.0, data_dir=None):
         self.secret = secret
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.base = f"{self.base_url}/v1.0"
         self._extra_env = env or {}
         self._start_timeout = start_timeout
+        self._own_data_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="chat-local-data-"))
         self.process = None
         self._log = None
 
@@ -89,13 +97,15 @@ class LocalServer:
     def start(self):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "AWS_"))}
         # Every port free, so servers of parallel test workers never collide.
-        env.update(CHAT_PORT=str(self.port), CHAT_WS_PORT=str(free_port()), CHAT_JWT_SECRET=self.secret,
+        env.update(CHAT_PORT=str(self.port), CHAT_WS_PORT=str(free_port()), CHAT_DATA_DIR=str(self.data_dir),
                    PYTHONUNBUFFERED="1")
+        if self.secret is not None:
+            env["CHAT_JWT_SECRET"] = self.secret
         env.update(self._extra_env)
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devtools.run"], cwd=ROOT, env=env,
-            stdout=self._log, stderr=subprocess.STDOUT, text=True,
+            stdout=self._log, stderr=subprocess.STDOUT, text=True, start_new_session=True,
         )
 
         def answers():
@@ -111,6 +121,8 @@ class LocalServer:
             output = self.output()
             self.stop()
             raise RuntimeError(f"the local server did not start:\n{output}")
+        if self.secret is None:
+            self.secret = (self.data_dir / "jwt-secret").read_text().strip()
 
     def output(self) -> str:
         """Everything the server printed so far (stdout and stderr)."""
@@ -128,8 +140,18 @@ class LocalServer:
             try:
                 self.process.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill_group(signal.SIGKILL)
+        if self._own_data_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def kill_group(self, signum=signal.SIGKILL, timeout=15):
+        """Signal the server's whole process group (what Ctrl-C or kill -9 -PGID
+        does to make run); wait for it to end, and return its exit status."""
+        try:
+            os.killpg(self.process.pid, signum)
+        except ProcessLookupError:
+            pass
+        return self.process.wait(timeout=timeout)
 
     def token(self, customer_id, agent_id=None, name="", permission=16):
         if agent_id is None:
