@@ -13,7 +13,7 @@ from devtools import moto_patches
 from devtools.journal import CorruptStore, Journal
 from devtools.poller import StreamPoller
 from devtools.streams import ShardReader, streams_client
-from tests.conftest import REGION, TABLE, _dynamodb
+from tests.conftest import DYNAMODB, REGION, TABLE
 from tests.test_poller import copies_of, send_messages
 
 
@@ -48,8 +48,8 @@ def a_new_process(stream_arn, journal):
     """The process dies (nothing more is written) and the next one starts with an empty table."""
     moto_patches.attach_journal(None)
     journal.close()
-    _dynamodb.delete_table(TableName=TABLE)
-    return create_table(_dynamodb, TABLE)
+    DYNAMODB.delete_table(TableName=TABLE)
+    return create_table(DYNAMODB, TABLE)
 
 
 @pytest.fixture
