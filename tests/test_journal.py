@@ -96,7 +96,7 @@ def test_a_transaction_is_one_journal_line(aws, journal_dir, customer, make_agen
     response = customer.post("/v1.0/chats", {"type": "group", "owner_id": a.id, "participant_ids": [a.id, b.id, c.id]})
     assert response.status_code == 200
     lines = (journal_dir / "journal.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and len(json.loads(lines[0])["r"]) == 4  # the chat and its 3 chatrooms
+    assert len(lines) == 1 and len(json.loads(lines[0])["r"]) == 8  # the chat, its status, 3 chatrooms, 3 members
     journal.close()
 
 
