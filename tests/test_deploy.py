@@ -153,6 +153,14 @@ def test_the_stack_outputs_every_variable_make_deploy_copies_into_the_config(sta
     assert "CHAT_JWT_SECRET" not in build_template.stack_environment(stage)
 
 
+def test_make_deploy_and_undeploy_run_infra_deploy():
+    for target, flags in (("deploy", ""), ("undeploy", ""), ("deploy", "REPAIR=1")):
+        result = subprocess.run(["make", "-n", target, "STAGE=prod", *flags.split()], cwd=ROOT,
+                                capture_output=True, text=True)
+        line = f"infra/deploy.py {target} --stage prod" + (" --repair" if flags else "")
+        assert line in result.stdout, result.stdout + result.stderr
+
+
 # ---- chalice package, offline ----------------------------------------------
 
 def test_chalice_package_runs_offline_for_each_stage(packaged):
