@@ -516,7 +516,8 @@ def chalice(project: Project, aws: Aws, command: str) -> None:
     if result.returncode != 0:
         raise DeployError(
             f"chalice {command} failed (exit {result.returncode}). A failed chalice deploy records nothing in "
-            f"{project.state_path.name}: run make deploy again, it finds what the failed run made.")
+            f"{project.state_path.name}: fix the cause and run make deploy again; it reports what the failed "
+            "run made, and REPAIR=1 adds that to the file.")
 
 
 # ---- after chalice deploy ---------------------------------------------------
