@@ -354,7 +354,7 @@ def inventory(aws: Aws, stage: Stage) -> Inventory:
 
 
 def rebuilt_records(aws: Aws, project: Project, found: Inventory, kinds: set[str],
-                    mapping_ids: list[str] = ()) -> list[dict[str, Any]]:
+                    mapping_ids: tuple[str, ...] | list[str] = ()) -> list[dict[str, Any]]:
     """State records, in Chalice's format, of the existing resources of these kinds."""
     stage, api_stage = project.stage, project.api_gateway_stage()
     out: list[dict[str, Any]] = []
