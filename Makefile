@@ -1,4 +1,4 @@
-# The two quickstart commands: `make run` and `make test`; `make package STAGE=prod` to deploy.
+# The two quickstart commands: `make run` and `make test`; `make deploy STAGE=prod` to deploy.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +12,7 @@ WHEELS := $(WHEELHOUSE)/.complete
 # Lambda's python3.x runtimes up to 3.11 have glibc 2.26: any manylinux tag up to that.
 LAMBDA_PLATFORMS := manylinux2014_x86_64 $(foreach minor,17 18 19 20 21 22 23 24 25 26,manylinux_2_$(minor)_x86_64)
 
-.PHONY: run run-fresh test lint package wheelhouse fuzz bench clean
+.PHONY: run run-fresh test lint deploy undeploy package wheelhouse fuzz bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,17 @@ bench: $(STAMP)  ## the benchmarks; writes bench/RESULTS.md
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
+# To AWS with `chalice deploy` (infra/deploy.py): the stage's stack, chalice
+# deploy, then what Chalice cannot set. REPAIR=1 makes .chalice/deployed/$(STAGE).json
+# match what exists instead of stopping. Honours AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL.
+deploy: $(STAMP) $(WHEELS)  ## create or update the stage on AWS (STAGE=dev|prod)
+	$(BIN)/python infra/build_template.py
+	$(BIN)/python infra/deploy.py deploy --stage $(STAGE) $(if $(REPAIR),--repair)
+
+undeploy: $(STAMP)  ## chalice delete, then the stage's stack (prod keeps its table and data)
+	$(BIN)/python infra/deploy.py undeploy --stage $(STAGE) $(if $(REPAIR),--repair)
+
+# The CloudFormation-only path: one template for the AWS CLI (README).
 package: $(STAMP) $(WHEELS)  ## build/$(STAGE)/: sam.json + deployment.zip (STAGE=dev|prod)
 	$(BIN)/python infra/build_template.py
 	$(BIN)/python infra/package.py --stage $(STAGE)

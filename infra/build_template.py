@@ -1,13 +1,28 @@
-"""What `chalice package --merge-template` adds to Chalice's template, and the
-IAM policy files Chalice attaches to its roles: both written from this one
-file, the table from `chalicelib.storage.table.table_definition`, so none of
-them can drift from the code (tests/test_deploy.py fails if a committed file
-differs from what this script writes).
+"""Everything CloudFormation and Chalice are given about a stage, written from
+this one file (the table from `chalicelib.storage.table.table_definition`), so
+none of it can drift from the code (tests/test_deploy.py fails if a committed
+file differs from what this script writes):
 
-    python infra/build_template.py           # write infra/resources-<stage>.json, .chalice/policy-<stage>.json
+- infra/stack-<stage>.json: the stage's own stack for `make deploy` (infra/deploy.py),
+  what `chalice deploy` cannot create: the table, the event bus, the stream
+  failure queue, the functions' log groups; its outputs are the functions'
+  environment (`stack_environment`), which make deploy copies into
+  .chalice/config.json;
+- .chalice/policy-<stage>.json: the IAM policy Chalice attaches to every
+  function's role (autogen_policy is off);
+- infra/resources-<stage>.json: for the CloudFormation-only path (`make
+  package`), what `chalice package --merge-template` adds to Chalice's template:
+  the same resources, and what make deploy sets after `chalice deploy`.
+
+    python infra/build_template.py           # write them all
     python infra/build_template.py --check   # exit 1 if a committed file is stale
 
-What the merge adds to each stage's stack (see README, "Deploy to AWS"):
+Adding a resource to every stage (an S3 bucket for attachments, say) is: its
+CloudFormation in `stage_resources`, the variable that names it in
+`stack_environment` (both paths then hand it to the functions), and its
+statement in `policy`.
+
+What the merge adds to each stage's stack for `make package` (README, "Deploy to AWS"):
 
 - the table (keys, indexes, stream NEW_AND_OLD_IMAGES, on-demand, point-in-time
   recovery, TTL on `expires_at`; deletion protection and Retain in prod);
@@ -29,11 +44,12 @@ What the merge adds to each stage's stack (see README, "Deploy to AWS"):
   Chalice generates for the two functions that push (post_to_connection),
   grants execute-api:ManageConnections on that API's stage only.
 
-Environment variables are set here and not in .chalice/config.json on purpose:
-Chalice's test client (`chalice.test.Client`, stage `dev` by default) copies a
-stage's environment_variables into os.environ around every request, and under
-concurrent requests its save/restore leaves them there for good: a dev-stage
-CHAT_TABLE_NAME would point the whole test suite at a table it never created.
+The functions' environment: on the make deploy path it lives in
+.chalice/config.json, because Chalice sends a function's whole environment on
+every deploy; make deploy writes the stack's outputs there. (Chalice's test
+client would copy a stage's variables into os.environ around each request, and
+leave them there under concurrent requests: tests/conftest.py turns that off.)
+On the make package path the merge sets it, from the stack's own resources.
 """
 
 from __future__ import annotations
@@ -58,25 +74,34 @@ STREAM_HANDLER = "on_table_change"  # the @app.on_dynamodb_record function in ap
 
 @dataclass(frozen=True)
 class Function:
-    """A Lambda function of Chalice's template."""
+    """A Lambda function of the app, as Chalice names it."""
 
-    cfn_id: str  # Chalice's logical id
-    suffix: str  # after "<app>-<stage>" in the name `chalice deploy` would give it
+    cfn_id: str  # Chalice's logical id in `chalice package`'s template
+    resource_name: str  # Chalice's name for it (.chalice/deployed/<stage>.json, config's lambda_functions)
+    suffix: str  # after "<app>-<stage>" in the name `chalice deploy` gives it
     role_id: str  # the role Chalice makes for it (autogen_policy false: one per function)
     log_group_id: str  # the id Chalice gives its log group, so log_retention_in_days would merge in
 
     def name(self, stage: Stage) -> str:
         return f"{APP_NAME}-{stage.name}{self.suffix}"
 
+    def role_name(self, stage: Stage) -> str:
+        """The role `chalice deploy` makes for it (autogen_policy false)."""
+        return f"{APP_NAME}-{stage.name}-{self.resource_name}"
 
-API_FUNCTION = Function("APIHandler", "", "ApiHandlerRole", "ApiHandlerLogGroup")
-STREAM_FUNCTION = Function("OnTableChange", f"-{STREAM_HANDLER}", "OnTableChangeRole", "OnTableChangeLogGroup")
+
+API_FUNCTION = Function("APIHandler", "api_handler", "", "ApiHandlerRole", "ApiHandlerLogGroup")
+STREAM_FUNCTION = Function("OnTableChange", STREAM_HANDLER, f"-{STREAM_HANDLER}", "OnTableChangeRole",
+                           "OnTableChangeLogGroup")
 FUNCTIONS = (
     API_FUNCTION,
     STREAM_FUNCTION,
-    Function("WebsocketConnect", "-websocket_connect", "WebsocketConnectRole", "WebsocketConnectLogGroup"),
-    Function("WebsocketMessage", "-websocket_message", "WebsocketMessageRole", "WebsocketMessageLogGroup"),
-    Function("WebsocketDisconnect", "-websocket_disconnect", "WebsocketDisconnectRole", "WebsocketDisconnectLogGroup"),
+    Function("WebsocketConnect", "websocket_connect", "-websocket_connect", "WebsocketConnectRole",
+             "WebsocketConnectLogGroup"),
+    Function("WebsocketMessage", "websocket_message", "-websocket_message", "WebsocketMessageRole",
+             "WebsocketMessageLogGroup"),
+    Function("WebsocketDisconnect", "websocket_disconnect", "-websocket_disconnect", "WebsocketDisconnectRole",
+             "WebsocketDisconnectLogGroup"),
 )
 # The functions that push to websocket connections (chalicelib/realtime/delivery.py):
 # the stream handler (events) and $default (pong).
@@ -90,6 +115,7 @@ TABLE_ID = "ChatTable"
 QUEUE_ID = "StreamFailureQueue"
 EVENT_BUS_ID = "EventBus"
 PUSH_POLICY_ID = "WebsocketPushPolicy"
+PUSH_POLICY_NAME = "WebsocketPush"  # the pushing roles' inline policy (make deploy puts it after Chalice)
 
 # The DynamoDB actions the code performs (tests/test_deploy.py checks this
 # against the PynamoDB calls in chalicelib). Transactions need no action of
@@ -140,6 +166,21 @@ class Stage:
     @property
     def event_bus_name(self) -> str:
         return f"{APP_NAME}-{self.name}"
+
+    @property
+    def stack_name(self) -> str:
+        """make deploy's stack: what `chalice deploy` cannot create."""
+        return f"{APP_NAME}-{self.name}-base"
+
+    @property
+    def package_stack_name(self) -> str:
+        """The stack of the CloudFormation-only path (make package, then the AWS CLI)."""
+        return f"{APP_NAME}-{self.name}"
+
+    @property
+    def websocket_api_name(self) -> str:
+        """The name `chalice deploy` gives the websocket API."""
+        return f"{APP_NAME}-{self.name}-websocket-api"
 
     @property
     def api_gateway_stage(self) -> str:
@@ -204,23 +245,101 @@ def websocket_endpoint(stage: Stage) -> dict[str, Any]:
                        f"/{stage.api_gateway_stage}"}
 
 
+def stack_environment(stage: Stage) -> dict[str, Any]:
+    """Each function's environment, as CloudFormation values of the stage's
+    resources. The make deploy stack outputs them (`output_name`) and make
+    deploy copies them into .chalice/config.json; the make package merge puts
+    them into the functions. CHAT_WEBSOCKET_ENDPOINT comes on top: Chalice makes
+    the websocket API, so its id is known only after `chalice deploy`."""
+    return {
+        "CHAT_TABLE_NAME": {"Ref": TABLE_ID},
+        # Read by app.py when Chalice imports it, for the stream event source.
+        "CHAT_STREAM_ARN": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]},
+        "CHAT_EVENT_BUS": {"Fn::GetAtt": [EVENT_BUS_ID, "Name"]},
+        # The name of an SSM SecureString that you create, never its value.
+        "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
+    }
+
+
+def output_name(variable: str) -> str:
+    """The stack output that holds an environment variable: CHAT_TABLE_NAME -> ChatTableName."""
+    return "".join(word.capitalize() for word in variable.split("_"))
+
+
 def function_overrides(stage: Stage, function: Function) -> dict[str, Any]:
     return {
         "FunctionName": function.name(stage),
-        "Environment": {
-            "Variables": {
-                "CHAT_TABLE_NAME": {"Ref": TABLE_ID},
-                "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
-                "CHAT_WEBSOCKET_ENDPOINT": websocket_endpoint(stage),
-                "CHAT_EVENT_BUS": {"Ref": EVENT_BUS_ID},
-            }
+        "Environment": {"Variables": {**stack_environment(stage),
+                                      "CHAT_WEBSOCKET_ENDPOINT": websocket_endpoint(stage)}},
+        "LoggingConfig": logging_config(stage, {"Ref": function.log_group_id}),
+    }
+
+
+def logging_config(stage: Stage, log_group: Any) -> dict[str, Any]:
+    """Lambda's LoggingConfig: JSON lines at the stage's level."""
+    if stage.log_level not in ("INFO", "WARN", "ERROR"):
+        raise ValueError("log level: INFO, WARN or ERROR (DEBUG logs botocore's responses, the JWT secret among them)")
+    return {"LogFormat": "JSON", "ApplicationLogLevel": stage.log_level, "SystemLogLevel": "WARN",
+            "LogGroup": log_group}
+
+
+def stage_resources(stage: Stage) -> dict[str, Any]:
+    """What every stage has besides Chalice's functions, roles and APIs, in
+    both paths: the table, the failure queue, the event bus, the log groups."""
+    def log_group(function_name: str) -> dict[str, Any]:
+        return {
+            "Type": "AWS::Logs::LogGroup",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {"LogGroupName": log_group_name(function_name), "RetentionInDays": stage.log_retention_days},
+        }
+
+    return {
+        TABLE_ID: table_resource(stage),
+        QUEUE_ID: {
+            "Type": "AWS::SQS::Queue",
+            "DeletionPolicy": "Delete",  # holds only pointers into the stream, which keeps records 24 h
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {
+                "QueueName": stage.failure_queue_name,
+                "MessageRetentionPeriod": 14 * 24 * 3600,
+                "SqsManagedSseEnabled": True,
+            },
         },
-        "LoggingConfig": {
-            "LogFormat": "JSON",
-            "ApplicationLogLevel": stage.log_level,
-            "SystemLogLevel": "WARN",
-            "LogGroup": {"Ref": function.log_group_id},
+        EVENT_BUS_ID: {
+            "Type": "AWS::Events::EventBus",
+            "DeletionPolicy": "Delete",
+            "UpdateReplacePolicy": "Delete",
+            "Properties": {"Name": stage.event_bus_name},
         },
+        **{f.log_group_id: log_group(f.name(stage)) for f in FUNCTIONS},
+    }
+
+
+def stack_template(stage: Stage) -> dict[str, Any]:
+    """make deploy's stack for one stage (infra/stack-<stage>.json)."""
+    return {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"{APP_NAME} ({stage.name}): what `chalice deploy` cannot create: the table, the event bus, "
+                       "the stream failure queue, the log groups. `make deploy` deploys it, then Chalice's app.",
+        "Metadata": {"GeneratedBy": "infra/build_template.py from chalicelib/storage/table.py; do not edit by hand"},
+        "Resources": stage_resources(stage),
+        "Outputs": {
+            **{output_name(variable): {"Description": f"{variable} of every function (.chalice/config.json)",
+                                       "Value": value}
+               for variable, value in stack_environment(stage).items()},
+            "StreamFailureQueueArn": {"Description": "on-failure destination of the stream mapping",
+                                      "Value": {"Fn::GetAtt": [QUEUE_ID, "Arn"]}},
+        },
+    }
+
+
+def push_policy_document(connections: Any) -> dict[str, Any]:
+    """execute-api:ManageConnections on one websocket API's stage: its `@connections` ARN."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "WebsocketPush", "Effect": "Allow", "Action": ["execute-api:ManageConnections"],
+                       "Resource": connections}],
     }
 
 
@@ -233,21 +352,15 @@ def push_policy(stage: Stage) -> dict[str, Any]:
     return {
         "Type": "AWS::IAM::Policy",
         "Properties": {
-            "PolicyName": "WebsocketPush",
+            "PolicyName": PUSH_POLICY_NAME,
             "Roles": [{"Ref": by_id[cfn_id].role_id} for cfn_id in PUSHING_FUNCTION_IDS],
-            "PolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [{"Sid": "WebsocketPush", "Effect": "Allow", "Action": ["execute-api:ManageConnections"],
-                               "Resource": {"Fn::Sub": connections}}],
-            },
+            "PolicyDocument": push_policy_document({"Fn::Sub": connections}),
         },
     }
 
 
 def merge_template(stage: Stage) -> dict[str, Any]:
     """The template `chalice package --merge-template` deep-merges into its own."""
-    if stage.log_level not in ("INFO", "WARN", "ERROR"):
-        raise ValueError("log level: INFO, WARN or ERROR (DEBUG logs botocore's responses, the JWT secret among them)")
     functions: dict[str, Any] = {f.cfn_id: {"Properties": function_overrides(stage, f)} for f in FUNCTIONS}
     for cfn_id in PUSHING_FUNCTION_IDS:  # no push before the permission to
         functions[cfn_id]["DependsOn"] = [PUSH_POLICY_ID]
@@ -255,23 +368,10 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         STREAM_EVENT_ID: {
             "Properties": {
                 "Stream": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]},
-                "FunctionResponseTypes": ["ReportBatchItemFailures"],
-                "BisectBatchOnFunctionError": True,
-                "MaximumRetryAttempts": stage.max_retry_attempts,
-                "MaximumRecordAgeInSeconds": stage.max_record_age_seconds,
-                "DestinationConfig": {"OnFailure": {"Destination": {"Fn::GetAtt": [QUEUE_ID, "Arn"]}}},
+                **stream_failure_handling(stage, {"Fn::GetAtt": [QUEUE_ID, "Arn"]}),
             }
         }
     }
-
-    def log_group(function_name: str) -> dict[str, Any]:
-        return {
-            "Type": "AWS::Logs::LogGroup",
-            "DeletionPolicy": "Delete",
-            "UpdateReplacePolicy": "Delete",
-            "Properties": {"LogGroupName": log_group_name(function_name), "RetentionInDays": stage.log_retention_days},
-        }
-
     return {
         "Description": f"{APP_NAME} ({stage.name}): chat API, stream fan-out and their table. "
                        f"Chalice's template merged with infra/resources-{stage.name}.json.",
@@ -281,25 +381,8 @@ def merge_template(stage: Stage) -> dict[str, Any]:
                          "the CHAT_STREAM_ARN seen by `chalice package` is replaced.",
         },
         "Resources": {
-            TABLE_ID: table_resource(stage),
-            QUEUE_ID: {
-                "Type": "AWS::SQS::Queue",
-                "DeletionPolicy": "Delete",  # holds only pointers into the stream, which keeps records 24 h
-                "UpdateReplacePolicy": "Delete",
-                "Properties": {
-                    "QueueName": stage.failure_queue_name,
-                    "MessageRetentionPeriod": 14 * 24 * 3600,
-                    "SqsManagedSseEnabled": True,
-                },
-            },
-            EVENT_BUS_ID: {
-                "Type": "AWS::Events::EventBus",
-                "DeletionPolicy": "Delete",
-                "UpdateReplacePolicy": "Delete",
-                "Properties": {"Name": stage.event_bus_name},
-            },
+            **stage_resources(stage),
             PUSH_POLICY_ID: push_policy(stage),
-            **{f.log_group_id: log_group(f.name(stage)) for f in FUNCTIONS},
             **functions,
         },
         "Outputs": {
@@ -309,6 +392,18 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "JwtSecretParameter": {"Value": stage.jwt_secret_parameter},
             "EventBusName": {"Value": {"Ref": EVENT_BUS_ID}},
         },
+    }
+
+
+def stream_failure_handling(stage: Stage, queue_arn: Any) -> dict[str, Any]:
+    """The stream mapping's settings that Chalice's on_dynamodb_record cannot
+    express (the same names in CloudFormation and in UpdateEventSourceMapping)."""
+    return {
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+        "BisectBatchOnFunctionError": True,
+        "MaximumRetryAttempts": stage.max_retry_attempts,
+        "MaximumRecordAgeInSeconds": stage.max_record_age_seconds,
+        "DestinationConfig": {"OnFailure": {"Destination": queue_arn}},
     }
 
 
@@ -350,6 +445,7 @@ def outputs() -> dict[Path, str]:
 
     files = {}
     for stage in STAGES.values():
+        files[ROOT / "infra" / f"stack-{stage.name}.json"] = dump(stack_template(stage))
         files[ROOT / "infra" / f"resources-{stage.name}.json"] = dump(merge_template(stage))
         files[ROOT / ".chalice" / f"policy-{stage.name}.json"] = dump(policy(stage))
     return files

@@ -27,14 +27,29 @@ WHEELHOUSE_COMPLETE = ".complete"  # written by the Makefile when both downloads
 CLOSED_PORT = "http://127.0.0.1:9"
 
 
-def offline_env(wheelhouse: Path = WHEELHOUSE, base: dict[str, str] | None = None) -> dict[str, str]:
+def require_wheelhouse(wheelhouse: Path = WHEELHOUSE) -> None:
+    if not (wheelhouse / WHEELHOUSE_COMPLETE).exists():
+        raise RuntimeError(f"no wheelhouse at {wheelhouse}: run `make wheelhouse` (it downloads from PyPI once)")
+
+
+def pip_env(wheelhouse: Path = WHEELHOUSE, base: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for Chalice's pip: the wheelhouse, no index. `make deploy`
+    runs `chalice deploy` with it (AWS reachable as usual)."""
     env = dict(os.environ if base is None else base)
-    for name in ("NO_PROXY", "no_proxy", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        env.pop(name, None)
     env.update(
         PIP_CONFIG_FILE=os.devnull,  # not this machine's pip configuration (other indexes, find-links)
         PIP_NO_INDEX="1",
         PIP_FIND_LINKS=str(wheelhouse),
+    )
+    return env
+
+
+def offline_env(wheelhouse: Path = WHEELHOUSE, base: dict[str, str] | None = None) -> dict[str, str]:
+    """pip_env, and nothing else reachable: `make package` needs no network and no AWS account."""
+    env = pip_env(wheelhouse, base)
+    for name in ("NO_PROXY", "no_proxy", "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        env.pop(name, None)
+    env.update(
         HTTP_PROXY=CLOSED_PORT,
         HTTPS_PROXY=CLOSED_PORT,
         http_proxy=CLOSED_PORT,
@@ -53,8 +68,7 @@ def offline_env(wheelhouse: Path = WHEELHOUSE, base: dict[str, str] | None = Non
 def package(stage: str, out_dir: Path, project_dir: Path = ROOT, wheelhouse: Path = WHEELHOUSE,
             merge_template: Path | None = None, debug: bool = False) -> subprocess.CompletedProcess:
     """Write out_dir/sam.json and out_dir/deployment.zip; raise if Chalice fails."""
-    if not (wheelhouse / WHEELHOUSE_COMPLETE).exists():
-        raise RuntimeError(f"no wheelhouse at {wheelhouse}: run `make wheelhouse` (it downloads from PyPI once)")
+    require_wheelhouse(wheelhouse)
     merge_template = merge_template or ROOT / "infra" / f"resources-{stage}.json"
     if out_dir.exists():
         shutil.rmtree(out_dir)

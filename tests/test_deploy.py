@@ -6,6 +6,7 @@ as the code defines it, the zip size."""
 
 import ast
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -94,17 +95,70 @@ def test_chalice_config_has_both_stages_with_their_policy_files():
         assert settings["lambda_functions"][build_template.STREAM_HANDLER]["lambda_timeout"] <= 900
 
 
-def test_chalice_config_sets_no_environment_variables():
-    """Chalice's test client copies the `dev` stage's environment_variables into
-    os.environ around each request, and leaves them there when requests run
-    concurrently: the functions' environment comes from the merged template."""
-    def walk(node):
-        if isinstance(node, dict):
-            assert "environment_variables" not in node
-            for value in node.values():
-                walk(value)
+def test_chalice_config_names_each_stages_resources_and_no_secret():
+    """The committed environment of each stage: what is the same in every
+    account. make deploy adds the rest (stream ARN, websocket endpoint) from
+    the stack and the websocket API it finds."""
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert "environment_variables" not in config  # per stage only: no stage can read another's
+    for name, stage in STAGES.items():
+        variables = config["stages"][name]["environment_variables"]
+        assert variables == {"CHAT_TABLE_NAME": stage.table_name, "CHAT_EVENT_BUS": stage.event_bus_name,
+                             "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter}
+        assert set(variables) < set(build_template.stack_environment(stage)) | {"CHAT_WEBSOCKET_ENDPOINT"}
+        for function in config["stages"][name].get("lambda_functions", {}).values():
+            assert "environment_variables" not in function
 
-    walk(json.loads((ROOT / ".chalice" / "config.json").read_text()))
+
+def test_the_test_client_keeps_the_stage_environment_out_of_the_tests():
+    """Chalice's test client would copy the `dev` stage's variables into
+    os.environ around every request (and, under concurrent requests, leave
+    them there: CHAT_TABLE_NAME=voipbin-chat-dev for the whole suite).
+    tests/conftest.py turns that copy off."""
+    import chalice.test
+
+    from app import app
+
+    with chalice.test.Client(app) as client:
+        staged = client.http._config.scope("dev", "api_handler").environment_variables
+        assert staged["CHAT_TABLE_NAME"] == "voipbin-chat-dev"  # what would leak
+        before = dict(os.environ)
+        with client.http._patched_env_vars(staged):
+            assert dict(os.environ) == before
+    assert os.environ["CHAT_TABLE_NAME"] != "voipbin-chat-dev" and "CHAT_EVENT_BUS" not in os.environ
+
+
+# ---- make deploy's stack (infra/stack-<stage>.json) ------------------------
+
+def test_cfn_lint_passes_on_the_stage_stack(stage):
+    returncode, output = cfn_lint(ROOT / "infra" / f"stack-{stage.name}.json")
+    assert returncode == 0, output
+
+
+def test_both_paths_deploy_the_same_table_queue_bus_and_log_groups(stage):
+    stack = build_template.stack_template(stage)["Resources"]
+    merged = build_template.merge_template(stage)["Resources"]
+    assert set(stack) == {build_template.TABLE_ID, build_template.QUEUE_ID, build_template.EVENT_BUS_ID,
+                          *(f.log_group_id for f in FUNCTIONS)}
+    for name, resource in stack.items():
+        assert merged[name] == resource, name
+    assert not [r for r in stack.values() if r["Type"].startswith(("AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway"))]
+
+
+def test_the_stack_outputs_every_variable_make_deploy_copies_into_the_config(stage):
+    outputs = build_template.stack_template(stage)["Outputs"]
+    for variable, value in build_template.stack_environment(stage).items():
+        assert outputs[build_template.output_name(variable)]["Value"] == value, variable
+    assert outputs["StreamFailureQueueArn"]["Value"] == {"Fn::GetAtt": [build_template.QUEUE_ID, "Arn"]}
+    assert "CHAT_JWT_SECRET" not in build_template.stack_environment(stage)
+
+
+def test_make_deploy_and_undeploy_run_infra_deploy():
+    for target, flags in (("deploy", ""), ("undeploy", ""), ("deploy", "REPAIR=1")):
+        result = subprocess.run(["make", "-n", target, "STAGE=prod", *flags.split()], cwd=ROOT,
+                                capture_output=True, text=True)
+        line = f"infra/deploy.py {target} --stage prod" + (" --repair" if flags else "")
+        assert line in result.stdout, result.stdout + result.stderr
 
 
 # ---- chalice package, offline ----------------------------------------------
@@ -225,7 +279,7 @@ def test_every_function_can_reach_the_websocket_api_and_the_event_bus_of_its_sta
     for name, function in resources_of_type(template, "AWS::Serverless::Function").items():
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["CHAT_WEBSOCKET_ENDPOINT"] == {"Fn::Sub": management}, name
-        assert variables["CHAT_EVENT_BUS"] == {"Ref": bus_id}, name
+        assert variables["CHAT_EVENT_BUS"] == {"Fn::GetAtt": [bus_id, "Name"]}, name
     assert resources[bus_id]["Properties"]["Name"]
 
 
