@@ -68,6 +68,17 @@ ACCESS = {
     "POST /v1.0/service_agents/chatroommessages": _OWN.format(what="chatroom"),
     "GET /v1.0/service_agents/chatroommessages/{chatroommessage_id}": _OWN.format(what="chatroom's copies"),
     "DELETE /v1.0/service_agents/chatroommessages/{chatroommessage_id}": _OWN.format(what="chatroom's copies"),
+    "POST /v1.0/chatrooms/{chatroom_id}/read": "the chatroom's owner only (admins included: another agent's "
+                                               "marker is theirs); another agent's chatroom: 403.",
+    "POST /v1.0/service_agents/chatrooms/{chatroom_id}/read": _OWN.format(what="chatroom"),
+    "PUT /v1.0/chatmessages/{chatmessage_id}": "its sender only (admins and managers may delete a message, not "
+                                               "edit it); others: 403.",
+    "GET /v1.0/chatmessages/{chatmessage_id}/history": f"{_PRIVILEGED}; a plain agent while a participant of "
+                                                       "the chat.",
+    "POST /v1.0/chatmessages/{chatmessage_id}/reactions": f"{_PRIVILEGED}; a plain agent while a participant of "
+                                                          "the chat.",
+    "DELETE /v1.0/chatmessages/{chatmessage_id}/reactions/{emoji}": "whoever may react; it takes back the "
+                                                                    "caller's own reaction only.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
@@ -109,6 +120,20 @@ NOTES = {
     "ChatroomUpdate.name": "give `name`, `detail` or both",
     "ChatOwnerUpdate.owner_id": "one of the chat's participants",
     "RoomOwnerUpdate.room_owner_id": "one of the chat's participants",
+    "ChatmessageCreate.parent_id": "a chatmessage of the same chat (deleted or not): this one replies in its thread",
+    "ChatroommessageCreate.parent_id": "a chatmessage of the same chat (deleted or not): this one replies in its "
+                                       "thread",
+    "ChatroomRead.chatroommessage_id": "a copy in this chatroom; absent: the newest. The marker never moves back",
+    "ReactionCreate.emoji": "one emoji, or a `:name:` (lowercase letters, digits, `_ + -`), at most 32 characters",
+    "Chatroom.unread_count": "copies not sent by the owner, newer than `tm_read`, not deleted (at most 1,000)",
+    "Chatroom.tm_read": "the read marker; starts as `tm_create`",
+    "Chatroom.tm_activity": "`tm_create` of the newest live copy, or of the chatroom when it has none",
+    "Chatroom.last_chatroommessage": "the newest live copy in short (`text` cut to 200 characters), or null",
+    "Chatmessage.metadata": "`{\"reactions\": [...]}`: one per (owner, emoji), oldest first",
+    "Chatmessage.parent_id": "the chatmessage this one replies to, `\"\"` when none",
+    "Chatmessage.reply_count": "its live replies",
+    "Chatroommessage.metadata": "its chatmessage's",
+    "Chatroommessage.parent_id": "its chatmessage's",
     "ParticipantAdd.participant_id": "an agent not yet in the chat",
     "Address.type": "`\"\"` when unknown",
     "Address.target": "the address itself: an agent id, a number, an email address...",

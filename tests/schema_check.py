@@ -9,6 +9,7 @@ with, so that `check_response` can check every response the suite sees
 JSON Schema cannot say everything the API promises, so a schema may also
 carry, and this module checks:
 - "x-field-order": the body's first keys are exactly these, in this order
+- "x-extra-order": the keys after those (the fields we add) are exactly these, in this order
   (the seed's fields first; fields we add come after them);
 - "x-sorted": these arrays are sorted ascending;
 - "x-item-kind": a list page's items are of this kind (their order and sorting
@@ -66,6 +67,11 @@ def schema(kind: str) -> dict:
     return _schemas()[kind]
 
 
+def all_fields(kind: str) -> list[str]:
+    """Every field of a resource in order: the seed's, then the ones we add."""
+    return seed_fields(kind) + list(schema(kind).get("x-extra-order", ()))
+
+
 def seed_fields(kind: str) -> list[str]:
     """The seed's fields of a resource, in the seed's order."""
     return list(schema(kind)["x-field-order"])
@@ -94,6 +100,10 @@ def _extra_problems(kind: str, body, where: str = "") -> list[str]:
     order = spec.get("x-field-order")
     if order and list(body)[: len(order)] != order:
         problems.append(f"at {where or '<root>'}: keys {list(body)} do not start with {order} in this order")
+    extra = spec.get("x-extra-order")
+    if order and extra and list(body)[len(order):] != extra:
+        problems.append(f"at {where or '<root>'}: after the seed's fields, keys {list(body)[len(order):]} "
+                        f"are not {extra} in this order")
     for field in spec.get("x-sorted", ()):
         value = body.get(field)
         if isinstance(value, list) and value != sorted(value):

@@ -19,9 +19,9 @@ from tests.helpers import (
     rooms_of,
     start_chat,
 )
-from tests.schema_check import assert_valid, assert_valid_list, seed_fields
+from tests.schema_check import all_fields, assert_valid, assert_valid_list
 
-CHATROOM_FIELDS = seed_fields("chatroom")
+CHATROOM_FIELDS = all_fields("chatroom")
 
 # ---- POST /chatrooms -------------------------------------------------------------------
 

@@ -35,7 +35,7 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 import app as chat_app
-from chalicelib.storage.table import create_table
+from chalicelib.storage.table import create_table, table_definition
 from infra import build_template, deploy
 from infra.build_template import API_FUNCTION, FUNCTIONS, STAGES, STREAM_FUNCTION
 from infra.package import CLOSED_PORT
@@ -351,7 +351,9 @@ def test_the_stack_makes_the_table_as_the_code_defines_it(first, stage):
     table = first["table"]
     assert table["StreamSpecification"] == {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == {"list_index", "relation_index"}
+    wanted = {index["IndexName"] for index in table_definition("x")["GlobalSecondaryIndexes"]}
+    assert {i["IndexName"] for i in table["GlobalSecondaryIndexes"]} == wanted
+    assert wanted == {"list_index", "relation_index", "order_index"}
     assert first["pitr"] == "ENABLED"
     assert first["ttl"] == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
     assert table["DeletionProtectionEnabled"] is stage.deletion_protection

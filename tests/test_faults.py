@@ -15,6 +15,7 @@
    fan-out).
 """
 
+import json
 import logging
 import random
 import threading
@@ -230,6 +231,14 @@ def test_under_write_faults_every_chatroom_gets_every_message_exactly_once(
 
     gave_up = [r for r in caplog.records if "giving up" in r.getMessage()]
     assert not gave_up, [r.getMessage() for r in gave_up]
+    # Read state came through the same faults exact: each chatroom's unread count is its live copies
+    # from others (nobody has read anything), and its newest activity is its newest live copy.
+    for owner, room_id in rooms.items():
+        room = next(r for r in raw_items("chatroom") if r["id"] == room_id)
+        mine = [c for c in copies if c["chatroom_id"] == room_id and c["tm_delete"] == NOT_DELETED]
+        unread = sum(1 for c in mine if json.loads(c["source"])["target"] != owner)
+        assert int(room["unread"]) == unread, (owner, room["unread"], unread)
+        assert room["tm_activity"] == max([c["tm_create"] for c in mine] + [room["tm_create"]])
     injected = sum(faults.injected.values())
     assert injected >= 10, faults.injected
     report(request, f"faults [{request.node.callspec.id}]: {len(sent)} messages into a group of 6 (+1 joining), "

@@ -15,10 +15,10 @@ from tests.helpers import (
     send_chatmessage,
     send_chatroommessage,
 )
-from tests.schema_check import seed_fields
+from tests.schema_check import all_fields
 
-CHATMESSAGE_FIELDS = seed_fields("chatmessage")
-CHATROOMMESSAGE_FIELDS = seed_fields("chatroommessage")
+CHATMESSAGE_FIELDS = all_fields("chatmessage")
+CHATROOMMESSAGE_FIELDS = all_fields("chatroommessage")
 SOURCE_KEYS = {"type", "target", "target_name", "name", "detail"}
 
 

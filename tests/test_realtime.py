@@ -79,7 +79,10 @@ def test_an_agent_hears_their_chat_and_own_copies_and_nobody_else_does(customer,
     fanout.drain()
 
     got_b = pushed[listeners["b"]]
-    assert types(got_b) == ["chat_created", "chatroom_created", "messagechat_created", "messagechatroom_created"]
+    assert types(got_b) == ["chat_created", "chatroom_created", "chatroom_updated", "messagechat_created",
+                            "messagechatroom_created"]
+    # the copy moved b's chatroom's read state: one unread, a preview
+    assert next(m for m in got_b if m["type"] == "chatroom_updated")["data"]["unread_count"] == 1
     copy_event = next(m for m in got_b if m["type"] == "messagechatroom_created")
     assert copy_event["data"]["owner_id"] == b.id and copy_event["data"]["messagechat_id"] == sent["messagechat_id"]
     assert next(m for m in got_b if m["type"] == "messagechat_created")["data"]["text"] == "hi"
@@ -98,7 +101,9 @@ def test_deletes_are_events_too(customer, make_agent, fanout, pushed):
     pushed.clear()
     a.delete(f"/v1.0/chatmessages/{message['id']}")
     fanout.drain()
-    assert types(pushed[listener]) == ["messagechat_deleted", "messagechatroom_deleted"]
+    assert types(pushed[listener]) == ["chatroom_updated", "messagechat_deleted", "messagechatroom_deleted"]
+    update = next(m for m in pushed[listener] if m["type"] == "chatroom_updated")["data"]
+    assert update["unread_count"] == 0 and update["last_chatroommessage"] is None
 
 
 def test_a_gone_connection_is_forgotten_and_does_not_block_the_others(customer, make_agent, fanout, monkeypatch):

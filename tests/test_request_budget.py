@@ -107,12 +107,35 @@ OPERATIONS = {
     "POST /chatroommessages": ("agent", lambda s: ("post", "/v1.0/chatroommessages",
                                                    {"chatroom_id": s["chatroom"]["id"], "text": "t"}),
                                {"GetItem": 1, "BatchGetItem": 1, "TransactWriteItems": 1}),
+    # a copy shows its chatmessage's text, medias, reactions and thread: one BatchGetItem per page
     "GET /chatroommessages (a page)": ("agent", lambda s: (
-        "get", f"/v1.0/chatroommessages?chatroom_id={s['chatroom']['id']}"), {"Query": 1}),
+        "get", f"/v1.0/chatroommessages?chatroom_id={s['chatroom']['id']}"), {"Query": 1, "BatchGetItem": 1}),
     "GET /chatroommessages/{id}": ("agent", lambda s: ("get", f"/v1.0/chatroommessages/{s['copy']['id']}"),
-                                   {"GetItem": 1}),
+                                   {"GetItem": 1, "BatchGetItem": 1}),
+    # the copy, its chatroom and chatmessage, the copy before it (it was the newest: the preview moves), one
+    # transaction with the chatroom's read state
     "DELETE /chatroommessages/{id}": ("agent", lambda s: ("delete", f"/v1.0/chatroommessages/{s['copy']['id']}"),
-                                      {"UpdateItem": 1}),
+                                      {"GetItem": 1, "BatchGetItem": 1, "Query": 1, "TransactWriteItems": 1}),
+    "GET /chatrooms?order=activity (a page)": ("agent", lambda s: ("get", "/v1.0/chatrooms?order=activity"),
+                                               {"Query": 1, "BatchGetItem": 1}),
+    "POST /chatrooms/{id}/read (to the newest)": ("agent", lambda s: (
+        "post", f"/v1.0/chatrooms/{s['chatroom']['id']}/read", {}), {"GetItem": 1, "UpdateItem": 1, "BatchGetItem": 1}),
+    "POST /chatrooms/{id}/read (to a copy)": ("agent", lambda s: (
+        "post", f"/v1.0/chatrooms/{s['chatroom']['id']}/read", {"chatroommessage_id": s["copy"]["id"]}),
+        {"GetItem": 1, "Query": 1, "UpdateItem": 1, "BatchGetItem": 1}),
+    "POST /chatmessages (a reply)": ("agent", lambda s: ("post", "/v1.0/chatmessages", {
+        "chat_id": s["chat"]["id"], "text": "t", "parent_id": s["copy"]["messagechat_id"]}),
+        {"BatchGetItem": 1, "GetItem": 1, "TransactWriteItems": 1}),
+    "PUT /chatmessages/{id}": ("agent", lambda s: ("put", f"/v1.0/chatmessages/{s['copy']['messagechat_id']}",
+                                                   {"text": "edited"}), {"GetItem": 1, "TransactWriteItems": 1}),
+    "GET /chatmessages/{id}/history": ("agent", lambda s: (
+        "get", f"/v1.0/chatmessages/{s['copy']['messagechat_id']}/history"), {"GetItem": 2, "Query": 1}),
+    "POST /chatmessages/{id}/reactions": ("agent", lambda s: (
+        "post", f"/v1.0/chatmessages/{s['copy']['messagechat_id']}/reactions", {"emoji": "👍"}),
+        {"GetItem": 2, "UpdateItem": 1}),
+    "DELETE /chatmessages/{id}/reactions/{emoji}": ("agent", lambda s: (
+        "delete", f"/v1.0/chatmessages/{s['copy']['messagechat_id']}/reactions/:ok:"),
+        {"GetItem": 2, "UpdateItem": 1}),
 }
 
 
@@ -121,6 +144,7 @@ def budget_scene(scene, admin, make_agent):
     other = make_agent()
     chat = scene["chat"]
     ok(scene["agent"].post(f"/v1.0/chats/{chat['id']}/participant_ids", {"participant_id": other.id}))
+    ok(scene["agent"].post(f"/v1.0/chatmessages/{scene['copy']['messagechat_id']}/reactions", {"emoji": ":ok:"}))
     return {**scene, "admin": admin, "other": other.id, "new": lambda: make_agent().id}
 
 
@@ -160,9 +184,16 @@ def test_add_remove_and_send_cost_the_same_requests_at_2_and_1000(customer, make
         added, removed = add(), remove()
     else:
         removed, added = remove(), add()
+    message = ok(member.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "edit me"}))
+    edit = calls_of(dynamodb_calls, lambda: member.put(f"/v1.0/chatmessages/{message['id']}", {"text": "edited"}))
+    react = calls_of(dynamodb_calls, lambda: owner.post(f"/v1.0/chatmessages/{message['id']}/reactions",
+                                                        {"emoji": "👍"}))
     assert send == Counter({"BatchGetItem": 1, "PutItem": 1})
     assert added == Counter({"GetItem": 1, "TransactWriteItems": 1})
     assert removed == Counter({"BatchGetItem": 1, "TransactWriteItems": 1})
+    # an edit and a reaction write the chatmessage (and the earlier version), never its copies
+    assert edit == Counter({"GetItem": 1, "TransactWriteItems": 1})
+    assert react == Counter({"GetItem": 2, "UpdateItem": 1})
 
 
 def test_creating_a_large_group_takes_requests_in_n_over_25(customer, make_agent, dynamodb_calls):

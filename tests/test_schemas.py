@@ -18,7 +18,7 @@ AGENT_1 = "eb1ac5c0-ff63-47e2-bcdb-5da9c336eb4b"
 AGENT_2 = "47fe0b7c-7333-46cf-8b23-61e14e62490a"
 SOURCE = {"type": "agent", "target": AGENT_1, "target_name": "", "name": "", "detail": ""}
 
-# The seed's own examples (chatroommessage with the two fields we return after the seed's).
+# The seed's own examples, with the fields we return after the seed's.
 EXAMPLES = {
     "chat": {
         "id": "e8b2e976-f043-44c8-bb89-e214e225e813", "customer_id": CUSTOMER, "type": "normal",
@@ -32,19 +32,22 @@ EXAMPLES = {
         "participant_ids": [AGENT_2, AGENT_1], "name": "test chat normal",
         "detail": "test chat with agent 1 and agent2", "tm_create": "2022-09-22 02:41:45.237021",
         "tm_update": "2022-09-22 02:41:45.237021", "tm_delete": NOT_DELETED,
+        "unread_count": 0, "tm_read": "2022-09-22 02:41:45.237021", "tm_activity": "2022-09-22 02:41:45.237021",
+        "last_chatroommessage": None,
     },
     "chatmessage": {
         "id": "2b4acb7b-f1ba-43c5-ae43-0435a07d55ea", "customer_id": CUSTOMER,
         "chat_id": "e8b2e976-f043-44c8-bb89-e214e225e813", "source": SOURCE, "type": "normal",
         "text": "test message", "medias": [], "tm_create": "2022-09-25 13:11:59.075363",
         "tm_update": "2022-09-25 13:11:59.075363", "tm_delete": NOT_DELETED,
+        "metadata": {"reactions": []}, "parent_id": "", "reply_count": 0,
     },
     "chatroommessage": {
         "id": "04f90d46-2d51-4c8e-ba7d-e181f48bc925", "customer_id": CUSTOMER,
         "chatroom_id": "1e385680-0f41-4e2a-b154-a61c62bf830a", "messagechat_id": "2b4acb7b-f1ba-43c5-ae43-0435a07d55ea",
         "source": SOURCE, "type": "normal", "text": "test message", "medias": [],
         "tm_create": "2022-09-25 13:11:59.274200", "tm_update": "2022-09-25 13:11:59.274200", "tm_delete": NOT_DELETED,
-        "owner_type": "agent", "owner_id": AGENT_1,
+        "owner_type": "agent", "owner_id": AGENT_1, "metadata": {"reactions": []}, "parent_id": "",
     },
 }
 RESOURCES = sorted(EXAMPLES)
@@ -246,4 +249,4 @@ def test_a_route_the_schemas_do_not_know_fails_loudly(method, path):
 
 def test_a_method_the_schemas_do_not_know_on_a_known_path_fails_loudly_when_it_answers():
     with pytest.raises(AssertionError, match="routes.json"):
-        check_response("PUT", "/v1.0/chatmessages/" + AGENT_1, 200, json.dumps(example("chatmessage")))
+        check_response("PATCH", "/v1.0/chatmessages/" + AGENT_1, 200, json.dumps(example("chatmessage")))

@@ -108,7 +108,8 @@ WRITE_PATHS = [
      {"TransactWriteItems"}),
     ("delete chatmessage", lambda w: w.owner.delete(f"/v1.0/chatmessages/{w.copy['messagechat_id']}"),
      {"UpdateItem"}),
-    ("delete chatroommessage", lambda w: w.owner.delete(f"/v1.0/chatroommessages/{w.copy['id']}"), {"UpdateItem"}),
+    ("delete chatroommessage", lambda w: w.owner.delete(f"/v1.0/chatroommessages/{w.copy['id']}"),
+     {"TransactWriteItems"}),
 ]
 IDS = [name for name, _, _ in WRITE_PATHS]
 

@@ -9,10 +9,11 @@ from chalicelib.services import chatrooms
 
 bp = Blueprint(__name__)
 route = Router(bp)
+ORDERS = ("create", "activity")
 
 
-@route("GET", "/chatrooms", "List an agent's chatrooms (the caller's own by default)", returns=Chatroom, page=True,
-       query=("owner_id",))
+@route("GET", "/chatrooms", "List an agent's chatrooms (the caller's own by default); order=activity: newest "
+       "activity first", returns=Chatroom, page=True, query=("owner_id",), orders=ORDERS)
 def list_chatrooms(caller, owner_id, page):
     return chatrooms.list_chatrooms(caller, owner_id, page)
 
@@ -38,3 +39,9 @@ def update_chatroom(caller, chatroom_id, body):
        errors=(400, 401, 403, 404, 409))
 def delete_chatroom(caller, chatroom_id):
     return chatrooms.delete_chatroom(caller, chatroom_id)
+
+
+@route("POST", "/chatrooms/{chatroom_id}/read", "Move your read marker forward (to a copy, or to the newest)",
+       body=bodies.ChatroomRead, returns=Chatroom, errors=(400, 401, 403, 404, 409, 413))
+def mark_read(caller, chatroom_id, body):
+    return chatrooms.mark_read(caller, chatroom_id, body)

@@ -86,8 +86,32 @@ def query_id(request, name: str, required: bool) -> str | None:
     return uuid_value(value, name)
 
 
-def page(request) -> PageRequest:
-    return PageRequest(page_size(query_param(request, "page_size")), page_token(query_param(request, "page_token")))
+ORDERS = ("create", "activity")
+ACTIVITY_TOKEN_PREFIX = "activity:"
+
+
+def page(request, orders: tuple[str, ...] = ("create",)) -> PageRequest:
+    """page_size, page_token and (where a list offers more than one) order."""
+    size = page_size(query_param(request, "page_size"))
+    order = query_param(request, "order") if len(orders) > 1 else None
+    if order is None:
+        order = "create"
+    if order not in orders:
+        raise BadRequest(f"order: one of {', '.join(orders)}")
+    raw = query_param(request, "page_token")
+    if order == "activity" and raw:
+        if not raw.startswith(ACTIVITY_TOKEN_PREFIX):
+            raise BadRequest("page_token: not a token of order=activity (those start with 'activity:')")
+        return PageRequest(size, page_token(raw[len(ACTIVITY_TOKEN_PREFIX):]), order)
+    return PageRequest(size, page_token(raw), order)
+
+
+def next_page_token(page_request: PageRequest, token: str) -> str:
+    """The token a list answers with; activity tokens say so, so that one
+    order refuses the other's."""
+    if token and page_request.order == "activity":
+        return ACTIVITY_TOKEN_PREFIX + token
+    return token
 
 
 def page_size(raw: str | None) -> int:

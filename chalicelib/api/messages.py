@@ -4,7 +4,7 @@ from chalice import Blueprint
 
 from chalicelib.api.routing import Router
 from chalicelib.schemas import bodies
-from chalicelib.schemas.resources import Chatmessage, Chatroommessage
+from chalicelib.schemas.resources import Chatmessage, ChatmessageVersion, Chatroommessage
 from chalicelib.services import messages
 
 bp = Blueprint(__name__)
@@ -18,9 +18,10 @@ def send_chatmessage(caller, body, idempotency_key):
     return messages.send_chatmessage(caller, body, idempotency_key)
 
 
-@route("GET", "/chatmessages", "List a chat's messages", returns=Chatmessage, page=True, required_query=("chat_id",))
-def list_chatmessages(caller, chat_id, page):
-    return messages.list_chatmessages(caller, chat_id, page)
+@route("GET", "/chatmessages", "List a chat's messages, or (parent_id) one thread's replies", returns=Chatmessage,
+       page=True, required_query=("chat_id",), query=("parent_id",))
+def list_chatmessages(caller, chat_id, parent_id, page):
+    return messages.list_chatmessages(caller, chat_id, parent_id, page)
 
 
 @route("GET", "/chatmessages/{chatmessage_id}", "Get a chatmessage (deleted ones too)", returns=Chatmessage)
@@ -32,6 +33,30 @@ def get_chatmessage(caller, chatmessage_id):
        errors=(400, 401, 403, 404, 409))
 def delete_chatmessage(caller, chatmessage_id):
     return messages.delete_chatmessage(caller, chatmessage_id)
+
+
+@route("PUT", "/chatmessages/{chatmessage_id}", "Edit your message (its sender only); every copy shows the edit",
+       body=bodies.ChatmessageEdit, returns=Chatmessage, errors=(400, 401, 403, 404, 409, 413))
+def edit_chatmessage(caller, chatmessage_id, body):
+    return messages.edit_chatmessage(caller, chatmessage_id, body)
+
+
+@route("GET", "/chatmessages/{chatmessage_id}/history", "Earlier versions of an edited chatmessage, newest first",
+       returns=ChatmessageVersion, page=True)
+def chatmessage_history(caller, chatmessage_id, page):
+    return messages.chatmessage_history(caller, chatmessage_id, page)
+
+
+@route("POST", "/chatmessages/{chatmessage_id}/reactions", "React to a chatmessage (one per emoji and caller)",
+       body=bodies.ReactionCreate, returns=Chatmessage, errors=(400, 401, 403, 404, 409, 413))
+def add_reaction(caller, chatmessage_id, body):
+    return messages.add_reaction(caller, chatmessage_id, body)
+
+
+@route("DELETE", "/chatmessages/{chatmessage_id}/reactions/{emoji}", "Take your reaction back",
+       returns=Chatmessage, path_strings=("emoji",), errors=(400, 401, 403, 404, 409))
+def remove_reaction(caller, chatmessage_id, emoji):
+    return messages.remove_reaction(caller, chatmessage_id, emoji)
 
 
 @route("POST", "/chatroommessages", "Send through your chatroom; returns your copy at once",

@@ -66,7 +66,12 @@ def build_document(app) -> dict:
 
     paths: dict = {}
     for path, method, op in operations:
-        parameters = [_uuid_parameter(name, "path", True) for name in re.findall(r"{(\w+)}", path)]
+        parameters = [_uuid_parameter(name, "path", True) if name not in op.path_strings else
+                      {"name": name, "in": "path", "required": True, "schema": {"type": "string", "maxLength": 32}}
+                      for name in re.findall(r"{(\w+)}", path)]
+        if len(op.orders) > 1:
+            parameters.append({"name": "order", "in": "query", "required": False,
+                               "schema": {"type": "string", "enum": list(op.orders), "default": op.orders[0]}})
         parameters += [_uuid_parameter(name, "query", True) for name in op.required_query]
         parameters += [_uuid_parameter(name, "query", False) for name in op.query]
         if op.page:

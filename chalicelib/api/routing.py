@@ -40,6 +40,8 @@ class Operation:
     page: bool = False  # a list envelope of `returns`
     query: tuple[str, ...] = ()  # optional UUID query parameters
     required_query: tuple[str, ...] = ()  # required UUID query parameters
+    orders: tuple[str, ...] = ("create",)  # list orders offered (`order` query parameter when more than one)
+    path_strings: tuple[str, ...] = ()  # path parameters that are not ids (validated by the view's service)
     idempotent: bool = False  # takes an Idempotency-Key header
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404))
     description: str = ""
@@ -80,18 +82,20 @@ class Router:
         request = self.blueprint.current_request
         arguments = {"caller": inputs.caller(request)}
         for name in path_ids:
-            arguments[name] = inputs.uuid_value(path_args[name], name)
+            value = path_args[name]
+            arguments[name] = value if name in operation.path_strings else inputs.uuid_value(value, name)
         for name in operation.required_query:
             arguments[name] = inputs.query_id(request, name, required=True)
         for name in operation.query:
             arguments[name] = inputs.query_id(request, name, required=False)
         if operation.page:
-            arguments["page"] = inputs.page(request)
+            arguments["page"] = inputs.page(request, operation.orders)
         if operation.idempotent:
             arguments["idempotency_key"] = inputs.idempotency_key(request)
         if operation.body:
             arguments["body"] = inputs.body(request, operation.body)
         result = view(**arguments)
         if operation.page:
+            result.next_page_token = inputs.next_page_token(arguments["page"], result.next_page_token)
             return render.page(result, operation.returns)
         return render.resource(result, operation.returns)

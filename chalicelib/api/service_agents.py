@@ -23,7 +23,8 @@ def own(caller: Principal) -> Principal:
     return caller.without_privileges()
 
 
-@route("GET", "/service_agents/chatrooms", f"List your chatrooms {OWN}", returns=Chatroom, page=True)
+@route("GET", "/service_agents/chatrooms", f"List your chatrooms {OWN}", returns=Chatroom, page=True,
+       orders=("create", "activity"))
 def list_chatrooms(caller, page):
     return chatrooms.list_chatrooms(own(caller), None, page)
 
@@ -49,6 +50,12 @@ def update_chatroom(caller, chatroom_id, body):
        errors=(400, 401, 403, 404, 409))
 def delete_chatroom(caller, chatroom_id):
     return chatrooms.delete_chatroom(own(caller), chatroom_id)
+
+
+@route("POST", "/service_agents/chatrooms/{chatroom_id}/read", f"Move your read marker forward {OWN}",
+       body=bodies.ChatroomRead, returns=Chatroom, errors=(400, 401, 403, 404, 409, 413))
+def mark_read(caller, chatroom_id, body):
+    return chatrooms.mark_read(own(caller), chatroom_id, body)
 
 
 @route("GET", "/service_agents/chatroommessages", f"List the messages in your chatroom {OWN}",

@@ -10,6 +10,7 @@ from chalicelib.schemas.common import (
     TEXT_MAX,
     Address,
     Detail,
+    Emoji,
     Media,
     Name,
     StrictModel,
@@ -97,7 +98,23 @@ class ChatmessageCreate(_MessageContent):
     chat_id: UUIDStr
     source: Address | None = None
     type: Literal["system", "normal"] = "normal"
+    parent_id: UUIDStr | None = None  # a chatmessage of the same chat: this one replies in its thread
 
 
 class ChatroommessageCreate(_MessageContent):
     chatroom_id: UUIDStr
+    parent_id: UUIDStr | None = None
+
+
+class ChatmessageEdit(_MessageContent):
+    """The new text and medias; the earlier ones go to the message's history."""
+
+
+class ReactionCreate(StrictModel):
+    emoji: Emoji
+
+
+class ChatroomRead(StrictModel):
+    """Move the read marker to this copy (of this chatroom), or to the newest when absent."""
+
+    chatroommessage_id: UUIDStr | None = None

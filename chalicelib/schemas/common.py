@@ -1,5 +1,7 @@
 """Shapes shared by requests and responses: ids, addresses, medias."""
 
+import re
+import unicodedata
 import uuid
 from typing import Annotated, Literal
 
@@ -21,6 +23,28 @@ def _canonical_uuid(value: str) -> str:
         raise ValueError("must be a UUID in its 36-character form")
     return str(parsed)
 
+
+EMOJI_MAX = 32
+_EMOJI_NAME = re.compile(r":[a-z0-9_+\-]{1,30}:")
+# What one emoji is made of: pictographs and symbols, their modifiers and
+# joiners, regional indicators (flags), tags, and the keycap sequence.
+_EMOJI_CATEGORIES = {"So", "Sk", "Mn", "Me", "Cf"}
+_KEYCAP_BASES = set("0123456789#*")
+
+
+def _emoji(value: str) -> str:
+    if not 1 <= len(value) <= EMOJI_MAX:
+        raise ValueError(f"must be 1 to {EMOJI_MAX} characters")
+    if _EMOJI_NAME.fullmatch(value):
+        return value
+    for index, char in enumerate(value):
+        keycap = char in _KEYCAP_BASES and "\u20e3" in value[index + 1:index + 3]
+        if not keycap and (char.isascii() or unicodedata.category(char) not in _EMOJI_CATEGORIES):
+            raise ValueError("must be one emoji (e.g. \U0001f44d) or a :name: of lowercase letters, digits, _ + -")
+    return value
+
+
+Emoji = Annotated[str, AfterValidator(_emoji), Field(json_schema_extra={"maxLength": EMOJI_MAX})]
 
 UUIDStr = Annotated[str, AfterValidator(_canonical_uuid), Field(json_schema_extra={"format": "uuid"})]
 Name = Annotated[str, Field(max_length=NAME_MAX)]

@@ -24,6 +24,27 @@ class Chat(_Resource):
     tm_delete: str
 
 
+class Reaction(BaseModel):
+    emoji: str
+    owner_type: Literal["agent", "customer"]
+    owner_id: str
+    tm_create: str
+
+
+class Metadata(BaseModel):
+    reactions: list[Reaction]  # oldest first; one per (owner, emoji)
+
+
+class ChatroommessagePreview(BaseModel):
+    """The newest live copy of a chatroom, in short."""
+
+    id: str
+    source: Address
+    type: Literal["", "system", "normal"]
+    text: str  # the first 200 characters
+    tm_create: str
+
+
 class Chatroom(_Resource):
     id: str
     customer_id: str
@@ -36,6 +57,11 @@ class Chatroom(_Resource):
     tm_create: str
     tm_update: str
     tm_delete: str
+    # read state: beyond VoIPBIN
+    unread_count: int  # copies not sent by the owner, newer than tm_read, not deleted (at most 1,000)
+    tm_read: str  # the read marker
+    tm_activity: str  # tm_create of the newest live copy, or of the chatroom
+    last_chatroommessage: ChatroommessagePreview | None
 
 
 class Chatmessage(_Resource):
@@ -49,6 +75,9 @@ class Chatmessage(_Resource):
     tm_create: str
     tm_update: str
     tm_delete: str
+    metadata: Metadata
+    parent_id: str  # "" when it is not a reply
+    reply_count: int  # its live replies
 
 
 class Chatroommessage(_Resource):
@@ -65,6 +94,16 @@ class Chatroommessage(_Resource):
     tm_delete: str
     owner_type: Literal["agent"] = "agent"  # extras VoIPBIN's schema also has
     owner_id: str
+    metadata: Metadata  # the chatmessage's
+    parent_id: str  # the chatmessage's
+
+
+class ChatmessageVersion(_Resource):
+    """An earlier version of an edited chatmessage."""
+
+    text: str
+    medias: list[Media]
+    tm_update: str  # when this version was written
 
 
 T = TypeVar("T")

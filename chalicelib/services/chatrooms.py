@@ -1,41 +1,22 @@
-"""Chatrooms: each participant's own view of a chat."""
+"""Chatrooms: each participant's own view of a chat, with its read state."""
+
+import time
 
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.schemas.bodies import ChatroomCreate, ChatroomUpdate, unique_sorted
+from chalicelib.schemas.bodies import ChatroomCreate, ChatroomRead, ChatroomUpdate, unique_sorted
 from chalicelib.schemas.common import PARTICIPANTS_MAX
-from chalicelib.services import access
+from chalicelib.services import access, readstate, views
 from chalicelib.services.chats import chat_type_for, create_chat_with_rooms
 from chalicelib.storage import paging
-from chalicelib.storage.models import META, ChatItem, ChatroomItem
+from chalicelib.storage.models import ChatroomItem, ChatroommessageItem
 from chalicelib.storage.operations import ConditionFailed, attempt, is_live, load, soft_delete_actions, update
 
-BATCH_GET_MAX = 100  # keys in one BatchGetItem
+MARK_READ_ATTEMPTS = 5
 
 
-def with_chats(rooms: list[ChatroomItem], known: ChatItem | None = None) -> list[ChatroomItem]:
-    """Chatrooms show their chat's type and participant list, stored once in
-    the chat: one BatchGetItem for the distinct chats of a page (none for
-    `known`, a chat the caller has at hand)."""
-    chats = {known.id: known} if known is not None else {}
-    wanted = sorted({room.chat_id for room in rooms} - set(chats))
-    for start in range(0, len(wanted), BATCH_GET_MAX):
-        keys = [(ChatItem.key(rooms[0].customer_id, chat_id), META) for chat_id in wanted[start:start + BATCH_GET_MAX]]
-        chats.update((chat.id, chat) for chat in attempt(lambda keys=keys: list(ChatItem.batch_get(keys)),
-                                                           "reading the chatrooms' chats"))
-    for room in rooms:
-        chat = chats.get(room.chat_id)
-        room.type = chat.type if chat else "unknown"
-        room.participant_ids = chat.participant_ids if chat else []
-    return rooms
-
-
-def with_chat(room: ChatroomItem) -> ChatroomItem:
-    return with_chats([room])[0]
-
-
-def create_chatroom(principal: Principal, body: ChatroomCreate) -> ChatroomItem:
+def create_chatroom(principal: Principal, body: ChatroomCreate):
     """An agent starts a chat with others; answers with the caller's chatroom."""
     caller = access.require_agent(principal, "creating a chatroom")
     participants = unique_sorted(body.participant_ids + [caller])
@@ -46,28 +27,34 @@ def create_chatroom(principal: Principal, body: ChatroomCreate) -> ChatroomItem:
     chat, rooms = create_chat_with_rooms(
         principal.customer_id, chat_type_for(len(participants)), caller, participants, body.name, body.detail
     )
-    return with_chats([next(room for room in rooms if room.owner_id == caller)], known=chat)[0]
+    room = next(room for room in rooms if room.owner_id == caller)
+    return views.chatroom(room, chat, None)
 
 
 def list_chatrooms(principal: Principal, owner_id: str | None, page: paging.PageRequest) -> paging.Page:
+    """An agent's chatrooms, newest first (`order=activity`: by newest
+    activity): one Query and one BatchGetItem a page."""
     if owner_id is None:
         if not principal.is_agent:
             raise BadRequest("owner_id: required with a customer token")
         owner_id = principal.agent_id
     access.require_own(principal, owner_id, f"the chatrooms of agent {owner_id}")
-    result = paging.list_page(ChatroomItem.list_key(principal.customer_id, owner_id), page)
-    with_chats(result.items)
+    if page.order == "activity":
+        result = readstate.page_by_activity(principal.customer_id, owner_id, page)
+    else:
+        result = paging.list_page(ChatroomItem.list_key(principal.customer_id, owner_id), page)
+    result.items = views.chatrooms(result.items)
     return result
-
-
-def get_chatroom(principal: Principal, chatroom_id: str) -> ChatroomItem:
-    return with_chat(_own(principal, chatroom_id))
 
 
 def _own(principal: Principal, chatroom_id: str) -> ChatroomItem:
     room = load(ChatroomItem, principal.customer_id, chatroom_id, "chatroom")
     access.require_own(principal, room.owner_id, f"chatroom {chatroom_id}")
     return room
+
+
+def get_chatroom(principal: Principal, chatroom_id: str):
+    return views.chatrooms([_own(principal, chatroom_id)])[0]
 
 
 def _own_live(principal: Principal):
@@ -77,7 +64,7 @@ def _own_live(principal: Principal):
     return condition
 
 
-def update_chatroom(principal: Principal, chatroom_id: str, body: ChatroomUpdate) -> ChatroomItem:
+def update_chatroom(principal: Principal, chatroom_id: str, body: ChatroomUpdate):
     """One conditional update (live, the caller's); read only to explain a refusal."""
     actions = [ChatroomItem.tm_update.set(now())]
     if body.name is not None:
@@ -85,25 +72,26 @@ def update_chatroom(principal: Principal, chatroom_id: str, body: ChatroomUpdate
     if body.detail is not None:
         actions.append(ChatroomItem.detail.set(body.detail))
     try:
-        return with_chat(update(ChatroomItem.keyed(principal.customer_id, chatroom_id), actions,
-                                _own_live(principal), "changing the chatroom"))
+        room = update(ChatroomItem.keyed(principal.customer_id, chatroom_id), actions, _own_live(principal),
+                      "changing the chatroom")
     except ConditionFailed:
         room = _own(principal, chatroom_id)
         if room.deleted:
             raise NotFound(f"chatroom {chatroom_id} is deleted") from None
         raise Conflict(f"chatroom {chatroom_id} changed meanwhile; retry") from None
+    return views.chatrooms([room])[0]
 
 
-def delete_chatroom(principal: Principal, chatroom_id: str) -> ChatroomItem:
+def delete_chatroom(principal: Principal, chatroom_id: str):
     """Deletes this view only; the chat and the other chatrooms stay."""
     try:
-        return with_chat(update(ChatroomItem.keyed(principal.customer_id, chatroom_id), soft_delete_actions(now()),
-                                _own_live(principal), "deleting the chatroom"))
+        room = update(ChatroomItem.keyed(principal.customer_id, chatroom_id), soft_delete_actions(now()),
+                      _own_live(principal), "deleting the chatroom")
     except ConditionFailed:
         room = _own(principal, chatroom_id)
-        if room.deleted:
-            return with_chat(room)  # deleting twice answers the same deleted chatroom
-        raise Conflict(f"chatroom {chatroom_id} changed meanwhile; retry") from None
+        if not room.deleted:
+            raise Conflict(f"chatroom {chatroom_id} changed meanwhile; retry") from None
+    return views.chatrooms([room])[0]  # deleting twice answers the same deleted chatroom
 
 
 def owned_live_chatroom(principal: Principal, chatroom_id: str, action: str) -> ChatroomItem:
@@ -114,3 +102,76 @@ def owned_live_chatroom(principal: Principal, chatroom_id: str, action: str) -> 
     if room.deleted:
         raise NotFound(f"chatroom_id: chatroom {chatroom_id} is deleted")
     return room
+
+
+# ---- read state ------------------------------------------------------------------------
+
+def mark_read(principal: Principal, chatroom_id: str, body: ChatroomRead):
+    """Move the owner's read marker forward: to the newest copy (no id), or to
+    a copy of this chatroom; never back. The unread count is recomputed from
+    the marker. At most 3 requests: the chatroom, (for a given copy) the
+    copies newer than the old marker, and one update conditioned on the
+    chatroom's revision, so a fan-out racing it is never lost."""
+    for _ in range(MARK_READ_ATTEMPTS):
+        room = load(ChatroomItem, principal.customer_id, chatroom_id, "chatroom")
+        if principal.agent_id != room.owner_id:
+            raise Forbidden(f"chatroom {chatroom_id}: only its owner moves its read marker")
+        if room.deleted:
+            raise NotFound(f"chatroom {chatroom_id} is deleted")
+        state = readstate.RoomState.of(room)
+        if body.chatroommessage_id is None:
+            target, unread = state.tm_activity, 0
+        else:
+            found = _target_and_unread_after(room, state, body.chatroommessage_id)
+            if found is None:
+                return views.chatrooms([room])[0]  # a copy at or before the marker: it stays where it is
+            target, unread = found
+        if target <= state.tm_read:
+            return views.chatrooms([room])[0]
+        actions = [ChatroomItem.tm_read.set(target), ChatroomItem.unread.set(unread), ChatroomItem.revision.add(1)]
+        if state.revision is None:  # written before read state
+            actions += [ChatroomItem.tm_activity.set(state.tm_activity),
+                        ChatroomItem.gsi3pk.set(ChatroomItem.by_activity_key(room.customer_id, room.owner_id)),
+                        ChatroomItem.gsi3sk.set(f"{state.tm_activity}~{room.id}")]
+            if state.newest:
+                actions += [ChatroomItem.last_copy_id.set(state.newest.copy_id),
+                            ChatroomItem.last_messagechat_id.set(state.newest.messagechat_id)]
+            condition = is_live() & ChatroomItem.revision.does_not_exist()
+        else:
+            condition = is_live() & (ChatroomItem.revision == state.revision)
+        try:
+            room = update(ChatroomItem.keyed(principal.customer_id, chatroom_id), actions, condition,
+                          "moving the read marker")
+        except ConditionFailed:
+            continue  # a copy came or went meanwhile: count again
+        return views.chatrooms([room])[0]
+    raise Conflict(f"chatroom {chatroom_id} is changing right now; retry")
+
+
+def _target_and_unread_after(room: ChatroomItem, state, copy_id: str) -> tuple[str, int] | None:
+    """(the copy's tm_create, unread copies after it), from one Query of the
+    copies newer than the old marker. None: the copy is of this chatroom but
+    not newer than the marker. A copy of another chatroom: 400."""
+    for settle in range(3):
+        newer = attempt(lambda: list(ChatroommessageItem.list_index.query(
+            ChatroommessageItem.list_key(room.customer_id, room.id),
+            range_key_condition=ChatroommessageItem.gsi1sk > state.tm_read + readstate.AFTER)),
+            f"reading chatroom {room.id}")
+        others = [copy for copy in newer if not readstate.from_owner(copy.source, room.owner_id)]
+        # The list index lags the table by a moment on DynamoDB: it holds every
+        # unread copy once it shows as many as the chatroom counts.
+        if len(others) == state.unread or settle == 2:
+            break
+        time.sleep(0.1 * (settle + 1))
+    target = next((copy for copy in newer if copy.id == copy_id), None)
+    if target is None:
+        try:
+            copy = load(ChatroommessageItem, room.customer_id, copy_id, "chatroommessage")
+        except NotFound:
+            copy = None
+        if copy is None or copy.chatroom_id != room.id:
+            raise BadRequest(f"chatroommessage_id: {copy_id} is not a message of chatroom {room.id}")
+        if copy.deleted:
+            raise BadRequest(f"chatroommessage_id: {copy_id} is deleted")
+        return None
+    return target.tm_create, sum(1 for copy in others if copy.tm_create > target.tm_create)

@@ -6,13 +6,10 @@ import logging
 from functools import lru_cache
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pynamodb.exceptions import DoesNotExist
 
 from chalicelib import config
 from chalicelib.services import connections
 from chalicelib.services.events import ChatEvent
-from chalicelib.storage.models import META, ChatItem
-from chalicelib.storage.operations import attempt
 
 log = logging.getLogger(__name__)
 EVENTS_PER_PUT = 10  # EventBridge's PutEvents limit
@@ -46,7 +43,6 @@ class Delivery:
     def __init__(self, websocket_endpoint: str | None = None, event_bus: str | None = None):
         self.websocket_endpoint = websocket_endpoint
         self.event_bus = event_bus
-        self._chats: dict[tuple[str, str], ChatItem | None] = {}
         self._events = None
 
     @classmethod
@@ -57,17 +53,6 @@ class Delivery:
     @property
     def enabled(self) -> bool:
         return bool(self.websocket_endpoint or self.event_bus)
-
-    def chat_of(self, customer_id: str, chat_id: str) -> ChatItem | None:
-        """The chat an event concerns (one GetItem per chat and batch)."""
-        key = (customer_id, chat_id)
-        if key not in self._chats:
-            try:
-                self._chats[key] = attempt(lambda: ChatItem.get(ChatItem.key(customer_id, chat_id), META),
-                                           "reading a chat")
-            except DoesNotExist:
-                self._chats[key] = None
-        return self._chats[key]
 
     def deliver(self, pending: list[tuple[str, ChatEvent]]) -> list[str]:
         """Put (record id, event) pairs on the bus, 10 to a request, then push

@@ -11,10 +11,12 @@ show their chat's participant list, stored once in the chat.
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.clock import NOT_DELETED
-from chalicelib.services import membership
+from chalicelib.errors import NotFound
+from chalicelib.services import membership, readstate, views
 from chalicelib.services.chats import TRANSACTION_ROOMS
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
@@ -25,6 +27,7 @@ from chalicelib.storage.models import (
     ChatroomItem,
     ChatroommessageItem,
     TableItem,
+    list_sort_key,
 )
 from chalicelib.storage.operations import (
     CONDITION_FAILED,
@@ -40,6 +43,7 @@ from chalicelib.storage.operations import (
 # a transaction of the largest copies (10,000 characters, 10 medias) under
 # DynamoDB's 4 MB, and makes one request per 25 chatrooms.
 ITEMS_PER_TRANSACTION = 25
+WRITE_ROUNDS = 10  # a chunk whose conditions keep failing (heavy churn) fails its record, to be retried
 
 
 def follow(event_name: str, old: TableItem | None, new: TableItem | None) -> None:
@@ -71,56 +75,165 @@ def members_of(customer_id: str, chat_id: str) -> list[ChatMemberItem]:
 
 
 def copy_message(message: ChatmessageItem) -> None:
-    """One query for the chat's members, then one write per 25 copies, each
-    with a check that its chatroom is live (a deleted chatroom gets no copy).
+    """One query for the chat's members, then one transaction per 25
+    chatrooms: each copy with its chatroom's read state (services/readstate.py),
+    whose condition also keeps a deleted chatroom from getting a copy.
     Membership is the one at the send: a chatroom created after the message
     (a participant added before the stream got here) gets no copy of it."""
-    rooms = [m for m in members_of(message.customer_id, message.chat_id)
-             if m.chatroom_id != message.origin_chatroom_id and m.tm_join <= message.tm_create]
+    rooms = [Delivery(m.chatroom_id, m.agent_id, None) for m in members_of(message.customer_id, message.chat_id)
+             if m.tm_join <= message.tm_create]
 
-    def add(tx, room: ChatMemberItem) -> None:
-        # Conditional, so that a replayed record never brings back a copy
-        # deleted since (by its owner, or with its chatmessage).
-        tx.save(ChatroommessageItem.copy_of(message, room.chatroom_id, room.agent_id),
-                condition=TableItem.pk.does_not_exist())
-        tx.condition_check(ChatroomItem, ChatroomItem.key(message.customer_id, room.chatroom_id), META,
-                           condition=is_live())
+    def add(tx, delivery: "Delivery") -> int:
+        room = ChatroomItem.keyed(message.customer_id, delivery.chatroom_id)
+        room.owner_id, room.customer_id, room.id = delivery.owner_id, message.customer_id, delivery.chatroom_id
+        copy = ChatroommessageItem.copy_of(message, delivery.chatroom_id, delivery.owner_id)
+        if delivery.chatroom_id == message.origin_chatroom_id:
+            # written with the message by POST /chatroommessages: only its chatroom's state follows
+            tx.condition_check(ChatroommessageItem, copy.pk, META, condition=is_live())
+        else:
+            # conditional, so that a replayed record never brings back a copy
+            # deleted since (by its owner, or with its chatmessage), nor counts twice
+            tx.save(copy, condition=TableItem.pk.does_not_exist())
+        actions, condition = readstate.on_copy_added(room, copy, message, delivery.state)
+        tx.update(room, actions, condition=condition)
+        return 2
 
-    write_each_once(rooms, add, f"copying chatmessage {message.id}", actions_per_item=2)
+    def refused(delivery: "Delivery", reasons: list) -> "Delivery | None":
+        if reasons[0] == CONDITION_FAILED:
+            return None  # copied already (a replay), deleted since, or the sender's copy is gone
+        try:
+            room = load(ChatroomItem, message.customer_id, delivery.chatroom_id, "chatroom")
+        except NotFound:
+            return None
+        if room.deleted:
+            return None  # a deleted chatroom gets no copy
+        return Delivery(delivery.chatroom_id, delivery.owner_id, readstate.RoomState.of(room))
+
+    write_each_once(rooms, add, f"copying chatmessage {message.id}", refused)
 
 
-def write_each_once(items: list, add: Callable[[Any, Any], None], what: str, actions_per_item: int = 1) -> None:
-    """Conditional writes, 25 items to a transaction: one request per 25. An
-    item whose condition fails (done already, or not wanted) is left out and
-    the rest written; transient failures are retried (storage.operations)."""
+@dataclass(frozen=True)
+class Delivery:
+    """One chatroom a copy goes to, and (after a refused first try) the read
+    state its update is computed from."""
+
+    chatroom_id: str
+    owner_id: str
+    state: object
+
+
+def write_each_once(items: list, add: Callable[[Any, Any], int], what: str,
+                    refused: Callable[[Any, list], Any] | None = None) -> None:
+    """Conditional writes, 25 items to a transaction: one request per 25.
+    `add(tx, item)` adds an item's actions and says how many. An item whose
+    condition fails is passed to `refused(item, its reasons)`, which returns
+    the item to try again (recomputed) or None to leave it out (done already,
+    or not wanted); the rest is written. Transient failures are retried by
+    storage.operations."""
     for start in range(0, len(items), ITEMS_PER_TRANSACTION):
         chunk = items[start:start + ITEMS_PER_TRANSACTION]
-        while chunk:
+        for _ in range(WRITE_ROUNDS):
+            if not chunk:
+                break
+            counts: list[int] = []
             try:
-                transact(lambda tx, chunk=chunk: [add(tx, item) for item in chunk], what)
+                transact(lambda tx, chunk=chunk, counts=counts: counts.extend(add(tx, item) or 1 for item in chunk),
+                         what)
                 break
             except ConditionFailed as failed:
-                if len(failed.reasons) != len(chunk) * actions_per_item:
+                counts = counts[-len(chunk):]
+                if len(failed.reasons) != sum(counts):
                     raise RuntimeError(f"{what}: a cancelled transaction without one reason per action") from None
-                chunk = [item for index, item in enumerate(chunk)
-                         if CONDITION_FAILED not in failed.reasons[index * actions_per_item:
-                                                                   (index + 1) * actions_per_item]]
+                again, position = [], 0
+                for item, count in zip(chunk, counts, strict=True):
+                    reasons = failed.reasons[position:position + count]
+                    position += count
+                    if CONDITION_FAILED not in reasons:
+                        again.append(item)
+                    elif refused is not None and (retry := refused(item, reasons)) is not None:
+                        again.append(retry)
+                chunk = again
+        else:
+            raise RuntimeError(f"{what}: still refused after {WRITE_ROUNDS} rounds")
 
 
 def delete_copies(message: ChatmessageItem) -> None:
-    """One query for the live copies (their keys), then one write per 25."""
+    """One query for the live copies (their keys), one BatchGetItem per 100 of
+    their chatrooms, then one transaction per 25 copies with their chatrooms'
+    read state. A chatroom whose newest copy goes gets the chat's previous
+    message as its preview, checked live in the same transaction (else the
+    chatroom's own newest, one Query)."""
     copies = attempt(lambda: paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
                      f"reading the copies of chatmessage {message.id}")
-    actions = soft_delete_actions(message.tm_delete)
-    write_each_once(copies, lambda tx, copy: tx.update(copy, actions, condition=is_live()),
-                    f"deleting the copies of chatmessage {message.id}")
+    for copy in copies:
+        copy.chatroom_id = copy.gsi2sk  # the relation index's sort key: the copies' chatroom
+    rooms = views.fetch({(ChatroomItem.key(message.customer_id, copy.chatroom_id), META) for copy in copies},
+                        f"reading the chatrooms of chatmessage {message.id}")
+    previous = _previous_message(message) if any(
+        room.last_copy_id for room in rooms.values()) else None
+
+    def plan(copy, room: ChatroomItem | None, fallback: bool) -> "Removal":
+        if room is None or room.deleted:
+            return Removal(copy, None, None, None)
+        state = readstate.RoomState.of(room)
+        replacement = check = None
+        if state.newest is not None and state.newest.copy_id == copy.id:
+            if previous is not None and not fallback and previous.tm_create >= room.tm_create:
+                replacement = readstate.Newest(ChatroommessageItem.derived_id(previous.id, room.id), previous.id,
+                                               previous.tm_create)
+            else:
+                replacement = readstate.newest_other_copy(room, copy.id)
+            check = replacement
+        return Removal(copy, room, readstate.on_copy_deleted(room, copy, message, state, replacement), check)
+
+    def add(tx, removal: "Removal") -> int:
+        tx.update(removal.copy, soft_delete_actions(message.tm_delete), condition=is_live())
+        if removal.room is None:
+            return 1
+        tx.update(removal.room, removal.room_update[0], condition=removal.room_update[1])
+        if removal.check is None:
+            return 2
+        tx.condition_check(ChatroommessageItem, ChatroommessageItem.key(message.customer_id, removal.check.copy_id),
+                           META, condition=is_live())
+        return 3
+
+    def refused(removal: "Removal", reasons: list) -> "Removal | None":
+        if reasons[0] == CONDITION_FAILED:
+            return None  # deleted already
+        try:
+            room = load(ChatroomItem, message.customer_id, removal.copy.chatroom_id, "chatroom")
+        except NotFound:
+            room = None
+        # the chatroom changed meanwhile, or the copy before this one is gone too: plan again from what is there
+        return plan(removal.copy, room, fallback=len(reasons) == 3 and reasons[2] == CONDITION_FAILED)
+
+    removals = [plan(copy, rooms.get(ChatroomItem.key(message.customer_id, copy.chatroom_id)), False)
+                for copy in copies]
+    write_each_once(removals, add, f"deleting the copies of chatmessage {message.id}", refused)
+
+
+@dataclass(frozen=True)
+class Removal:
+    copy: Any
+    room: ChatroomItem | None
+    room_update: tuple | None
+    check: Any
+
+
+def _previous_message(message: ChatmessageItem) -> ChatmessageItem | None:
+    """The chat's newest live message before `message`: one Query."""
+    found = attempt(lambda: list(ChatmessageItem.list_index.query(
+        ChatmessageItem.list_key(message.customer_id, message.chat_id),
+        range_key_condition=ChatmessageItem.gsi1sk < list_sort_key(message.tm_create, message.id),
+        scan_index_forward=False, limit=1, page_size=1)), f"reading chat {message.chat_id}")
+    return found[0] if found else None
 
 
 def delete_chatrooms(chat: ChatItem) -> None:
     """One query for the members' chatrooms, then one write per 25."""
     rooms = [ChatroomItem.keyed(chat.customer_id, m.chatroom_id) for m in members_of(chat.customer_id, chat.id)]
     actions = soft_delete_actions(chat.tm_delete)
-    write_each_once(rooms, lambda tx, room: tx.update(room, actions, condition=is_live()),
+    write_each_once(rooms, lambda tx, room: tx.update(room, actions, condition=is_live()) or 1,
                     f"deleting the chatrooms of chat {chat.id}")
 
 

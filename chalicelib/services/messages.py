@@ -1,23 +1,39 @@
 """Chatmessages (sent to a chat) and chatroommessages (their copies, one per
-chatroom). The stream handler writes the copies; see services/fanout.py."""
+chatroom): sends, threads, edits with history, reactions, deletes. The stream
+handler writes the copies (services/fanout.py). A copy shows its chatmessage's
+text, medias, reactions and thread, so an edit or a reaction writes one item
+whatever the size of the group."""
+
+from urllib.parse import unquote
 
 from chalicelib.auth import Principal
 from chalicelib.clock import now
-from chalicelib.errors import Conflict, Forbidden
-from chalicelib.schemas.bodies import ChatmessageCreate, ChatroommessageCreate
-from chalicelib.services import access, idempotency, membership
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
+from chalicelib.schemas.bodies import ChatmessageCreate, ChatmessageEdit, ChatroommessageCreate, ReactionCreate
+from chalicelib.schemas.common import Emoji
+from chalicelib.services import access, idempotency, membership, readstate, views
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
-from chalicelib.storage.models import ChatItem, ChatmessageItem, ChatroomItem, ChatroommessageItem
+from chalicelib.storage.models import (
+    ChatItem,
+    ChatmessageItem,
+    ChatmessageVersionItem,
+    ChatroomItem,
+    ChatroommessageItem,
+    TableItem,
+)
 from chalicelib.storage.operations import (
     ConditionFailed,
+    attempt,
     is_live,
     load,
     soft_delete_actions,
+    transact,
     update,
 )
 
 EMPTY_SOURCE = {"type": "", "target": "", "target_name": "", "name": "", "detail": ""}
+CHANGE_ATTEMPTS = 5
 
 
 def caller_source(principal: Principal) -> dict:
@@ -25,13 +41,36 @@ def caller_source(principal: Principal) -> dict:
 
 
 def sent_by(message: ChatmessageItem, agent_id: str | None) -> bool:
-    return message.source.get("type") == "agent" and message.source.get("target") == agent_id
+    return agent_id is not None and readstate.from_owner(message.source, agent_id)
 
 
-# ---- chatmessages -------------------------------------------------------------
+# ---- sends and threads --------------------------------------------------------------------
 
-def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | None) -> ChatmessageItem:
+def _parent(principal: Principal, chat_id: str, parent_id: str | None) -> ChatmessageItem | None:
+    """The chatmessage a reply answers: of the same chat, deleted or not."""
+    if parent_id is None:
+        return None
+    try:
+        parent = load(ChatmessageItem, principal.customer_id, parent_id, "chatmessage")
+    except NotFound:
+        raise BadRequest(f"parent_id: chatmessage {parent_id} not found") from None
+    if parent.chat_id != chat_id:
+        raise BadRequest(f"parent_id: chatmessage {parent_id} belongs to another chat")
+    return parent
+
+
+def _counts_reply(parent: ChatmessageItem | None):
+    """The parent's reply_count moves in the reply's own transaction: exact
+    under concurrent replies, and a retried send (Idempotency-Key) writes nothing."""
+    if parent is None:
+        return None
+    return lambda tx: tx.update(ChatmessageItem.keyed(parent.customer_id, parent.id),
+                                [ChatmessageItem.reply_count.add(1)], condition=ChatmessageItem.pk.exists())
+
+
+def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | None):
     membership.require_live_member(principal, body.chat_id, "chat_id: chat")
+    parent = _parent(principal, body.chat_id, body.parent_id)
     if not principal.is_privileged:
         source = caller_source(principal)  # plain agents speak only as themselves
     elif body.source is not None:
@@ -39,103 +78,273 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
     else:
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
     medias = [m.stored() for m in body.medias]
-    message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now())
+    message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now(),
+                                  parent_id=body.parent_id)
     first = idempotency.write_once(
         principal, "chatmessages", key, idempotency.request_hash(body.model_dump_json()),
-        [message], (message.id, None),
+        [message], (message.id, None), extra=_counts_reply(parent),
     )
     if first:
-        return load(ChatmessageItem, principal.customer_id, first[0], "chatmessage")
-    return message
+        message = load(ChatmessageItem, principal.customer_id, first[0], "chatmessage")
+    return views.chatmessage(message)
 
 
-def list_chatmessages(principal: Principal, chat_id: str, page: paging.PageRequest) -> paging.Page:
+def list_chatmessages(principal: Principal, chat_id: str, parent_id: str | None, page: paging.PageRequest):
+    """A chat's messages, or (parent_id) one thread's replies: one Query a page."""
     membership.require_member(principal, chat_id, "chat_id: chat")
-    result = paging.list_page(ChatmessageItem.list_key(principal.customer_id, chat_id), page)
-    if principal.is_privileged and not result.items:
-        load(ChatItem, principal.customer_id, chat_id, "chat_id: chat")  # empty page or unknown chat?
+    if parent_id is None:
+        result = paging.list_page(ChatmessageItem.list_key(principal.customer_id, chat_id), page)
+    else:
+        result = paging.list_page(ChatmessageItem.replies_key(principal.customer_id, parent_id), page,
+                                  index=TableItem.order_index)
+        if result.items and result.items[0].chat_id != chat_id:
+            raise BadRequest(f"parent_id: chatmessage {parent_id} belongs to another chat")
+    if not result.items:  # an empty page, or an unknown chat or thread?
+        if principal.is_privileged:
+            load(ChatItem, principal.customer_id, chat_id, "chat_id: chat")
+        if parent_id is not None:
+            _parent(principal, chat_id, parent_id)
+    result.items = views.chatmessages(result.items)
     return result
 
 
-def get_chatmessage(principal: Principal, message_id: str) -> ChatmessageItem:
+def _readable(principal: Principal, message_id: str) -> ChatmessageItem:
     message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
     membership.require_member(principal, message.chat_id, "chat")
     return message
 
 
-def delete_chatmessage(principal: Principal, message_id: str) -> ChatmessageItem:
-    """One conditional update (live, sent by the caller unless privileged);
-    the stream handler then deletes every copy."""
-    condition = is_live()
+def get_chatmessage(principal: Principal, message_id: str):
+    return views.chatmessage(_readable(principal, message_id))
+
+
+def delete_chatmessage(principal: Principal, message_id: str):
+    """One conditional update (live, sent by the caller unless privileged, not
+    a reply); a reply also takes its one back from its parent's reply_count, in
+    one transaction. The stream handler then deletes every copy."""
+    condition = is_live() & ChatmessageItem.parent_id.does_not_exist()
     if not principal.is_privileged:
         condition &= ChatmessageItem.sender_id == principal.agent_id
     keyed = ChatmessageItem.keyed(principal.customer_id, message_id)
     try:
-        return update(keyed, soft_delete_actions(now()), condition, "deleting the chatmessage")
+        return views.chatmessage(update(keyed, soft_delete_actions(now()), condition, "deleting the chatmessage"))
+    except ConditionFailed:
+        pass
+    for _ in range(CHANGE_ATTEMPTS):
+        message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
+        if not principal.is_privileged and not sent_by(message, principal.agent_id):
+            raise Forbidden(f"chatmessage {message_id} was sent by someone else; only its sender may delete it")
+        if message.deleted:
+            return views.chatmessage(message)  # deleting twice answers the same deleted message
+        tm = now()
+
+        def write(tx, message=message, tm=tm) -> None:
+            unchanged = is_live() & (ChatmessageItem.tm_update == message.tm_update)
+            tx.update(message, soft_delete_actions(tm), condition=unchanged)
+            if message.parent_id:
+                tx.update(ChatmessageItem.keyed(message.customer_id, message.parent_id),
+                          [ChatmessageItem.reply_count.add(-1)], condition=ChatmessageItem.pk.exists())
+
+        try:
+            transact(write, "deleting the chatmessage")
+        except ConditionFailed:
+            continue  # changed meanwhile: read again
+        message.tm_delete = message.tm_update = tm
+        return views.chatmessage(message)
+    raise Conflict(f"chatmessage {message_id} is changing right now; retry")
+
+
+# ---- edits and history --------------------------------------------------------------------
+
+def edit_chatmessage(principal: Principal, message_id: str, body: ChatmessageEdit):
+    """Its sender only (admins too may delete a message, not put words in it).
+    The earlier version goes to the history in the same transaction: two items
+    written whatever the size of the group (copies show the chatmessage's text)."""
+    for _ in range(CHANGE_ATTEMPTS):
+        message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
+        if not sent_by(message, principal.agent_id):
+            raise Forbidden(f"chatmessage {message_id}: only its sender may edit it")
+        if message.deleted:
+            raise NotFound(f"chatmessage {message_id} is deleted")
+        tm = now()
+        medias = [m.stored() for m in body.medias]
+
+        def write(tx, message=message, tm=tm, medias=medias) -> None:
+            tx.save(ChatmessageVersionItem.of(message), condition=ChatmessageVersionItem.pk.does_not_exist())
+            tx.update(message, [ChatmessageItem.text.set(body.text), ChatmessageItem.medias.set(medias),
+                                ChatmessageItem.tm_update.set(tm)],
+                      condition=is_live() & (ChatmessageItem.tm_update == message.tm_update))
+
+        try:
+            transact(write, "editing the chatmessage")
+        except ConditionFailed:
+            continue  # edited or deleted meanwhile: read again
+        message.text, message.medias, message.tm_update = body.text, medias, tm
+        return views.chatmessage(message)
+    raise Conflict(f"chatmessage {message_id} is changing right now; retry")
+
+
+def chatmessage_history(principal: Principal, message_id: str, page: paging.PageRequest) -> paging.Page:
+    """Earlier versions, newest first, to anyone who may read the message: one Query a page."""
+    message = _readable(principal, message_id)
+    condition = ChatmessageVersionItem.sk < ChatmessageVersionItem.sort_key(page.token) if page.token else \
+        ChatmessageVersionItem.sk.startswith(ChatmessageVersionItem.SORT_PREFIX)
+    versions = attempt(lambda: list(ChatmessageVersionItem.query(
+        message.pk, condition, scan_index_forward=False, limit=page.size + 1, page_size=page.size + 1,
+        consistent_read=True)), f"reading the history of chatmessage {message_id}")
+    versions = [v for v in versions if v.sk.startswith(ChatmessageVersionItem.SORT_PREFIX)]
+    if len(versions) > page.size:
+        versions = versions[:page.size]
+        return paging.Page(versions, versions[-1].tm_update)
+    return paging.Page(versions, "")
+
+
+# ---- reactions ------------------------------------------------------------------------------
+
+def _reactor(principal: Principal) -> tuple[str, str]:
+    return ("agent", principal.agent_id) if principal.is_agent else ("customer", principal.customer_id)
+
+
+def add_reaction(principal: Principal, message_id: str, body: ReactionCreate):
+    """One per (caller, emoji): a repeat is 200 and changes nothing. One
+    update of the chatmessage, whatever the size of the group."""
+    message = _readable(principal, message_id)
+    owner_type, owner_id = _reactor(principal)
+    key = ChatmessageItem.reaction_key(owner_type, owner_id, body.emoji)
+    reaction = {"emoji": body.emoji, "owner_type": owner_type, "owner_id": owner_id, "tm_create": now()}
+    keyed = ChatmessageItem.keyed(principal.customer_id, message_id)
+    for _ in range(CHANGE_ATTEMPTS):
+        if message.deleted:
+            raise NotFound(f"chatmessage {message_id} is deleted")
+        if message.reactions is not None and key in message.reactions.as_dict():
+            return views.chatmessage(message)  # already there
+        if message.reactions is None:  # stored before reactions: the map is made with it
+            actions, condition = [ChatmessageItem.reactions.set({key: reaction})], \
+                ChatmessageItem.reactions.does_not_exist()
+        else:
+            actions, condition = [ChatmessageItem.reactions[key].set(reaction)], \
+                ChatmessageItem.reactions.exists() & ChatmessageItem.reactions[key].does_not_exist()
+        try:
+            return views.chatmessage(update(keyed, actions, is_live() & condition, "adding the reaction"))
+        except ConditionFailed:
+            message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
+    raise Conflict(f"chatmessage {message_id} is changing right now; retry")
+
+
+def remove_reaction(principal: Principal, message_id: str, emoji: str):
+    """Takes the caller's own reaction back; none there: 200, unchanged."""
+    emoji = _emoji(unquote(emoji))
+    message = _readable(principal, message_id)
+    key = ChatmessageItem.reaction_key(*_reactor(principal), emoji)
+    try:
+        message = update(ChatmessageItem.keyed(principal.customer_id, message_id),
+                         [ChatmessageItem.reactions[key].remove()],
+                         is_live() & ChatmessageItem.reactions[key].exists(), "removing the reaction")
     except ConditionFailed:
         message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
-    if not principal.is_privileged and not sent_by(message, principal.agent_id):
-        raise Forbidden(f"chatmessage {message_id} was sent by someone else; only its sender may delete it")
-    if message.deleted:
-        return message  # deleting twice answers the same deleted message
-    if message.sender_id is None:  # stored before sender_id existed: its source says who sent it
-        try:
-            return update(keyed, soft_delete_actions(now()), is_live(), "deleting the chatmessage")
-        except ConditionFailed:
-            return load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
-    raise Conflict(f"chatmessage {message_id} changed meanwhile; retry")
+        if message.deleted:
+            raise NotFound(f"chatmessage {message_id} is deleted") from None
+    return views.chatmessage(message)
 
 
-# ---- chatroommessages ---------------------------------------------------------
+def _emoji(value: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
 
-def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key: str | None) -> ChatroommessageItem:
+    try:
+        return TypeAdapter(Emoji).validate_python(value)
+    except ValidationError as error:
+        raise BadRequest(f"emoji: {error.errors()[0]['msg'].removeprefix('Value error, ')}") from None
+
+
+# ---- chatroommessages -----------------------------------------------------------------------
+
+def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key: str | None):
     """The caller sends into a chat through a chatroom; answers with that
     chatroom's copy at once (written with the message, in one transaction)."""
     access.require_agent(principal, "sending a chatroommessage")
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
     membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
+    parent = _parent(principal, room.chat_id, body.parent_id)
     medias = [m.stored() for m in body.medias]
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
-                                  medias, now(), origin_chatroom_id=room.id)
+                                  medias, now(), origin_chatroom_id=room.id, parent_id=body.parent_id)
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
     first = idempotency.write_once(
         principal, "chatroommessages", key, idempotency.request_hash(body.model_dump_json()),
-        [message, copy], (message.id, copy.id),
+        [message, copy], (message.id, copy.id), extra=_counts_reply(parent),
     )
     if first:
-        return load(ChatroommessageItem, principal.customer_id, first[1], "chatroommessage")
-    return copy
+        return get_chatroommessage(principal, first[1])
+    return views.chatroommessage(copy, message)
 
 
 def list_chatroommessages(principal: Principal, chatroom_id: str, page: paging.PageRequest) -> paging.Page:
-    """One Query. Every copy names its chatroom's owner, so a page with items
-    answers who may see it; only an empty page needs the chatroom read (to
-    tell an unknown or another agent's chatroom from an empty one)."""
+    """One Query, and one BatchGetItem of the page's chatmessages. Every copy
+    names its chatroom's owner, so a page with items answers who may see it;
+    only an empty page needs the chatroom read (to tell an unknown or another
+    agent's chatroom from an empty one)."""
     result = paging.list_page(ChatroommessageItem.list_key(principal.customer_id, chatroom_id), page)
     if result.items:
         access.require_own(principal, result.items[0].owner_id, f"chatroom {chatroom_id}")
     else:
         room = load(ChatroomItem, principal.customer_id, chatroom_id, "chatroom_id: chatroom")
         access.require_own(principal, room.owner_id, f"chatroom {chatroom_id}")
+    result.items = views.chatroommessages(result.items)
     return result
 
 
-def get_chatroommessage(principal: Principal, copy_id: str) -> ChatroommessageItem:
+def _own_copy(principal: Principal, copy_id: str) -> ChatroommessageItem:
     copy = load(ChatroommessageItem, principal.customer_id, copy_id, "chatroommessage")
     access.require_own(principal, copy.owner_id, f"chatroommessage {copy_id}")
     return copy
 
 
-def delete_chatroommessage(principal: Principal, copy_id: str) -> ChatroommessageItem:
-    """Deletes this copy only: one conditional update (live, the caller's)."""
-    condition = is_live()
-    if not principal.is_privileged:
-        condition &= ChatroommessageItem.owner_id == principal.agent_id
-    try:
-        return update(ChatroommessageItem.keyed(principal.customer_id, copy_id), soft_delete_actions(now()),
-                      condition, "deleting the chatroommessage")
-    except ConditionFailed:
-        copy = get_chatroommessage(principal, copy_id)
+def get_chatroommessage(principal: Principal, copy_id: str):
+    return views.chatroommessages([_own_copy(principal, copy_id)])[0]
+
+
+def delete_chatroommessage(principal: Principal, copy_id: str):
+    """Deletes this copy only, and its chatroom's read state follows in the
+    same transaction (an unread copy takes its one back; the newest copy
+    hands the preview to the one before it)."""
+    for _ in range(CHANGE_ATTEMPTS):
+        copy = _own_copy(principal, copy_id)
+        found = views.fetch({(ChatroomItem.key(copy.customer_id, copy.chatroom_id), "#"),
+                             (ChatmessageItem.key(copy.customer_id, copy.messagechat_id), "#")},
+                            "reading the copy's chatroom")
+        message = found.get(ChatmessageItem.key(copy.customer_id, copy.messagechat_id))
         if copy.deleted:
-            return copy
-        raise Conflict(f"chatroommessage {copy_id} changed meanwhile; retry") from None
+            return views.chatroommessage(copy, message)
+        room = found.get(ChatroomItem.key(copy.customer_id, copy.chatroom_id))
+        tm = now()
+        write = _copy_deletion(copy, room, message, tm)
+        try:
+            transact(write, "deleting the chatroommessage")
+        except ConditionFailed:
+            continue  # the chatroom changed meanwhile: read again
+        copy.tm_delete = copy.tm_update = tm
+        return views.chatroommessage(copy, message)
+    raise Conflict(f"chatroommessage {copy_id} is changing right now; retry")
+
+
+def _copy_deletion(copy, room: ChatroomItem | None, message: ChatmessageItem, tm: str):
+    """The transaction that deletes one copy and moves its chatroom's read state."""
+    room_update = None
+    check = None
+    if room is not None and not room.deleted:
+        state = readstate.RoomState.of(room)
+        replacement = None
+        if state.newest is not None and state.newest.copy_id == copy.id:
+            replacement = readstate.newest_other_copy(room, copy.id)
+            check = replacement  # the index lags: the copy before must still be live
+        room_update = readstate.on_copy_deleted(room, copy, message, state, replacement)
+
+    def write(tx) -> None:
+        tx.update(copy, soft_delete_actions(tm), condition=is_live())
+        if room_update is not None:
+            tx.update(room, room_update[0], condition=room_update[1])
+        if check is not None:
+            tx.condition_check(ChatroommessageItem, ChatroommessageItem.key(room.customer_id, check.copy_id), "#",
+                               condition=is_live())
+
+    return write

@@ -19,7 +19,7 @@ from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProject
 from pynamodb.models import Model
 
 from chalicelib.clock import NOT_DELETED, derived_id, new_id
-from chalicelib.storage.table import LIST_INDEX, RELATION_ATTRIBUTES, RELATION_INDEX, TTL_ATTRIBUTE
+from chalicelib.storage.table import LIST_INDEX, ORDER_INDEX, RELATION_ATTRIBUTES, RELATION_INDEX, TTL_ATTRIBUTE
 
 META = "#"  # sort key of an entity's own item
 
@@ -51,6 +51,18 @@ class RelationIndex(GlobalSecondaryIndex):
     gsi2sk = UnicodeAttribute(range_key=True)
 
 
+class OrderIndex(GlobalSecondaryIndex):
+    """Lists in another order than creation: an agent's chatrooms by newest
+    activity, a thread's replies."""
+
+    class Meta:
+        index_name = ORDER_INDEX
+        projection = AllProjection()
+
+    gsi3pk = UnicodeAttribute(hash_key=True)
+    gsi3sk = UnicodeAttribute(range_key=True)
+
+
 class TableItem(Model):
     """Base of every item type; `kind` tells them apart in queries and streams."""
 
@@ -65,8 +77,11 @@ class TableItem(Model):
     gsi1sk = UnicodeAttribute(null=True)
     gsi2pk = UnicodeAttribute(null=True)
     gsi2sk = UnicodeAttribute(null=True)
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
     list_index = ListIndex()
     relation_index = RelationIndex()
+    order_index = OrderIndex()
 
 
 class Resource(TableItem):
@@ -177,10 +192,22 @@ class ChatroomItem(Resource, discriminator="chatroom"):
     name = UnicodeAttribute(default="")
     detail = UnicodeAttribute(default="")
     chat_version = NumberAttribute(default=1)
+    # Read state, kept by the writes that add or remove copies (services/readstate.py).
+    # Chatrooms written before read state have none of them: see the defaults there.
+    unread = NumberAttribute(null=True)  # live copies not from the owner newer than tm_read
+    tm_read = UnicodeAttribute(null=True)  # the read marker
+    tm_activity = UnicodeAttribute(null=True)  # tm_create of the newest live copy (or of the chatroom)
+    last_copy_id = UnicodeAttribute(null=True)  # that copy
+    last_messagechat_id = UnicodeAttribute(null=True)  # and its chatmessage
+    revision = NumberAttribute(null=True)  # bumped by every change of the above: writes condition on it
 
     @staticmethod
     def key(customer_id: str, chatroom_id: str) -> str:
         return f"{customer_id}#chatroom#{chatroom_id}"
+
+    @staticmethod
+    def by_activity_key(customer_id: str, owner_id: str) -> str:
+        return f"{customer_id}#agent#{owner_id}#chatrooms-by-activity"
 
     @staticmethod
     def derived_id(chat_id: str, owner_id: str, chat_version: int) -> str:
@@ -196,7 +223,9 @@ class ChatroomItem(Resource, discriminator="chatroom"):
             cls.key(c, room_id),
             id=room_id, customer_id=c, chat_id=chat.id, owner_id=owner_id, name=chat.name, detail=chat.detail,
             tm_create=tm, tm_update=tm, chat_version=chat.version,
+            unread=0, tm_read=tm, tm_activity=tm, revision=0,
             gsi1pk=cls.list_key(c, owner_id), gsi1sk=list_sort_key(tm, room_id),
+            gsi3pk=cls.by_activity_key(c, owner_id), gsi3sk=list_sort_key(tm, room_id),
         )
 
     @classmethod
@@ -225,6 +254,10 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     # The sending agent (source.target when source.type is agent), kept apart
     # from the source document so that a write can be conditioned on it.
     sender_id = UnicodeAttribute(null=True)
+    parent_id = UnicodeAttribute(null=True)  # the thread it replies in (a chatmessage of the same chat)
+    reply_count = NumberAttribute(null=True)  # its live replies
+    # "<owner_type>:<owner_id>:<emoji>" -> {emoji, owner_type, owner_id, tm_create}: one per (caller, emoji)
+    reactions = MapAttribute(null=True)
 
     @staticmethod
     def key(customer_id: str, message_id: str) -> str:
@@ -232,15 +265,19 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
 
     @classmethod
     def new(cls, customer_id: str, chat_id: str, source: dict, message_type: str, text: str, medias: list, tm: str,
-            origin_chatroom_id: str | None = None) -> "ChatmessageItem":
+            origin_chatroom_id: str | None = None, parent_id: str | None = None) -> "ChatmessageItem":
         mid, c = new_id(), customer_id
-        return cls(
+        message = cls(
             cls.key(c, mid),
             id=mid, customer_id=c, chat_id=chat_id, source=source, type=message_type, text=text,
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
+            parent_id=parent_id, reply_count=0, reactions={},
             gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
+        if parent_id:
+            message.gsi3pk, message.gsi3sk = cls.replies_key(c, parent_id), list_sort_key(tm, mid)
+        return message
 
     @classmethod
     def keyed(cls, customer_id: str, message_id: str) -> "ChatmessageItem":
@@ -249,6 +286,33 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     @staticmethod
     def list_key(customer_id: str, chat_id: str) -> str:
         return f"{customer_id}#chat#{chat_id}#messages"
+
+    @staticmethod
+    def replies_key(customer_id: str, parent_id: str) -> str:
+        return f"{customer_id}#chatmessage#{parent_id}#replies"
+
+    @staticmethod
+    def reaction_key(owner_type: str, owner_id: str, emoji: str) -> str:
+        return f"{owner_type}:{owner_id}:{emoji}"
+
+
+class ChatmessageVersionItem(TableItem, discriminator="chatmessage-version"):
+    """An earlier version of an edited chatmessage, in the message's own
+    partition: its history is one Query, newest first."""
+
+    text = UnicodeAttribute(default="")
+    medias = JSONAttribute(default=list)
+    tm_update = UnicodeAttribute()
+    SORT_PREFIX = "version#"
+
+    @classmethod
+    def of(cls, message: "ChatmessageItem") -> "ChatmessageVersionItem":
+        return cls(message.pk, cls.sort_key(message.tm_update), text=message.text, medias=message.medias,
+                   tm_update=message.tm_update)
+
+    @classmethod
+    def sort_key(cls, tm_update: str) -> str:
+        return f"{cls.SORT_PREFIX}{tm_update}"
 
 
 class ChatroommessageItem(Resource, discriminator="chatroommessage"):
@@ -277,9 +341,10 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
         c = message.customer_id
         return cls(
             cls.key(c, cid),
+            # text and medias are shown from the chatmessage, so an edit or a
+            # reaction writes one item, not one per chatroom
             id=cid, customer_id=c, chatroom_id=chatroom_id, messagechat_id=message.id, owner_id=owner_id,
-            source=message.source, type=message.type, text=message.text, medias=message.medias,
-            tm_create=message.tm_create, tm_update=message.tm_create,
+            source=message.source, type=message.type, tm_create=message.tm_create, tm_update=message.tm_create,
             gsi1pk=cls.list_key(c, chatroom_id), gsi1sk=list_sort_key(message.tm_create, cid),
             gsi2pk=cls.by_message_key(c, message.id), gsi2sk=chatroom_id,
         )
@@ -360,5 +425,5 @@ class ConnectionRouteItem(TableItem, discriminator="connection-route"):
 
 MODELS = (
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
-    ChatroommessageItem, PairGuardItem, IdempotencyItem, AudienceItem, ConnectionRouteItem,
+    ChatmessageVersionItem, ChatroommessageItem, PairGuardItem, IdempotencyItem, AudienceItem, ConnectionRouteItem,
 )

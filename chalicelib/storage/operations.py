@@ -11,9 +11,11 @@ So a failed write is never reported as a success, nor as "not found".
 
 import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import TypeVar
 
+from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
 from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
 
 from chalicelib import storage
@@ -33,6 +35,12 @@ TRANSIENT_ERRORS = frozenset({
     "InternalServerError", "ServiceUnavailable", "TransactionConflictException",
     "TransactionInProgressException",
 })
+# The network failed on the way (the request may or may not have landed).
+# Retrying is safe here: every write of ours is conditional or idempotent (a
+# landed one comes back as ConditionFailed, which callers read as "done or
+# changed: look again"), and transactions carry a ClientRequestToken, with
+# which DynamoDB answers a retry of a landed transaction with success.
+NETWORK_ERRORS = (ReadTimeoutError, ConnectTimeoutError, EndpointConnectionError, ConnectionClosedError)
 # The same, as a transaction's cancellation reasons name them.
 TRANSIENT_REASONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 CONDITION_FAILED = "ConditionalCheckFailed"
@@ -54,6 +62,8 @@ def _reasons(error: PynamoDBException) -> list[str | None]:
 
 
 def _kind(error: PynamoDBException) -> str:
+    if isinstance(error.cause, NETWORK_ERRORS):
+        return "transient"
     code = error.cause_response_code
     if code == "ConditionalCheckFailedException":
         return "condition"
@@ -146,9 +156,10 @@ def transact(build: Callable, what: str) -> None:
     from pynamodb.transactions import TransactWrite  # a tenth of a cold start: only where a transaction is made
 
     last: list[_InCallOrder] = []
+    token = uuid.uuid4().hex  # the same on every retry of this one transaction
 
     def run() -> None:
-        with TransactWrite(connection=storage.connection()) as transaction:
+        with TransactWrite(connection=storage.connection(), client_request_token=token) as transaction:
             last[:] = [_InCallOrder(transaction)]
             build(last[0])
 
@@ -172,4 +183,6 @@ def soft_delete_actions(when: str) -> list:
         TableItem.gsi1sk.remove(),
         TableItem.gsi2pk.remove(),
         TableItem.gsi2sk.remove(),
+        TableItem.gsi3pk.remove(),
+        TableItem.gsi3sk.remove(),
     ]

@@ -15,15 +15,18 @@ class Page(Generic[T]):
     next_page_token: str
 
 
-def list_page(partition: str, page: "PageRequest") -> Page:
-    """Items of one list-index partition older than the token, newest first.
+def list_page(partition: str, page: "PageRequest", index=None) -> Page:
+    """Items of one partition of the list index (or of `index`, the order
+    index) before the token, newest first.
 
     Asks for one item more than the page holds, so the last page is known
     for sure (its next_page_token is "") without a second request.
     """
-    condition = TableItem.gsi1sk < page.token if page.token else None
+    index = index or TableItem.list_index
+    sort_key = TableItem.gsi3sk if index.Meta.index_name == TableItem.order_index.Meta.index_name else TableItem.gsi1sk
+    condition = sort_key < page.token if page.token else None
     items = list(
-        TableItem.list_index.query(
+        index.query(
             partition,
             range_key_condition=condition,
             scan_index_forward=False,
@@ -33,7 +36,7 @@ def list_page(partition: str, page: "PageRequest") -> Page:
     )
     if len(items) > page.size:
         items = items[:page.size]
-        return Page(items, items[-1].gsi1sk)
+        return Page(items, getattr(items[-1], sort_key.attr_name))
     return Page(items, "")
 
 
@@ -45,7 +48,9 @@ def related(partition: str, sort_key: str | None = None) -> list:
 
 @dataclass(frozen=True)
 class PageRequest:
-    """Which page a caller asks for: its size, and the token of the page before."""
+    """Which page a caller asks for: its size, the token of the page before
+    (its sort key), and the order (`create`, or `activity` for chatrooms)."""
 
     size: int
     token: str | None = None
+    order: str = "create"

@@ -5,6 +5,7 @@ from typing import Any
 
 LIST_INDEX = "list_index"          # gsi1: newest-first pages (sort key "tm_create~id")
 RELATION_INDEX = "relation_index"  # gsi2: children of a parent (chatrooms of a chat, copies of a message)
+ORDER_INDEX = "order_index"        # gsi3: other orders (an agent's chatrooms by activity, a thread's replies)
 TTL_ATTRIBUTE = "expires_at"
 # What the relation index carries besides the keys: enough to name and
 # address a child, not its content. A chatroom of a 1,000-agent group holds
@@ -30,7 +31,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "TableName": table_name,
         "AttributeDefinitions": [
             {"AttributeName": name, "AttributeType": "S"}
-            for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk")
+            for name in ("pk", "sk", "gsi1pk", "gsi1sk", "gsi2pk", "gsi2sk", "gsi3pk", "gsi3sk")
         ],
         "KeySchema": [
             {"AttributeName": "pk", "KeyType": "HASH"},
@@ -40,6 +41,7 @@ def table_definition(table_name: str) -> dict[str, Any]:
             gsi(LIST_INDEX, "gsi1pk", "gsi1sk", {"ProjectionType": "ALL"}),
             gsi(RELATION_INDEX, "gsi2pk", "gsi2sk",
                 {"ProjectionType": "INCLUDE", "NonKeyAttributes": list(RELATION_ATTRIBUTES)}),
+            gsi(ORDER_INDEX, "gsi3pk", "gsi3sk", {"ProjectionType": "ALL"}),
         ],
         "BillingMode": "PAY_PER_REQUEST",
         "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},

@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.services import fanout
 from chalicelib.services.delivery import Delivery
-from chalicelib.services.events import derive
+from chalicelib.services.events import Lookup, derive
 from chalicelib.storage.models import TableItem
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,7 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
     """Process each record, then deliver the events they mean; name exactly
     the records that failed."""
     delivery = Delivery.from_settings()
+    lookup = Lookup()
     failed: list[str] = []
     pending = []
     for record in records:
@@ -41,9 +42,7 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
             old, new = _item(record.old_image), _item(record.new_image)
             fanout.follow(record.event_name, old, new)
             if delivery.enabled:
-                event = derive(record.event_name, old, new, delivery.chat_of)
-                if event is not None:
-                    pending.append((record.sequence_number, event))
+                pending += [(record.sequence_number, event) for event in derive(record.event_name, old, new, lookup)]
         except Exception:
             log.exception("stream record %s failed", record.sequence_number)
             failed.append(record.sequence_number)

@@ -1,0 +1,114 @@
+"""What a resource shows beyond its own item. A chatroom shows its chat's
+type and participants (stored once, in the chat), its read state, and a
+preview of its newest copy; a copy shows its chatmessage's text, medias,
+reactions and thread (stored once, in the chatmessage, so an edit or a
+reaction writes one item whatever the size of the group). A page is joined
+with one BatchGetItem per 100 distinct items it needs."""
+
+from types import SimpleNamespace
+
+from chalicelib.storage.models import META, ChatItem, ChatmessageItem, TableItem
+from chalicelib.storage.operations import attempt
+
+BATCH_GET_MAX = 100
+UNREAD_SHOWN_MAX = 1000  # the contract: exact up to 1,000, then 1,000
+PREVIEW_TEXT_MAX = 200
+
+
+def fetch(keys: set[tuple[str, str]], what: str) -> dict[str, TableItem]:
+    """Items by partition key, one BatchGetItem per 100 keys."""
+    ordered = sorted(keys)
+    found: dict[str, TableItem] = {}
+    for start in range(0, len(ordered), BATCH_GET_MAX):
+        chunk = ordered[start:start + BATCH_GET_MAX]
+        found.update((item.pk, item) for item in attempt(lambda chunk=chunk: list(TableItem.batch_get(chunk)), what))
+    return found
+
+
+# ---- chatmessages -------------------------------------------------------------------
+
+def reactions_of(message: ChatmessageItem) -> list[dict]:
+    stored = message.reactions.as_dict() if message.reactions else {}
+    reactions = [dict(value) for value in stored.values()]
+    return sorted(reactions, key=lambda r: (r["tm_create"], r["owner_id"], r["emoji"]))
+
+
+def chatmessage(message: ChatmessageItem) -> SimpleNamespace:
+    return SimpleNamespace(
+        **{name: getattr(message, name) for name in (
+            "id", "customer_id", "chat_id", "source", "type", "text", "medias", "tm_create", "tm_update", "tm_delete")},
+        metadata={"reactions": reactions_of(message)},
+        parent_id=message.parent_id or "",
+        reply_count=int(message.reply_count or 0),
+    )
+
+
+def chatmessages(messages: list[ChatmessageItem]) -> list[SimpleNamespace]:
+    return [chatmessage(message) for message in messages]
+
+
+# ---- chatroommessages ----------------------------------------------------------------
+
+def chatroommessage(copy, message: ChatmessageItem | None) -> SimpleNamespace:
+    """A copy as its chatroom shows it; `message` is its chatmessage (None
+    only if that is gone, which soft deletes never do)."""
+    shared = message if message is not None else copy
+    return SimpleNamespace(
+        id=copy.id, customer_id=copy.customer_id, chatroom_id=copy.chatroom_id, messagechat_id=copy.messagechat_id,
+        source=copy.source, type=copy.type, text=shared.text, medias=shared.medias,
+        tm_create=copy.tm_create,
+        # its own change (a delete) or its chatmessage's (an edit, a reaction), whichever is later
+        tm_update=max(copy.tm_update, message.tm_update if message is not None else copy.tm_update),
+        tm_delete=copy.tm_delete, owner_type="agent", owner_id=copy.owner_id,
+        metadata={"reactions": reactions_of(message) if message is not None else []},
+        parent_id=(message.parent_id or "") if message is not None else "",
+    )
+
+
+def chatroommessages(copies: list, known: dict[str, ChatmessageItem] | None = None) -> list[SimpleNamespace]:
+    """Copies of a page with their chatmessages: one BatchGetItem per 100 distinct chatmessages."""
+    messages = dict(known or {})
+    wanted = {(ChatmessageItem.key(copy.customer_id, copy.messagechat_id), META)
+              for copy in copies if ChatmessageItem.key(copy.customer_id, copy.messagechat_id) not in messages}
+    messages.update(fetch(wanted, "reading the copies' chatmessages"))
+    return [chatroommessage(copy, messages.get(ChatmessageItem.key(copy.customer_id, copy.messagechat_id)))
+            for copy in copies]
+
+
+# ---- chatrooms --------------------------------------------------------------------------
+
+def read_state(room) -> tuple[int, str, str]:
+    """(unread, tm_read, tm_activity), with the contract's starting values for
+    chatrooms written before read state existed."""
+    return int(room.unread or 0), room.tm_read or room.tm_create, room.tm_activity or room.tm_create
+
+
+def chatroom(room, chat: ChatItem | None, last: ChatmessageItem | None) -> SimpleNamespace:
+    unread, tm_read, tm_activity = read_state(room)
+    preview = None
+    if room.last_copy_id and last is not None:
+        preview = {"id": room.last_copy_id, "source": last.source, "type": last.type,
+                   "text": last.text[:PREVIEW_TEXT_MAX], "tm_create": last.tm_create}
+    return SimpleNamespace(
+        id=room.id, customer_id=room.customer_id, type=chat.type if chat else "unknown", chat_id=room.chat_id,
+        owner_id=room.owner_id, participant_ids=chat.participant_ids if chat else [], name=room.name,
+        detail=room.detail, tm_create=room.tm_create, tm_update=room.tm_update, tm_delete=room.tm_delete,
+        unread_count=min(unread, UNREAD_SHOWN_MAX), tm_read=tm_read, tm_activity=tm_activity,
+        last_chatroommessage=preview,
+    )
+
+
+def chatrooms(rooms: list, known: dict[str, TableItem] | None = None) -> list[SimpleNamespace]:
+    """Chatrooms of a page with their chats and newest copies' chatmessages:
+    one BatchGetItem per 100 distinct items (a page of 50 chatrooms: one)."""
+    items = dict(known or {})
+    wanted = set()
+    for room in rooms:
+        wanted.add((ChatItem.key(room.customer_id, room.chat_id), META))
+        if room.last_messagechat_id:
+            wanted.add((ChatmessageItem.key(room.customer_id, room.last_messagechat_id), META))
+    items.update(fetch({key for key in wanted if key[0] not in items}, "reading the chatrooms' chats"))
+    return [chatroom(room, items.get(ChatItem.key(room.customer_id, room.chat_id)),
+                     items.get(ChatmessageItem.key(room.customer_id, room.last_messagechat_id))
+                     if room.last_messagechat_id else None)
+            for room in rooms]
