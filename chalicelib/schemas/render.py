@@ -7,7 +7,8 @@ from chalicelib.schemas import resources
 
 _FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
     model: tuple(model.model_fields)
-    for model in (resources.Chat, resources.Chatroom, resources.Chatmessage, resources.Chatroommessage)
+    for model in (resources.Chat, resources.Chatroom, resources.Chatmessage, resources.Chatroommessage,
+                  resources.File)
 }
 
 

@@ -5,7 +5,7 @@ from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import Conflict, Forbidden
 from chalicelib.schemas.bodies import ChatmessageCreate, ChatroommessageCreate
-from chalicelib.services import access, idempotency, membership
+from chalicelib.services import access, files, idempotency, membership
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
 from chalicelib.storage.models import ChatItem, ChatmessageItem, ChatroomItem, ChatroommessageItem
@@ -38,7 +38,7 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
         source = body.source.model_dump()
     else:
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
-    medias = [m.stored() for m in body.medias]
+    medias = files.attach(principal, body.medias, body.chat_id)
     message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now())
     first = idempotency.write_once(
         principal, "chatmessages", key, idempotency.request_hash(body.model_dump_json()),
@@ -94,7 +94,7 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     access.require_agent(principal, "sending a chatroommessage")
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
     membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
-    medias = [m.stored() for m in body.medias]
+    medias = files.attach(principal, body.medias, room.chat_id)
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
                                   medias, now(), origin_chatroom_id=room.id)
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
