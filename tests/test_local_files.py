@@ -3,7 +3,10 @@ embedded moto server on loopback, a real multipart POST (what `curl -F` sends)
 stores the file there, the download URL serves it, and a restart on the same
 data directory keeps it (devtools/filestore.py)."""
 
+import json
+import os
 import signal
+import subprocess
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -13,7 +16,10 @@ import requests
 
 from devtools import filestore
 from tests.conftest import BUCKET
-from tests.local_server import LocalServer
+from tests.local_server import ROOT, LocalServer
+from tests.test_local_readme import ADDRESS, tutorial
+
+README_SECTION = "### Files, locally"
 
 CONTENT = b"%PDF-1.4\n" + bytes(range(256)) * 40
 
@@ -105,3 +111,24 @@ def test_the_store_restores_what_it_kept_and_skips_what_a_crash_cut_short(bucket
     store.remove(kept)
     store.remove(f"{uuid.uuid4()}/{uuid.uuid4()}")  # never stored
     assert not (tmp_path / kept).exists()
+
+
+def test_the_readme_files_section_runs_as_written(tmp_path):
+    script = tutorial(README_SECTION)
+    assert script.count(ADDRESS) == 1 and "curl" in script and "-F " in script
+    with LocalServer(secret=None, data_dir=tmp_path / "data") as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "AWS_"))}
+        env["CHAT_DATA_DIR"] = str(server.data_dir)
+        for attempt in range(2):  # it cleans up after itself
+            done = subprocess.run(["bash", "-eu", "-o", "pipefail", "-c",
+                                   script.replace(ADDRESS, f"127.0.0.1:{server.port}")],
+                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
+            output = done.stdout + done.stderr
+            assert done.returncode == 0, f"run {attempt + 1}:\n{output}"
+            assert '"Code"' not in output, f"run {attempt + 1}: an error response:\n{output}"
+            uploaded, message, content, deleted, chat = done.stdout.splitlines()
+            assert uploaded == "204", output
+            assert json.loads(message)["medias"][0]["type"] == "file"
+            assert content == "Hello from a file."
+            assert json.loads(deleted)["status"] == "deleted"
+            assert json.loads(chat)["name"] == "files tutorial"
