@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.clock import NOT_DELETED
 from chalicelib.services import files as file_service
-from chalicelib.storage import objects
+from chalicelib.storage import objects, operations
 from tests.conftest import BUCKET, REGION, TABLE, Caller
 from tests.helpers import assert_error, create_chat, ok, room_of, send_chatmessage, send_chatroommessage
 from tests.schema_check import seed_fields
@@ -483,6 +483,44 @@ def test_a_delete_that_s3_refuses_changes_nothing(team, inject_s3):
     assert_error(team.alice.delete(f"/v1.0/files/{file['id']}"), 503)
     assert ok(team.alice.get(f"/v1.0/files/{file['id']}"))["status"] == "pending"
     assert stored_object(file) is not None
+
+
+@pytest.fixture
+def inject_dynamodb(monkeypatch):
+    """Throttle the next `times` DynamoDB requests of the given operations."""
+    plan = SimpleNamespace(operations=set(), times=0, injected=0)
+    original = BaseClient._make_api_call
+
+    def make_api_call(client, operation_name, api_params):
+        if (client.meta.service_model.service_name == "dynamodb" and operation_name in plan.operations
+                and plan.injected < plan.times):
+            plan.injected += 1
+            raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow"}},
+                              operation_name)
+        return original(client, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", make_api_call)
+    monkeypatch.setattr(operations, "time", SimpleNamespace(sleep=lambda seconds: None))
+    return plan
+
+
+def test_a_send_whose_file_record_cannot_be_written_is_503_and_a_retry_sends_it(team, inject_dynamodb):
+    file = uploaded_file(team.alice)
+    inject_dynamodb.operations, inject_dynamodb.times = {"TransactWriteItems"}, 1000
+    body = {"chat_id": team.chat["id"], "medias": [file_media(file)]}
+    assert_error(team.alice.post("/v1.0/chatmessages", body), 503)
+    assert ok(team.alice.get(f"/v1.0/chatmessages?chat_id={team.chat['id']}"))["result"] == []
+    assert ok(team.alice.get(f"/v1.0/files/{file['id']}"))["status"] == "pending" and chats_of(file) == []
+    inject_dynamodb.times = 0
+    send_chatmessage(team.alice, team.chat, medias=[file_media(file)])
+    assert chats_of(file) == [team.chat["id"]]
+
+
+def test_a_file_record_that_cannot_be_stored_is_503_and_nothing_is_stored(team, inject_dynamodb):
+    inject_dynamodb.operations, inject_dynamodb.times = {"PutItem"}, 1000
+    response = team.alice.post("/v1.0/files", {"name": "a.png", "content_type": "image/png", "size": 5})
+    assert_error(response, 503)
+    assert file_items() == {}
 
 
 def test_without_a_bucket_the_routes_say_so_and_store_nothing(team, monkeypatch, caplog):
