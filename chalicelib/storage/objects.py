@@ -18,9 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import quote
 
 from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as EndpointUnreachable
@@ -148,16 +146,21 @@ def presigned_get(key: str, filename: str) -> str:
 def attachment(filename: str) -> str:
     """Content-Disposition for `filename` (RFC 6266): an ASCII fallback, and the
     name itself percent-encoded as UTF-8."""
+    from urllib.parse import quote  # a few ms of a cold start that no other request needs
+
     fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename) or "file"
     return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 # ---- requests -----------------------------------------------------------------------
 
-@dataclass(frozen=True)
 class StoredObject:
-    size: int
-    content_type: str
+    """What HeadObject says of an object (a plain class: a dataclass costs a cold start milliseconds)."""
+
+    __slots__ = ("size", "content_type")
+
+    def __init__(self, size: int, content_type: str):
+        self.size, self.content_type = size, content_type
 
 
 def head(key: str) -> StoredObject | None:
