@@ -13,7 +13,7 @@ from devtools import moto_patches
 from devtools.journal import CorruptStore, Journal
 from devtools.poller import StreamPoller
 from devtools.streams import ShardReader, streams_client
-from tests.conftest import REGION, TABLE, _dynamodb
+from tests.conftest import DYNAMODB, REGION, TABLE
 from tests.test_poller import copies_of, send_messages
 
 
@@ -48,8 +48,8 @@ def a_new_process(stream_arn, journal):
     """The process dies (nothing more is written) and the next one starts with an empty table."""
     moto_patches.attach_journal(None)
     journal.close()
-    _dynamodb.delete_table(TableName=TABLE)
-    return create_table(_dynamodb, TABLE)
+    DYNAMODB.delete_table(TableName=TABLE)
+    return create_table(DYNAMODB, TABLE)
 
 
 @pytest.fixture
@@ -96,7 +96,8 @@ def test_a_transaction_is_one_journal_line(aws, journal_dir, customer, make_agen
     response = customer.post("/v1.0/chats", {"type": "group", "owner_id": a.id, "participant_ids": [a.id, b.id, c.id]})
     assert response.status_code == 200
     lines = (journal_dir / "journal.jsonl").read_text().splitlines()
-    assert len(lines) == 1 and len(json.loads(lines[0])["r"]) == 4  # the chat and its 3 chatrooms
+    # the chat, its status item, its 3 chatrooms and their 3 member items
+    assert len(lines) == 1 and len(json.loads(lines[0])["r"]) == 8
     journal.close()
 
 
