@@ -25,6 +25,11 @@ class Settings:
     # EventBridge bus (unset: none).
     websocket_endpoint: str | None
     event_bus: str | None
+    # Files: the bucket that holds them (unset: the file routes answer 500,
+    # naming the variable), and another S3 endpoint (the local runner's moto
+    # server; unset: AWS's).
+    files_bucket: str | None = None
+    s3_endpoint: str | None = None
 
 
 def load() -> Settings:
@@ -40,6 +45,8 @@ def load() -> Settings:
         jwt_secret_id=_first_set("CHAT_JWT_SECRET_ID"),
         websocket_endpoint=_first_set("CHAT_WEBSOCKET_ENDPOINT"),
         event_bus=_first_set("CHAT_EVENT_BUS"),
+        files_bucket=_first_set("CHAT_FILES_BUCKET"),
+        s3_endpoint=_first_set("CHAT_S3_ENDPOINT"),
     )
 
 

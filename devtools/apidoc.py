@@ -79,6 +79,12 @@ ACCESS = {
                                                           "the chat.",
     "DELETE /v1.0/chatmessages/{chatmessage_id}/reactions/{emoji}": "whoever may react; it takes back the "
                                                                     "caller's own reaction only.",
+    "POST /v1.0/files": "any token: agents (the file's owner is the caller) and customer tokens (the owner is the "
+                        "customer).",
+    "GET /v1.0/files/{file_id}": f"its uploader, {_PRIVILEGED}, and agents of a chat it was sent in (while they "
+                                 "are participants); anyone else: 404.",
+    "DELETE /v1.0/files/{file_id}": f"its uploader, {_PRIVILEGED}. An agent of a chat it was sent in: 403; "
+                                    "anyone else: 404.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
@@ -140,10 +146,23 @@ NOTES = {
     "Media.type": "which one payload field the media has",
     "Media.address": "only with type `address`",
     "Media.agent": "only with type `agent`",
-    "Media.file_id": "only with type `file`",
+    "Media.file_id": "only with type `file`: a file uploaded through `POST /v1.0/files` that the sender may read",
     "Media.link_url": "only with type `link`",
     "MediaAgent.id": "the agent's id",
     "MediaAgent.customer_id": "the agent's customer",
+    "File.owner_id": "who uploaded it: the agent, or the customer for a customer token (see `owner_type`)",
+    "File.owner_type": "`agent` or `customer`",
+    "File.name": "the name given at creation; downloads carry it (Content-Disposition)",
+    "File.content_type": "the MIME type given at creation, lower case; S3 accepts only an upload of this type",
+    "File.size": "the size in bytes given at creation; S3 accepts only an upload of exactly this size",
+    "File.status": "`pending` until the first message that names it (which checks the upload), then "
+                   "`uploaded`; `deleted` once deleted",
+    "File.upload": "in the answer to `POST /v1.0/files` only (else `null`): the presigned S3 POST, valid 15 "
+                   "minutes",
+    "File.download_url": "in answers to `GET /v1.0/files/{file_id}` of an `uploaded` file only (else `null`): a "
+                         "presigned GET, valid 15 minutes",
+    "FileUpload.url": "where to POST the file (multipart/form-data)",
+    "FileUpload.fields": "form fields to send as they are, before the file itself (the last field, `file`)",
     "Error.Code": "the error's class, e.g. `BadRequestError`",
     "Error.Message": "what is wrong: names the field and the limit",
     "next_page_token": "pass it back as `page_token` for the next page; `\"\"` on the last page",
@@ -309,6 +328,8 @@ def _check_access(operations) -> None:
 
 def _route_section(method: str, path: str, op: dict, schemas: dict) -> list[str]:
     lines = [f"### `{method.upper()} {path}`", "", op.get("summary", "").rstrip(".") + ".", ""]
+    if op.get("description"):
+        lines += [op["description"], ""]
     lines += [f"**Who may call it:** {ACCESS[_route_key(method, path)]}", ""]
     parameters = op.get("parameters", [])
     if parameters:
@@ -379,7 +400,7 @@ def render(document: dict, intro: str) -> str:
 
     lines += ["## Schemas", "", "### What the API answers with", "",
               "Every field of an answer is always present, in the order below.", ""]
-    order = ["Chat", "Chatroom", "Chatmessage", "Chatroommessage"]
+    order = ["Chat", "Chatroom", "Chatmessage", "Chatroommessage", "File"]
     for name in sorted(answers, key=lambda n: (n not in order, order.index(n) if n in order else 0, n)):
         lines += [f"#### {_title(name)}", ""] + _answer_table(name, schemas[name]) + [""]
     lines += ["### What the API takes", "", "Request bodies: unknown fields are refused.", ""]

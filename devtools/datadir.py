@@ -5,6 +5,7 @@
       demo-customer         the customer of the token make run prints
       lock                  held by the running make run (one per directory)
       dynamodb/             the table: snapshot, journal and stream checkpoint (devtools.journal)
+      files/                the files' objects (devtools.filestore)
 """
 
 import fcntl

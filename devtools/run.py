@@ -2,7 +2,10 @@
 
 An embedded DynamoDB (moto's server on loopback) unless CHAT_DYNAMODB_ENDPOINT
 names another, the table created as in production, a stream poller feeding
-the same handler Lambda calls, and the HTTP API on 127.0.0.1:CHAT_PORT.
+the same handler Lambda calls, and the HTTP API on 127.0.0.1:CHAT_PORT. The
+same moto server holds the files' bucket (unless CHAT_S3_ENDPOINT names
+another S3), so the upload and download URLs the API hands out are on
+loopback too.
 
 The embedded table is kept in the data directory (.data/, CHAT_DATA_DIR) and
 comes back on the next start, stream work not yet done included
@@ -236,7 +239,7 @@ def main() -> int:
     os.environ.setdefault("AWS_DEFAULT_REGION", os.environ["CHAT_REGION"])
     _size_pools()
 
-    from devtools import datadir
+    from devtools import datadir, filestore
 
     directory = datadir.path()
     embedded = not os.environ.get("CHAT_DYNAMODB_ENDPOINT")
@@ -254,10 +257,15 @@ def main() -> int:
         secret_from = f"the secret in {directory / datadir.SECRET_FILE}"
 
     moto_server = None
-    if embedded:
-        moto_server, endpoint = start_embedded_dynamodb()
-        os.environ["CHAT_DYNAMODB_ENDPOINT"] = endpoint
-        log.info("embedded DynamoDB (moto) on %s", endpoint)
+    embedded_s3 = not os.environ.get("CHAT_S3_ENDPOINT")
+    if embedded or embedded_s3:
+        moto_server, endpoint = start_embedded_dynamodb()  # moto's server: DynamoDB and S3
+        if embedded:
+            os.environ["CHAT_DYNAMODB_ENDPOINT"] = endpoint
+            log.info("embedded DynamoDB (moto) on %s", endpoint)
+        if embedded_s3:
+            os.environ["CHAT_S3_ENDPOINT"] = endpoint
+    os.environ.setdefault("CHAT_FILES_BUCKET", filestore.DEFAULT_BUCKET)
 
     # Configuration is complete: only now import what reads it.
     from chalicelib import auth, config
@@ -281,6 +289,12 @@ def main() -> int:
                       error, directory / "dynamodb")
             moto_server.stop()
             return 1
+
+    files_kept = durable and embedded_s3
+    restored = filestore.prepare(settings.s3_endpoint, settings.region, settings.files_bucket,
+                                 directory / "files" if files_kept else None)
+    log.info("files: bucket %s on %s%s", settings.files_bucket, settings.s3_endpoint,
+             f", {restored} kept objects restored" if files_kept else "")
 
     import app as chat_app
 
@@ -329,6 +343,8 @@ def main() -> int:
         token_tool = f"CHAT_DATA_DIR={shlex.quote(str(directory))} {token_tool}"
     kept = (f"Data: kept in {directory} (make run-fresh or CHAT_EPHEMERAL=1 starts empty)" if durable else
             "Data: not kept (ephemeral run)" if embedded else f"Data: in {settings.dynamodb_endpoint}")
+    kept += (f"\nFiles: bucket {settings.files_bucket} on {settings.s3_endpoint}"
+             + (f", kept in {directory / 'files'}" if files_kept else ", not kept" if embedded_s3 else ""))
     print(f"Chat API on http://{host}:{bound_port}/v1.0  (customer {customer_id})\n"
           f"Websocket events on ws://{host}:{websockets_api.port}/?token=<token>\n"
           f"{kept}\n"

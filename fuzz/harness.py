@@ -55,7 +55,7 @@ PICKS = ("known", "preferred", "known", "preferred", "generated", "known", "pref
 # Which kind of id a parameter or body field names.
 PATH_KINDS = {
     "chat_id": "chat", "chatroom_id": "chatroom", "chatmessage_id": "chatmessage",
-    "chatroommessage_id": "chatroommessage", "participant_id": "agent",
+    "chatroommessage_id": "chatroommessage", "participant_id": "agent", "file_id": "file",
 }
 QUERY_KINDS = {"chat_id": "chat", "chatroom_id": "chatroom", "owner_id": "agent"}
 BODY_KINDS = {"chat_id": "chat", "chatroom_id": "chatroom", "owner_id": "agent", "participant_id": "agent"}
@@ -118,7 +118,7 @@ class Pools:
     """Ids the service really holds, by kind; `foreign` ones belong to another customer."""
 
     def __init__(self):
-        kinds = ("chat", "chatroom", "chatmessage", "chatroommessage", "agent")
+        kinds = ("chat", "chatroom", "chatmessage", "chatroommessage", "agent", "file")
         self.ids: dict[str, list[str]] = {kind: [] for kind in kinds}
         self.members: dict[str, list[str]] = {}  # chat id -> its participants, as last seen
         self.page_tokens: list[str] = []  # next_page_token values the service issued
@@ -142,6 +142,9 @@ class Pools:
                 self.page_tokens.append(token)
             return
         if not isinstance(body, dict) or "id" not in body:
+            return
+        if "content_type" in body:  # a file (its owner may be the customer: not an agent)
+            self.add("file", body["id"])
             return
         if "messagechat_id" in body:
             self.add("chatroommessage", body["id"])
@@ -374,6 +377,8 @@ def seed_tenant(api_for, customer_id: str) -> tuple[Pools, str]:
         ok(me.call("POST", "/chatroommessages", {"chatroom_id": room["id"], "text": "from the fuzzing agent"}))
     for owner in (b, c, d):
         ok(customer.call("GET", f"/chatrooms?owner_id={owner}"))
+    for caller in (me, customer):
+        ok(caller.call("POST", "/files", {"name": "fuzz.png", "content_type": "image/png", "size": 100}))
     return pools, agent
 
 

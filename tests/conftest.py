@@ -15,6 +15,7 @@ if os.environ.get("CHAT_AUDIT_OPEN") == "1":  # before anything else is read: se
 os.environ.update(
     CHAT_JWT_SECRET="test-secret-that-is-long-enough-for-hs256-0123456789",
     CHAT_TABLE_NAME="chat-test",
+    CHAT_FILES_BUCKET="chat-files-test",
     CHAT_REGION="us-east-1",
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
@@ -22,6 +23,7 @@ os.environ.update(
     AWS_DEFAULT_REGION="us-east-1",
 )
 os.environ.pop("CHAT_DYNAMODB_ENDPOINT", None)
+os.environ.pop("CHAT_S3_ENDPOINT", None)
 
 import contextlib  # noqa: E402
 import json  # noqa: E402
@@ -55,6 +57,7 @@ chalice.test.BaseClient._patched_env_vars = _environment_as_is
 SECRET = os.environ["CHAT_JWT_SECRET"]
 REGION = "us-east-1"
 TABLE = os.environ["CHAT_TABLE_NAME"]
+BUCKET = os.environ["CHAT_FILES_BUCKET"]
 
 
 class CheckedHttp:
@@ -179,6 +182,18 @@ def aws():
     """A fresh moto account per test."""
     with _moto_table() as stream_arn:
         yield stream_arn
+
+
+@pytest.fixture
+def bucket(aws):
+    """The files' bucket, in the test's moto account (as the deploy makes it: private, encrypted)."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_public_access_block(Bucket=BUCKET, PublicAccessBlockConfiguration={
+        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+    s3.put_bucket_encryption(Bucket=BUCKET, ServerSideEncryptionConfiguration={
+        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    return s3
 
 
 @pytest.fixture

@@ -20,12 +20,13 @@ SECTION = "### The seed's tutorial, locally"
 ADDRESS = "localhost:8000"
 
 
-def tutorial() -> str:
+def tutorial(section: str = SECTION) -> str:
+    """The shell block(s) of a section of README.md, joined."""
     readme = (ROOT / "README.md").read_text()
-    start = readme.index(SECTION) + len(SECTION)
+    start = readme.index(section) + len(section)
     following = re.compile(r"^##+ ", re.M).search(readme, start)
     blocks = re.findall(r"```sh\n(.*?)```", readme[start:following.start() if following else None], re.S)
-    assert blocks, f"no ```sh block under {SECTION!r}"
+    assert blocks, f"no ```sh block under {section!r}"
     return "\n".join(blocks)
 
 

@@ -443,6 +443,7 @@ BODY_ROUTES = [
     ("PUT", "/v1.0/chatrooms/{room}"),
     ("POST", "/v1.0/chatmessages"),
     ("POST", "/v1.0/chatroommessages"),
+    ("POST", "/v1.0/files"),
 ]
 
 
@@ -456,6 +457,7 @@ def _valid_body(route, ids):
         "/v1.0/chatrooms/{room}": {"name": "n"},
         "/v1.0/chatmessages": {"chat_id": ids["chat"], "text": "t"},
         "/v1.0/chatroommessages": {"chatroom_id": ids["room"], "text": "t"},
+        "/v1.0/files": {"name": "n", "content_type": "image/png", "size": 5},
     }[route]
 
 
@@ -536,6 +538,10 @@ FIELD_ATTACKS = [
      {"chat_id": "{chat}", "medias": [{"type": "link", "link_url": "https://x.test"}] * 11}),
     ("media without its payload", "customer", "POST", "/v1.0/chatmessages",
      {"chat_id": "{chat}", "medias": [{"type": "file"}]}),
+    ("file media naming no file", "customer", "POST", "/v1.0/chatmessages",
+     {"chat_id": "{chat}", "medias": [{"type": "file", "file_id": "{x}"}]}),
+    ("file media naming no file (chatroom)", "a", "POST", "/v1.0/chatroommessages",
+     {"chatroom_id": "{room}", "text": "t", "medias": [{"type": "file", "file_id": "{chat}"}]}),
     ("javascript: link", "customer", "POST", "/v1.0/chatmessages",
      {"chat_id": "{chat}", "medias": [{"type": "link", "link_url": "javascript:alert(1)"}]}),
     ("unknown source type", "customer", "POST", "/v1.0/chatmessages",
@@ -603,6 +609,7 @@ PATH_ROUTES = [
     ("GET", "/v1.0/chatroommessages/{id}"), ("DELETE", "/v1.0/chatroommessages/{id}"),
     ("GET", "/v1.0/chatmessages?chat_id={id}"), ("GET", "/v1.0/chatroommessages?chatroom_id={id}"),
     ("GET", "/v1.0/chatrooms?owner_id={id}"),
+    ("GET", "/v1.0/files/{id}"), ("DELETE", "/v1.0/files/{id}"),
 ]
 
 

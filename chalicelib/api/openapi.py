@@ -22,7 +22,8 @@ ERROR_TEXT = {
     404: "Not found (or another customer's)",
     409: "Conflict with the current state",
     413: "Body over 256 KiB",
-    503: "The database stayed busy through every retry; nothing was changed, send the request again",
+    503: "The database or the file storage stayed busy through every retry; nothing was changed, send the "
+         "request again",
 }
 ALWAYS = (503,)  # any operation may meet a busy database
 SECURITY = [{"tokenQuery": []}, {"bearer": []}, {"tokenCookie": []}]

@@ -1,11 +1,16 @@
 """Request bodies, validated with pydantic; also the OpenAPI source."""
 
+import re
+import unicodedata
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from chalicelib.schemas.common import (
+    CONTENT_TYPE_PATTERN,
+    FILE_SIZE_MAX,
     MEDIAS_MAX,
+    NAME_MAX,
     PARTICIPANTS_MAX,
     TEXT_MAX,
     Address,
@@ -118,3 +123,26 @@ class ChatroomRead(StrictModel):
     """Move the read marker to this copy (of this chatroom), or to the newest when absent."""
 
     chatroommessage_id: UUIDStr | None = None
+
+
+class FileCreate(StrictModel):
+    name: Annotated[str, Field(min_length=1, max_length=NAME_MAX,
+                               description="the file's name, shown to whoever downloads it; no control characters")]
+    content_type: Annotated[str, Field(max_length=255, description="a MIME type, type/subtype without parameters",
+                                       json_schema_extra={"pattern": CONTENT_TYPE_PATTERN})]
+    size: Annotated[int, Field(ge=1, le=FILE_SIZE_MAX, description="bytes, 1 to 31,457,280 (30 MiB)")]
+
+    @field_validator("name")
+    @classmethod
+    def _printable(cls, name: str) -> str:
+        if any(unicodedata.category(c) in ("Cc", "Cs") for c in name):
+            raise ValueError("no control characters")
+        return name
+
+    @field_validator("content_type")
+    @classmethod
+    def _mime_type(cls, content_type: str) -> str:
+        if not re.fullmatch(CONTENT_TYPE_PATTERN, content_type):
+            raise ValueError("must be a MIME type type/subtype without parameters, e.g. image/png (RFC 6838 "
+                             "characters, at most 127 on each side)")
+        return content_type.lower()

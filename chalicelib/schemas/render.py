@@ -8,7 +8,7 @@ from chalicelib.schemas import resources
 _FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
     model: tuple(model.model_fields)
     for model in (resources.Chat, resources.Chatroom, resources.Chatmessage, resources.Chatroommessage,
-                  resources.ChatmessageVersion)
+                  resources.ChatmessageVersion, resources.File)
 }
 
 

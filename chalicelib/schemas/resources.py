@@ -106,6 +106,30 @@ class ChatmessageVersion(_Resource):
     tm_update: str  # when this version was written
 
 
+class FileUpload(BaseModel):
+    """A presigned S3 POST: send a multipart/form-data POST to `url` with every
+    field of `fields`, then the file as the last field, `file`."""
+
+    url: str
+    fields: dict[str, str]
+
+
+class File(_Resource):
+    id: str
+    customer_id: str
+    owner_id: str
+    name: str
+    content_type: str
+    size: int
+    status: Literal["pending", "uploaded", "deleted"]
+    upload: FileUpload | None
+    download_url: str | None
+    tm_create: str
+    tm_update: str
+    tm_delete: str
+    owner_type: Literal["agent", "customer"]
+
+
 T = TypeVar("T")
 
 

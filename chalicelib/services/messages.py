@@ -11,7 +11,7 @@ from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.schemas.bodies import ChatmessageCreate, ChatmessageEdit, ChatroommessageCreate, ReactionCreate
 from chalicelib.schemas.common import Emoji
-from chalicelib.services import access, idempotency, membership, readstate, views
+from chalicelib.services import access, files, idempotency, membership, readstate, views
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
@@ -77,7 +77,7 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
         source = body.source.model_dump()
     else:
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
-    medias = [m.stored() for m in body.medias]
+    medias = files.attach(principal, body.medias, body.chat_id)
     message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now(),
                                   parent_id=body.parent_id)
     first = idempotency.write_once(
@@ -167,7 +167,7 @@ def edit_chatmessage(principal: Principal, message_id: str, body: ChatmessageEdi
         if message.deleted:
             raise NotFound(f"chatmessage {message_id} is deleted")
         tm = now()
-        medias = [m.stored() for m in body.medias]
+        medias = files.attach(principal, body.medias, message.chat_id)
 
         def write(tx, message=message, tm=tm, medias=medias) -> None:
             tx.save(ChatmessageVersionItem.of(message), condition=ChatmessageVersionItem.pk.does_not_exist())
@@ -265,7 +265,7 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
     membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
     parent = _parent(principal, room.chat_id, body.parent_id)
-    medias = [m.stored() for m in body.medias]
+    medias = files.attach(principal, body.medias, room.chat_id)
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
                                   medias, now(), origin_chatroom_id=room.id, parent_id=body.parent_id)
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)

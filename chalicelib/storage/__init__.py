@@ -9,9 +9,12 @@ _connection: Connection | None = None
 
 
 def configure(settings: config.Settings | None = None) -> None:
-    """Point every model at the configured table and endpoint."""
+    """Point every model at the configured table and endpoint, and the files at their bucket."""
+    from chalicelib.storage import objects
+
     global _connection
     settings = settings or config.load()
+    objects.configure(settings)
     for model in MODELS:
         model.Meta.table_name = settings.table_name
         model.Meta.region = settings.region

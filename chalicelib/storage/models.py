@@ -362,6 +362,66 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
         return f"{customer_id}#chatmessage#{message_id}#copies"
 
 
+class FileItem(Resource, discriminator="file"):
+    """An attachment: its record here, its bytes in the files' bucket under
+    `{customer_id}/{id}` (`object_key`). pending (created, maybe uploaded) ->
+    uploaded (checked at the first send that names it) -> deleted (the object
+    is gone, the record stays). A pending record carries a TTL: the bucket's
+    lifecycle rule removes an upload never sent within a day, and DynamoDB
+    removes its record."""
+
+    owner_type = UnicodeAttribute()  # agent | customer
+    owner_id = UnicodeAttribute()  # the uploading agent, or the customer for a customer token
+    name = UnicodeAttribute()
+    content_type = UnicodeAttribute()
+    size = NumberAttribute()
+    status = UnicodeAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)
+    # Only in answers (set by the service, never stored).
+    upload = None
+    download_url = None
+
+    @staticmethod
+    def key(customer_id: str, file_id: str) -> str:
+        return f"{customer_id}#file#{file_id}"
+
+    @classmethod
+    def new(cls, customer_id: str, owner_type: str, owner_id: str, name: str, content_type: str, size: int,
+            tm: str, expires_at: int) -> "FileItem":
+        file_id = new_id()
+        return cls(
+            cls.key(customer_id, file_id),
+            id=file_id, customer_id=customer_id, owner_type=owner_type, owner_id=owner_id, name=name,
+            content_type=content_type, size=size, status="pending", tm_create=tm, tm_update=tm,
+            expires_at=expires_at,
+        )
+
+    @classmethod
+    def keyed(cls, customer_id: str, file_id: str) -> "FileItem":
+        return cls(cls.key(customer_id, file_id), META)
+
+    @property
+    def object_key(self) -> str:
+        return f"{self.customer_id}/{self.id}"
+
+
+class FileChatItem(TableItem, discriminator="file-chat"):
+    """A chat a file was sent in, filed in the file's partition: who may read
+    the file is one Query of these and one BatchGetItem of the caller's
+    member items in those chats."""
+
+    chat_id = UnicodeAttribute()
+    SORT_PREFIX = "chat#"
+
+    @classmethod
+    def sort_key(cls, chat_id: str) -> str:
+        return f"{cls.SORT_PREFIX}{chat_id}"
+
+    @classmethod
+    def of(cls, file: FileItem, chat_id: str) -> "FileChatItem":
+        return cls(file.pk, cls.sort_key(chat_id), chat_id=chat_id)
+
+
 class PairGuardItem(TableItem, discriminator="pair"):
     """Exists while a live `normal` chat joins these two agents: the
     conditional put of this item makes a second one impossible, even in a race."""
@@ -425,5 +485,6 @@ class ConnectionRouteItem(TableItem, discriminator="connection-route"):
 
 MODELS = (
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
-    ChatmessageVersionItem, ChatroommessageItem, PairGuardItem, IdempotencyItem, AudienceItem, ConnectionRouteItem,
+    ChatmessageVersionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem, IdempotencyItem,
+    AudienceItem, ConnectionRouteItem,
 )

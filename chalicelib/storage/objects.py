@@ -1,0 +1,194 @@
+"""The files' bucket: presigned URLs, and the three object requests the
+service makes (HEAD, tagging, DELETE), under the table's write-error policy
+(storage/operations.py):
+
+- "no such object" is a business answer (`None`, `False`), never an error;
+- transient errors (SlowDown, S3's own 500/503, a timeout, a dropped
+  connection) are retried with backoff, then answered 503 (`Unavailable`);
+- anything else (access denied, a bucket that is not there) is logged and
+  answered 500.
+
+Every request is idempotent, so a retry never does anything twice. Keys are
+`{customer_id}/{file_id}`, made here from ids only: nothing a client sends
+ever reaches a key. The S3 client is made on first use (importing boto3 is a
+good part of a cold start, and most requests never touch a file).
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as EndpointUnreachable
+
+from chalicelib import config
+from chalicelib.errors import ServiceError, Unavailable
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+URL_SECONDS = 15 * 60  # presigned POSTs and GETs
+ATTEMPTS = 5
+TRANSIENT_CODES = frozenset({
+    "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeTooSkewed",
+    "OperationAborted", "500", "502", "503", "504",
+})
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# The lifecycle rule of the bucket expires objects tagged UPLOAD_TAG=PENDING a day after
+# their upload: a file never sent in a message. Sending one tags it ATTACHED.
+UPLOAD_TAG = "upload"
+PENDING = "pending"
+ATTACHED = "attached"
+PENDING_TAGGING = f"<Tagging><TagSet><Tag><Key>{UPLOAD_TAG}</Key><Value>{PENDING}</Value></Tag></TagSet></Tagging>"
+
+_settings: config.Settings | None = None
+_client = None
+_client_lock = threading.Lock()
+
+
+def configure(settings: config.Settings) -> None:
+    """Use these settings; the client is made again on next use."""
+    global _settings, _client
+    with _client_lock:
+        _settings, _client = settings, None
+
+
+def _current() -> config.Settings:
+    return _settings if _settings is not None else config.load()
+
+
+def bucket() -> str:
+    name = _current().files_bucket
+    if not name:
+        raise ServiceError("files: no bucket is configured (CHAT_FILES_BUCKET)")
+    return name
+
+
+def client():
+    global _client
+    if _client is None:
+        with _client_lock:
+            if _client is None:
+                import boto3
+                from botocore.config import Config
+
+                settings = _current()
+                _client = boto3.client(
+                    "s3", region_name=settings.region, endpoint_url=settings.s3_endpoint,
+                    config=Config(
+                        signature_version="s3v4",
+                        # A local endpoint (an IP and a port) has no bucket subdomains.
+                        s3={"addressing_style": "path" if settings.s3_endpoint else "virtual"},
+                        retries={"total_max_attempts": 1, "mode": "standard"},  # retried by `attempt`
+                        connect_timeout=2, read_timeout=10,
+                    ),
+                )
+    return _client
+
+
+def object_key(customer_id: str, file_id: str) -> str:
+    return f"{customer_id}/{file_id}"
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T:
+    """Run one S3 request under the policy above. A missing object raises
+    ClientError with a MISSING_CODES code, for the caller to read."""
+    for number in range(1, ATTEMPTS + 1):
+        try:
+            return request()
+        except ClientError as error:
+            code = _code(error)
+            if code in MISSING_CODES:
+                raise
+            transient = code in TRANSIENT_CODES
+            failure = error
+        except (EndpointUnreachable, HTTPClientError) as error:  # refused, reset, timed out
+            transient, failure, code = True, error, type(error).__name__
+        except BotoCoreError as error:  # e.g. no credentials
+            transient, failure, code = False, error, type(error).__name__
+        if transient and number < ATTEMPTS:
+            time.sleep(min(first_delay * 2 ** (number - 1), 1.0))
+            continue
+        if transient:
+            log.warning("%s: still %s after %d attempts", what, code, ATTEMPTS)
+            raise Unavailable(f"{what}: file storage is busy, nothing was changed; please retry") from failure
+        log.error("%s failed: %s", what, failure, exc_info=failure)
+        raise ServiceError(f"{what}: file storage error") from failure
+    raise AssertionError("unreachable")
+
+
+# ---- presigned URLs (computed here, no request) ------------------------------------
+
+def presigned_post(key: str, content_type: str, size: int) -> dict:
+    """{url, fields} of a browser-style POST that S3 accepts only for this key,
+    exactly `size` bytes, this Content-Type and the pending tag, for 15 minutes."""
+    fields = {"Content-Type": content_type, "tagging": PENDING_TAGGING}
+    conditions = [["content-length-range", size, size], {"Content-Type": content_type},
+                  {"tagging": PENDING_TAGGING}]
+    name = bucket()
+    return attempt(lambda: client().generate_presigned_post(name, key, Fields=fields, Conditions=conditions,
+                                                           ExpiresIn=URL_SECONDS), "signing the upload")
+
+
+def presigned_get(key: str, filename: str) -> str:
+    """A GET of the object for 15 minutes, served as an attachment named `filename`."""
+    params = {"Bucket": bucket(), "Key": key, "ResponseContentDisposition": attachment(filename)}
+    return attempt(lambda: client().generate_presigned_url("get_object", Params=params, ExpiresIn=URL_SECONDS),
+                   "signing the download")
+
+
+def attachment(filename: str) -> str:
+    """Content-Disposition for `filename` (RFC 6266): an ASCII fallback, and the
+    name itself percent-encoded as UTF-8."""
+    from urllib.parse import quote  # a few ms of a cold start that no other request needs
+
+    fallback = "".join(c if " " <= c <= "~" and c not in '"\\' else "_" for c in filename) or "file"
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+# ---- requests -----------------------------------------------------------------------
+
+class StoredObject:
+    """What HeadObject says of an object (a plain class: a dataclass costs a cold start milliseconds)."""
+
+    __slots__ = ("size", "content_type")
+
+    def __init__(self, size: int, content_type: str):
+        self.size, self.content_type = size, content_type
+
+
+def head(key: str) -> StoredObject | None:
+    """What is stored under `key`, or None: one HeadObject."""
+    name = bucket()
+    try:
+        found = attempt(lambda: client().head_object(Bucket=name, Key=key), "checking the uploaded file")
+    except ClientError:  # missing
+        return None
+    return StoredObject(int(found["ContentLength"]), found.get("ContentType", ""))
+
+
+def mark_attached(key: str) -> bool:
+    """Tag the object as sent, out of the lifecycle rule's reach: one
+    PutObjectTagging. False if it is not there."""
+    name = bucket()
+    tagging = {"TagSet": [{"Key": UPLOAD_TAG, "Value": ATTACHED}]}
+    try:
+        attempt(lambda: client().put_object_tagging(Bucket=name, Key=key, Tagging=tagging), "tagging the file")
+    except ClientError:  # missing
+        return False
+    return True
+
+
+def remove(key: str) -> None:
+    """One DeleteObject; removing what is not there succeeds too."""
+    name = bucket()
+    try:
+        attempt(lambda: client().delete_object(Bucket=name, Key=key), "removing the file")
+    except ClientError:  # missing
+        pass
