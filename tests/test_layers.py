@@ -48,6 +48,9 @@ def project_imports(path: Path) -> set[str]:
                 base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + [base]).strip(".")
             found.add(base)
             found |= {f"{base}.{alias.name}" for alias in node.names if f"{base}.{alias.name}" in MODULES}
+        elif (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Service" and node.args
+              and isinstance(node.args[0], ast.Constant)):
+            found.add(node.args[0].value)  # a service imported at first use (chalicelib/api/routing.py)
     return {name for name in found if name == "chalicelib" or name.startswith("chalicelib.")}
 
 
@@ -87,6 +90,24 @@ def test_the_rule_catches_upward_and_sideways_imports():
     assert violations({"chalicelib.stream.handler": {"chalicelib.api.routing"}})
     assert violations({"chalicelib.auth.tokens": {"chalicelib.schemas.common"}})
     assert not violations({"chalicelib.api.chats": {"chalicelib.services.chats", "chalicelib.errors"}})
+
+
+def test_lazily_imported_services_count_as_imports():
+    graph = project_imports(ROOT / "chalicelib" / "api" / "service_agents.py")
+    assert {"chalicelib.services.chatrooms", "chalicelib.services.messages"} <= graph
+
+
+def test_a_cold_start_imports_neither_pydantic_nor_the_services_nor_boto3():
+    """Importing the app (what every Lambda cold start does) stays near a bare
+    Chalice app: pydantic loads where a body is parsed, each service at its
+    first use, boto3 only where a client of its own is made (bench/RESULTS.md)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, app; print(sorted({m.split('.')[0] for m in sys.modules} & {'pydantic', 'boto3'}),"
+            " sorted(m for m in sys.modules if m.startswith('chalicelib.services')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[] []", done.stdout
 
 
 def test_the_deployed_package_holds_no_development_tool():

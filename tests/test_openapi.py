@@ -49,3 +49,13 @@ def test_token_security_schemes(client):
     schemes = document["components"]["securitySchemes"]
     assert schemes["tokenQuery"] == {"type": "apiKey", "in": "query", "name": "token"}
     assert schemes["bearer"]["scheme"] == "bearer"
+
+
+def test_the_rendered_fields_are_the_resource_models_fields():
+    """Answers render from plain tuples (no pydantic on the request path): they
+    must be exactly the pydantic models' fields, which the document shows."""
+    from chalicelib.schemas import resources
+    from chalicelib.schemas.fields import FIELDS
+
+    for name, fields in FIELDS.items():
+        assert fields == tuple(getattr(resources, name).model_fields), name

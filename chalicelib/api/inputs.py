@@ -1,11 +1,10 @@
 """Turning an HTTP request into validated inputs: the caller, the body, ids,
 paging, the Idempotency-Key. Every refusal names the field and the limit."""
 
+import functools
+import importlib
 import json
 import re
-from typing import TypeVar
-
-from pydantic import BaseModel, ValidationError
 
 from chalicelib import auth
 from chalicelib.clock import is_timestamp, is_uuid
@@ -22,7 +21,6 @@ _PAGE_TOKEN = re.compile(
 )
 _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
-M = TypeVar("M", bound=BaseModel)
 
 
 def caller(request) -> auth.Principal:
@@ -31,7 +29,13 @@ def caller(request) -> auth.Principal:
     return auth.authenticate(request.headers, tokens)
 
 
-def body(request, model: type[M]) -> M:
+@functools.cache
+def body_model(name: str):
+    """A request body's pydantic model by name; pydantic loads here, at the first body."""
+    return getattr(importlib.import_module("chalicelib.schemas.bodies"), name)
+
+
+def body(request, model_name: str):
     raw = request.raw_body or b""
     if len(raw) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body: {len(raw)} bytes is over the limit of {MAX_BODY_BYTES} bytes (256 KiB)")
@@ -49,6 +53,9 @@ def body(request, model: type[M]) -> M:
         raise BadRequest(f"body: not valid JSON ({error})") from None
     if not isinstance(data, dict):
         raise BadRequest("body: must be a JSON object")
+    model = body_model(model_name)
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -57,7 +64,7 @@ def body(request, model: type[M]) -> M:
         raise BadRequest("body: JSON nested too deeply") from None
 
 
-def describe(error: ValidationError) -> str:
+def describe(error) -> str:
     """'field.path: what is wrong' for the first few problems."""
     parts = []
     for problem in error.errors(include_url=False)[:3]:

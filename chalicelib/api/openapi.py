@@ -6,11 +6,9 @@ import functools
 import re
 
 from chalice import Blueprint
-from pydantic.json_schema import models_json_schema
 
-from chalicelib.api.inputs import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX
+from chalicelib.api.inputs import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, body_model
 from chalicelib.api.routing import NO_BODY
-from chalicelib.schemas.resources import Error, Page
 
 bp = Blueprint(__name__)
 DOCUMENT_PATH = "/openapi.json"
@@ -48,6 +46,12 @@ IDEMPOTENCY_HEADER = {
 
 
 def build_document(app) -> dict:
+    # pydantic and the resource models load here, not with the app (cold starts)
+    from pydantic.json_schema import models_json_schema
+
+    from chalicelib.schemas import resources
+    from chalicelib.schemas.resources import Error, Page
+
     operations = []
     for path, methods in app.routes.items():
         for method, entry in methods.items():
@@ -55,9 +59,15 @@ def build_document(app) -> dict:
             if operation is not None:
                 operations.append((path, method.lower(), operation))
 
-    models = {op.returns for _, _, op in operations} | {Error}
-    models |= {Page[op.returns] for _, _, op in operations if op.page}
-    bodies = {op.body for _, _, op in operations if op.body}
+    def returns(op):
+        return getattr(resources, op.returns)
+
+    def body(op):
+        return body_model(op.body)
+
+    models = {returns(op) for _, _, op in operations} | {Error}
+    models |= {Page[returns(op)] for _, _, op in operations if op.page}
+    bodies = {body(op) for _, _, op in operations if op.body}
     refs, schema = models_json_schema(
         [(m, "serialization") for m in models] + [(m, "validation") for m in bodies], ref_template=REF
     )
@@ -80,7 +90,7 @@ def build_document(app) -> dict:
         if op.idempotent:
             parameters.append(IDEMPOTENCY_HEADER)
         responses = {"200": {"description": "OK", "content": {
-            "application/json": {"schema": ref(Page[op.returns] if op.page else op.returns)}}}}
+            "application/json": {"schema": ref(Page[returns(op)] if op.page else returns(op))}}}}
         for status in (*op.errors, *ALWAYS):
             responses[str(status)] = {"description": ERROR_TEXT[status],
                                       "content": {"application/json": {"schema": ref(Error)}}}
@@ -91,7 +101,7 @@ def build_document(app) -> dict:
         if op.description:
             document_op["description"] = op.description
         if op.body:
-            body_schema = {"schema": ref(op.body, "validation")}
+            body_schema = {"schema": ref(body(op), "validation")}
             document_op["requestBody"] = {"required": True, "content": {
                 "application/json": body_schema, "text/plain": body_schema}}
         paths.setdefault(path, {})[method] = document_op

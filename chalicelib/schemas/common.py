@@ -7,15 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-NAME_MAX = 255
-DETAIL_MAX = 2000
-TEXT_MAX = 10_000
-MEDIAS_MAX = 10
-PARTICIPANTS_MAX = 1000
-FILE_SIZE_MAX = 30 * 1024 * 1024  # 30 MiB, VoIPBIN's upload limit
-# A MIME type as RFC 6838 names them (type "/" subtype, each 1 to 127 of its
-# characters), without parameters; compared case-insensitively, stored lower-case.
-CONTENT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
+from chalicelib.schemas.limits import (  # noqa: F401 (re-exported: the models' modules import them from here)
+    CONTENT_TYPE_PATTERN,
+    DETAIL_MAX,
+    EMOJI_MAX,
+    FILE_SIZE_MAX,
+    MEDIAS_MAX,
+    NAME_MAX,
+    PARTICIPANTS_MAX,
+    TEXT_MAX,
+)
 
 
 def _canonical_uuid(value: str) -> str:
@@ -28,7 +29,6 @@ def _canonical_uuid(value: str) -> str:
     return str(parsed)
 
 
-EMOJI_MAX = 32
 _EMOJI_NAME = re.compile(r":[a-z0-9_+\-]{1,30}:")
 # What one emoji is made of: pictographs and symbols, their modifiers and
 # joiners, regional indicators (flags), tags, and the keycap sequence.

@@ -1,21 +1,14 @@
 """Items to the JSON the API returns, in the seed's field order. Used by the
 HTTP routes and by the stream's events alike."""
 
-from pydantic import BaseModel
-
-from chalicelib.schemas import resources
-
-_FIELDS: dict[type[BaseModel], tuple[str, ...]] = {
-    model: tuple(model.model_fields)
-    for model in (resources.Chat, resources.Chatroom, resources.Chatmessage, resources.Chatroommessage,
-                  resources.ChatmessageVersion, resources.File)
-}
+from chalicelib.schemas.fields import FIELDS
 
 
-def resource(item, model: type[BaseModel]) -> dict:
-    return {field: getattr(item, field) for field in _FIELDS[model]}
+def resource(item, kind: str) -> dict:
+    """`kind`: the resource's name (Chat, Chatroom, ...), as in resources.py."""
+    return {field: getattr(item, field) for field in FIELDS[kind]}
 
 
-def page(result, model: type[BaseModel]) -> dict:
+def page(result, kind: str) -> dict:
     """A list page ({items, next_page_token}) as the API's envelope."""
-    return {"result": [resource(item, model) for item in result.items], "next_page_token": result.next_page_token}
+    return {"result": [resource(item, kind) for item in result.items], "next_page_token": result.next_page_token}

@@ -1,17 +1,22 @@
 """Chatrooms: each participant's own view of a chat, with its read state."""
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.schemas.bodies import ChatroomCreate, ChatroomRead, ChatroomUpdate, unique_sorted
-from chalicelib.schemas.common import PARTICIPANTS_MAX
+from chalicelib.schemas.limits import PARTICIPANTS_MAX
 from chalicelib.services import access, readstate, views
 from chalicelib.services.chats import chat_type_for, create_chat_with_rooms
 from chalicelib.storage import paging
 from chalicelib.storage.models import ChatroomItem, ChatroommessageItem
 from chalicelib.storage.operations import ConditionFailed, attempt, is_live, load, soft_delete_actions, update
+
+if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a body is parsed
+    from chalicelib.schemas.bodies import ChatroomCreate, ChatroomRead, ChatroomUpdate
 
 MARK_READ_ATTEMPTS = 5
 
@@ -19,7 +24,7 @@ MARK_READ_ATTEMPTS = 5
 def create_chatroom(principal: Principal, body: ChatroomCreate):
     """An agent starts a chat with others; answers with the caller's chatroom."""
     caller = access.require_agent(principal, "creating a chatroom")
-    participants = unique_sorted(body.participant_ids + [caller])
+    participants = sorted(set(body.participant_ids) | {caller})
     if len(participants) < 2:
         raise BadRequest("participant_ids: name at least one agent other than yourself")
     if len(participants) > PARTICIPANTS_MAX:

@@ -5,13 +5,16 @@ Writes are single conditional requests where the contract allows: the
 condition carries the rules (live, owned by the caller), and the item is read
 only when it fails, to say why (404, 403, ...)."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.schemas.bodies import ChatCreate, ChatUpdate, ParticipantAdd
-from chalicelib.schemas.common import PARTICIPANTS_MAX
+from chalicelib.schemas.limits import PARTICIPANTS_MAX
 from chalicelib.services import access, membership
 from chalicelib.storage import paging
 from chalicelib.storage.models import META, ChatItem, ChatMemberItem, ChatroomItem, ChatStatusItem, PairGuardItem
@@ -26,6 +29,9 @@ from chalicelib.storage.operations import (
     transact,
     update,
 )
+
+if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a body is parsed
+    from chalicelib.schemas.bodies import ChatCreate, ChatUpdate, ParticipantAdd
 
 # DynamoDB takes 100 actions in one transaction: the chat, its status and the
 # pair guard leave room for this many chatrooms with their member items.

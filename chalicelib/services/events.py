@@ -7,7 +7,7 @@ from types import SimpleNamespace
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.clock import NOT_DELETED
-from chalicelib.schemas import render, resources
+from chalicelib.schemas import render
 from chalicelib.services import views
 from chalicelib.services.connections import CUSTOMER_AUDIENCE, agent_audience
 from chalicelib.storage import paging
@@ -24,10 +24,10 @@ from chalicelib.storage.operations import attempt
 
 # item class -> (event prefix as VoIPBIN names it, resource model)
 _KINDS = {
-    ChatItem: ("chat", resources.Chat),
-    ChatroomItem: ("chatroom", resources.Chatroom),
-    ChatmessageItem: ("messagechat", resources.Chatmessage),
-    ChatroommessageItem: ("messagechatroom", resources.Chatroommessage),
+    ChatItem: ("chat", "Chat"),
+    ChatroomItem: ("chatroom", "Chatroom"),
+    ChatmessageItem: ("messagechat", "Chatmessage"),
+    ChatroommessageItem: ("messagechatroom", "Chatroommessage"),
 }
 # What a copy shows of its chatmessage: a change of these is news in every chatroom.
 _SHOWN_IN_COPIES = ("text", "medias", "reactions")
@@ -133,5 +133,5 @@ def _copy_updated(copy, message: ChatmessageItem) -> ChatEvent:
                             messagechat_id=message.id, source=message.source, type=message.type,
                             tm_create=copy.tm_create, tm_update=copy.tm_create, tm_delete=copy.tm_delete,
                             owner_id=copy.owner_id)
-    data = render.resource(views.chatroommessage(shown, message), resources.Chatroommessage)
+    data = render.resource(views.chatroommessage(shown, message), "Chatroommessage")
     return ChatEvent("messagechatroom_updated", message.customer_id, data, [agent_audience(copy.owner_id)])

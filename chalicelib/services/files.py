@@ -17,15 +17,20 @@ messages as medias `{type: file, file_id}`, downloaded through presigned GETs.
   object and marks the record deleted; messages keep their media.
 """
 
+from __future__ import annotations
+
 import time
+from typing import TYPE_CHECKING
 
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Forbidden, NotFound
-from chalicelib.schemas.bodies import FileCreate
 from chalicelib.storage import objects
 from chalicelib.storage.models import META, ChatItem, ChatMemberItem, FileChatItem, FileItem, TableItem
 from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, attempt, is_live, load, transact, update
+
+if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a body is parsed
+    from chalicelib.schemas.bodies import FileCreate
 
 # An upload must be sent in a message within this time. The bucket's lifecycle
 # rule removes pending uploads a day (rounded up to midnight UTC) after their

@@ -4,13 +4,14 @@ handler writes the copies (services/fanout.py). A copy shows its chatmessage's
 text, medias, reactions and thread, so an edit or a reaction writes one item
 whatever the size of the group."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.schemas.bodies import ChatmessageCreate, ChatmessageEdit, ChatroommessageCreate, ReactionCreate
-from chalicelib.schemas.common import Emoji
 from chalicelib.services import access, files, idempotency, membership, readstate, views
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
@@ -31,6 +32,9 @@ from chalicelib.storage.operations import (
     transact,
     update,
 )
+
+if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a body is parsed
+    from chalicelib.schemas.bodies import ChatmessageCreate, ChatmessageEdit, ChatroommessageCreate, ReactionCreate
 
 EMPTY_SOURCE = {"type": "", "target": "", "target_name": "", "name": "", "detail": ""}
 CHANGE_ATTEMPTS = 5
@@ -249,6 +253,8 @@ def remove_reaction(principal: Principal, message_id: str, emoji: str):
 
 def _emoji(value: str) -> str:
     from pydantic import TypeAdapter, ValidationError
+
+    from chalicelib.schemas.common import Emoji
 
     try:
         return TypeAdapter(Emoji).validate_python(value)

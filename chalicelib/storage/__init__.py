@@ -3,13 +3,17 @@
 from pynamodb.connection import Connection
 
 from chalicelib import config
-from chalicelib.storage.models import MODELS
+from chalicelib.storage.models import MODELS, TableItem
 
 _connection: Connection | None = None
 
 
 def configure(settings: config.Settings | None = None) -> None:
-    """Point every model at the configured table and endpoint, and the files at their bucket."""
+    """Point every model at the configured table and endpoint, and the files at their bucket.
+
+    Every model class shares one connection (one botocore session and client
+    per thread): PynamoDB would make one per class, each loading botocore's
+    service description again, most of a cold start's first request."""
     from chalicelib.storage import objects
 
     global _connection
@@ -20,7 +24,10 @@ def configure(settings: config.Settings | None = None) -> None:
         model.Meta.region = settings.region
         model.Meta.host = settings.dynamodb_endpoint
         model._connection = None
-    _connection = Connection(region=settings.region, host=settings.dynamodb_endpoint)
+    shared = TableItem._get_connection()  # every model's key schema and indexes are TableItem's
+    for model in MODELS:
+        model._connection = shared
+    _connection = shared.connection
 
 
 def connection() -> Connection:

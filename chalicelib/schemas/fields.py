@@ -1,0 +1,19 @@
+"""The fields each resource shows, in order (the seed's, then ours), as plain
+tuples: answering a request renders with these and never imports pydantic,
+which is a third of a cold start. They are the fields of the pydantic models
+in resources.py (the OpenAPI document's source); tests/test_openapi.py keeps
+the two the same."""
+
+FIELDS: dict[str, tuple[str, ...]] = {
+    "Chat": ("id", "customer_id", "type", "owner_id", "participant_ids", "name", "detail", "tm_create", "tm_update",
+             "tm_delete"),
+    "Chatroom": ("id", "customer_id", "type", "chat_id", "owner_id", "participant_ids", "name", "detail", "tm_create",
+                 "tm_update", "tm_delete", "unread_count", "tm_read", "tm_activity", "last_chatroommessage"),
+    "Chatmessage": ("id", "customer_id", "chat_id", "source", "type", "text", "medias", "tm_create", "tm_update",
+                    "tm_delete", "metadata", "parent_id", "reply_count"),
+    "Chatroommessage": ("id", "customer_id", "chatroom_id", "messagechat_id", "source", "type", "text", "medias",
+                        "tm_create", "tm_update", "tm_delete", "owner_type", "owner_id", "metadata", "parent_id"),
+    "ChatmessageVersion": ("text", "medias", "tm_update"),
+    "File": ("id", "customer_id", "owner_id", "name", "content_type", "size", "status", "upload", "download_url",
+             "tm_create", "tm_update", "tm_delete", "owner_type"),
+}
