@@ -29,10 +29,28 @@ _outside: list[str] = []
 _busy = threading.local()
 
 
+def _contains_repo(root: str) -> bool:
+    real = os.path.realpath(root)
+    return str(REPO).startswith(real.rstrip("/") + "/")
+
+
 def allowed_roots() -> list[str]:
-    roots = [REPO, sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, tempfile.gettempdir(),
-             "/tmp", *SYSTEM_DIRS]
+    # A temporary directory that holds the repository itself (a clone in /tmp)
+    # would allow everything beside it: it is left out, and the audited runs
+    # get a TMPDIR inside the repository instead (audit_tmpdir()).
+    temporary = [root for root in (tempfile.gettempdir(), "/tmp") if not _contains_repo(root)]
+    roots = [REPO, sys.prefix, sys.exec_prefix, sys.base_prefix, sys.base_exec_prefix, *temporary, *SYSTEM_DIRS]
     return sorted({os.path.realpath(str(root)) for root in roots})
+
+
+def audit_tmpdir() -> dict:
+    """The environment an audited pytest needs: TMPDIR inside the repository
+    (git-ignored build/) when the repository is inside the temporary directory."""
+    if not any(_contains_repo(root) for root in (tempfile.gettempdir(), "/tmp")):
+        return {}
+    path = REPO / "build" / "audit-tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return {"TMPDIR": str(path)}
 
 
 _ROOTS = allowed_roots()

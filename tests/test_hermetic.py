@@ -54,7 +54,7 @@ def test_no_tracked_file_refers_to_the_reading_material_outside_the_repository()
 
 
 def _audited_pytest(*args, cwd=REPO):
-    env = {**os.environ, "CHAT_AUDIT_OPEN": "1"}
+    env = {**os.environ, "CHAT_AUDIT_OPEN": "1", **audit_open.audit_tmpdir()}
     return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *args], cwd=cwd,
                           env=env, capture_output=True, text=True, timeout=600)
 
@@ -68,6 +68,7 @@ def test_the_suite_reads_nothing_outside_the_repository():
 
 
 def test_the_audit_refuses_and_reports_a_read_outside_even_when_the_error_is_swallowed(tmp_path):
+    tmp_path = Path(audit_open.audit_tmpdir().get("TMPDIR", tmp_path))  # readable by the audited run
     probe = tmp_path / "test_probe.py"
     probe.write_text(textwrap.dedent(f"""
         import os
