@@ -172,7 +172,7 @@ PENDING_UPLOAD_DAYS = 1
 @dataclass(frozen=True)
 class Stage:
     name: str
-    deletion_protection: bool  # DeletionProtectionEnabled and DeletionPolicy Retain on the table
+    deletion_protection: bool  # DeletionProtectionEnabled and DeletionPolicy Retain on the table; Retain on the bucket
     log_level: str  # Lambda ApplicationLogLevel: INFO, WARN or ERROR (never DEBUG: botocore would log the secret)
     log_retention_days: int
     max_retry_attempts: int  # per failing record (bisection narrows a batch down to it first)
@@ -226,7 +226,7 @@ class Stage:
         return config["stages"].get(self.name, {}).get("api_gateway_stage", config.get("api_gateway_stage", "api"))
 
 
-STAGES = {  # deletion_protection also keeps the files' bucket (Retain) when the stack goes
+STAGES = {
     "dev": Stage("dev", deletion_protection=False, log_level="INFO", log_retention_days=14,
                  max_retry_attempts=5, max_record_age_seconds=3600),
     "prod": Stage("prod", deletion_protection=True, log_level="WARN", log_retention_days=90,
