@@ -2,9 +2,10 @@
 reads only the wheelhouse `make` downloaded while setting up), cfn-lint on the
 merged template, and the wiring no linter knows about: the stream, the failure
 settings, the websocket and event bus settings, least-privilege IAM, the table
-as the code defines it, the zip size."""
+as the code defines it, the files' bucket's settings, the zip size."""
 
 import ast
+import dataclasses
 import json
 import os
 import shutil
@@ -15,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from chalicelib.services import files
+from chalicelib.storage import objects
 from chalicelib.storage.table import TTL_ATTRIBUTE, table_definition
 from infra import build_template, package
 from infra.build_template import FUNCTIONS, STAGES
@@ -135,11 +138,12 @@ def test_cfn_lint_passes_on_the_stage_stack(stage):
     assert returncode == 0, output
 
 
-def test_both_paths_deploy_the_same_table_queue_bus_and_log_groups(stage):
+def test_both_paths_deploy_the_same_table_bucket_queue_bus_and_log_groups(stage):
     stack = build_template.stack_template(stage)["Resources"]
     merged = build_template.merge_template(stage)["Resources"]
-    assert set(stack) == {build_template.TABLE_ID, build_template.QUEUE_ID, build_template.EVENT_BUS_ID,
-                          *(f.log_group_id for f in FUNCTIONS)}
+    assert set(stack) == {build_template.TABLE_ID, build_template.FILES_BUCKET_ID,
+                          build_template.FILES_BUCKET_POLICY_ID, build_template.QUEUE_ID,
+                          build_template.EVENT_BUS_ID, *(f.log_group_id for f in FUNCTIONS)}
     for name, resource in stack.items():
         assert merged[name] == resource, name
     assert not [r for r in stack.values() if r["Type"].startswith(("AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway"))]
@@ -263,6 +267,7 @@ def test_every_function_knows_the_table_and_where_the_secret_is(template, stage)
         variables = function["Properties"]["Environment"]["Variables"]
         assert variables["CHAT_TABLE_NAME"] == {"Ref": build_template.TABLE_ID}, name
         assert variables["CHAT_JWT_SECRET_PARAMETER"] == stage.jwt_secret_parameter, name
+        assert variables["CHAT_FILES_BUCKET"] == {"Ref": build_template.FILES_BUCKET_ID}, name
         assert "CHAT_JWT_SECRET" not in variables, "the secret itself never goes into the template"
         assert function["Properties"]["LoggingConfig"]["ApplicationLogLevel"] in ("INFO", "WARN", "ERROR")
     assert template["Resources"][build_template.TABLE_ID]["Properties"]["TableName"] == stage.table_name
@@ -286,7 +291,8 @@ def test_every_function_can_reach_the_websocket_api_and_the_event_bus_of_its_sta
 def statements(template, stage):
     """The statements of every policy of every role: each function has its own
     role with the stage's policy file; the websocket push policy of the template
-    is attached to the roles of the functions that push, and to no other."""
+    is attached to the roles of the functions that push, and to no other; the
+    files' policy to the API handler's role, and to no other."""
     roles = resources_of_type(template, "AWS::IAM::Role")
     functions = resources_of_type(template, "AWS::Serverless::Function")
     assert {name: f["Properties"]["Role"] for name, f in functions.items()} == {
@@ -302,10 +308,13 @@ def statements(template, stage):
         assert documents == [policy_file], name
         found += [s for document in documents for s in document["Statement"]]
     attached = resources_of_type(template, "AWS::IAM::Policy")
-    assert set(attached) == {build_template.PUSH_POLICY_ID}
+    assert set(attached) == {build_template.PUSH_POLICY_ID, build_template.FILES_ACCESS_POLICY_ID}
     pushing_roles = [{"Ref": f.role_id} for f in FUNCTIONS if f.cfn_id in build_template.PUSHING_FUNCTION_IDS]
     assert attached[build_template.PUSH_POLICY_ID]["Properties"]["Roles"] == pushing_roles
-    found += attached[build_template.PUSH_POLICY_ID]["Properties"]["PolicyDocument"]["Statement"]
+    files_roles = attached[build_template.FILES_ACCESS_POLICY_ID]["Properties"]["Roles"]
+    assert files_roles == [{"Ref": build_template.API_FUNCTION.role_id}]
+    for policy in attached.values():
+        found += policy["Properties"]["PolicyDocument"]["Statement"]
     assert not resources_of_type(template, "AWS::IAM::ManagedPolicy")
     return found
 
@@ -327,13 +336,19 @@ def test_iam_names_no_wildcard_resource_and_only_this_stages_resources(template,
         # the websocket API of this stack, its stage's connections only
         "arn:${AWS::Partition}:execute-api:${AWS::Region}:${AWS::AccountId}:${WebsocketAPI}"
         f"/{stage.api_gateway_stage}/POST/@connections/*",
+        # the files' bucket of this stack (its name is generated), and its keys
+        json.dumps({"Fn::GetAtt": ["FilesBucket", "Arn"]}),
+        json.dumps({"Fn::Sub": "${FilesBucket.Arn}/*"}),
     }
     for statement in statements(template, stage):
         assert statement["Effect"] == "Allow"
         assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement)
         for resource in as_list(statement["Resource"]):
             if isinstance(resource, dict):
-                (resource,) = resource.values()  # Fn::Sub
+                if "Fn::Sub" in resource and "WebsocketAPI" in resource["Fn::Sub"]:
+                    (resource,) = resource.values()
+                else:
+                    resource = json.dumps(resource)
             assert resource != "*" and resource.split(":")[5:] != ["*"], statement
             assert resource in allowed, resource
         for action in as_list(statement["Action"]):
@@ -427,6 +442,99 @@ def test_secret_queue_bus_and_websocket_permissions(template, stage):
     (push,) = by_action["execute-api:ManageConnections"]
     assert "${WebsocketAPI}/" in push["Fn::Sub"]
     assert not any(action.startswith(("kms:", "secretsmanager:", "iam:", "sts:")) for action in by_action)
+    s3 = {action: resources for action, resources in by_action.items() if action.startswith("s3:")}
+    objects = [{"Fn::Sub": "${FilesBucket.Arn}/*"}]
+    assert s3 == {"s3:PutObject": objects, "s3:PutObjectTagging": objects, "s3:GetObject": objects,
+                  "s3:DeleteObject": objects, "s3:ListBucket": [{"Fn::GetAtt": ["FilesBucket", "Arn"]}]}
+
+
+# ---- the files' bucket ---------------------------------------------------------
+
+def test_the_files_bucket_is_private_encrypted_and_expires_pending_uploads(template, stage):
+    """Exactly these settings, in the template of both paths (make deploy's
+    stack holds the same resources: test_both_paths_deploy_...)."""
+    (bucket_id,) = resources_of_type(template, "AWS::S3::Bucket")
+    bucket = template["Resources"][bucket_id]
+    kept = "Retain" if stage.name == "prod" else "Delete"
+    assert bucket["DeletionPolicy"] == bucket["UpdateReplacePolicy"] == kept
+    assert bucket["Properties"] == {
+        "BucketEncryption": {"ServerSideEncryptionConfiguration": [
+            {"ServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]},
+        "PublicAccessBlockConfiguration": {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+                                           "IgnorePublicAcls": True, "RestrictPublicBuckets": True},
+        "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+        "CorsConfiguration": {"CorsRules": [{"AllowedMethods": ["POST", "GET"], "AllowedOrigins": ["*"],
+                                             "AllowedHeaders": ["*"], "ExposedHeaders": ["ETag"], "MaxAge": 3000}]},
+        "LifecycleConfiguration": {"Rules": [
+            {"Id": "ExpirePendingUploads", "Status": "Enabled",
+             "TagFilters": [{"Key": objects.UPLOAD_TAG, "Value": objects.PENDING}], "ExpirationInDays": 1},
+            {"Id": "AbortIncompleteMultipartUploads", "Status": "Enabled",
+             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+        ]},
+    }  # no BucketName (generated: nobody can take it first), no VersioningConfiguration, no AccessControl
+    # The service sends a file within 23 hours; S3 expires the pending ones a day after upload at the earliest.
+    assert files.ATTACH_WITHIN_SECONDS < 24 * 3600
+    (policy,) = resources_of_type(template, "AWS::S3::BucketPolicy").values()
+    assert policy["DeletionPolicy"] == kept  # a kept bucket keeps its TLS-only rule
+    assert policy["Properties"] == {"Bucket": {"Ref": bucket_id}, "PolicyDocument": {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "TlsOnly", "Effect": "Deny", "Principal": "*", "Action": "s3:*",
+                       "Resource": [{"Fn::GetAtt": [bucket_id, "Arn"]}, {"Fn::Sub": f"${{{bucket_id}.Arn}}/*"}],
+                       "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}
+
+
+def test_the_files_policy_is_the_api_handlers_only_and_in_place_before_it(template):
+    resources = template["Resources"]
+    policy = resources[build_template.FILES_ACCESS_POLICY_ID]["Properties"]
+    assert policy["PolicyName"] == build_template.FILES_ACCESS_POLICY_NAME
+    assert policy["Roles"] == [{"Ref": build_template.API_FUNCTION.role_id}]
+    assert build_template.FILES_ACCESS_POLICY_ID in resources[build_template.API_FUNCTION.cfn_id]["DependsOn"]
+    others = [s for name, r in resources.items() if name != build_template.FILES_ACCESS_POLICY_ID
+              and r["Type"].startswith("AWS::IAM::") for s in json.dumps(r).split('"') if s.startswith("s3:")]
+    assert not others, f"S3 actions outside the files' policy: {others}"
+
+
+# boto3 S3 client calls -> the IAM actions S3 checks for them.
+S3_CALLS = {
+    "head_object": {"s3:GetObject"},
+    "put_object_tagging": {"s3:PutObjectTagging"},
+    "delete_object": {"s3:DeleteObject"},
+    # The POST is authorized as its signer's PutObject, and its `tagging` field as PutObjectTagging.
+    "generate_presigned_post": {"s3:PutObject", "s3:PutObjectTagging"},
+    "generate_presigned_url": None,  # the operation it signs: its first argument
+}
+PRESIGNED_OPERATIONS = {"get_object": {"s3:GetObject"}}
+
+
+def test_the_files_policy_grants_exactly_the_s3_actions_the_code_makes():
+    used = set()
+    source = ROOT / "chalicelib" / "storage" / "objects.py"
+    for node in ast.walk(ast.parse(source.read_text())):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+            continue
+        receiver = node.func.value
+        if not (isinstance(receiver, ast.Call) and getattr(receiver.func, "id", None) == "client"):
+            continue  # client().<operation>(...): every S3 call of the module
+        assert node.func.attr in S3_CALLS, f"objects.py:{node.lineno}: teach this test what {node.func.attr} needs"
+        actions = S3_CALLS[node.func.attr]
+        if actions is None:
+            operation = node.args[0].value
+            assert operation in PRESIGNED_OPERATIONS, f"objects.py:{node.lineno}: a presigned {operation}"
+            actions = PRESIGNED_OPERATIONS[operation]
+        used |= actions
+    assert used == set(build_template.FILES_OBJECT_ACTIONS)
+    # and a HEAD of a missing key must be 404 (an answer), not 403 (an error): ListBucket on the bucket
+    assert build_template.FILES_BUCKET_ACTIONS == ("s3:ListBucket",)
+
+
+def test_the_files_cors_origins_are_a_stage_setting_checked_before_deploying():
+    stage = dataclasses.replace(STAGES["prod"], files_cors_origins=("https://app.example.com",
+                                                                    "https://*.example.com:8443"))
+    rules = build_template.files_bucket(stage)[build_template.FILES_BUCKET_ID]["Properties"]["CorsConfiguration"]
+    assert rules["CorsRules"][0]["AllowedOrigins"] == ["https://app.example.com", "https://*.example.com:8443"]
+    for wrong in ((), ("https://app.example.com/",), ("app.example.com",), ("https://*.*.example.com",)):
+        with pytest.raises(ValueError, match="files_cors_origins"):
+            build_template.files_bucket(dataclasses.replace(stage, files_cors_origins=wrong))
 
 
 # ---- the deployment package --------------------------------------------------

@@ -10,13 +10,26 @@ boto3 by the tests below:
 2. plain `chalice deploy --stage dev`, as Chalice users redeploy;
 3. the state file lost: make deploy refuses; put back, and the table replaced
    (a new stream): make deploy refuses; both at once with REPAIR=1: repaired;
-4. undeploy dev and prod: nothing left but the prod table with its data (and
-   the secret parameters the test made, as a user makes them).
+4. undeploy dev and prod, each with files in its bucket: nothing left but the
+   prod table and the prod bucket with their data (and the secret parameters
+   the test made, as a user makes them); the dev bucket emptied, then deleted.
 
 Then three refusals that stop before anything is made, against in-process moto.
 
 moto 5.2.5 lacks a few things this needs; `moto_shims` adds them, in this
 process only, for this module only (the moto server runs in a thread here).
+
+The files' bucket: moto's CloudFormation applies its BucketEncryption (checked
+here with GetBucketEncryption) and ignores PublicAccessBlockConfiguration,
+OwnershipControls, CorsConfiguration and LifecycleConfiguration, and the
+AWS::S3::BucketPolicy resource altogether (a warning). A shim could only apply
+what the template says and read it back, so those are checked in the template
+(tests/test_deploy.py: exact settings, cfn-lint), not here. What this cycle
+checks of the bucket: the stack makes it, every function is given its name, the
+API handler's role alone may use it and names it only, undeploy empties and
+deletes the dev bucket and keeps the prod one with its files. moto's own
+CloudFormation would delete a bucket with objects without a word (AWS refuses):
+the emptiness is checked before the deletion.
 The cycle takes about a minute of CPU: four chalice deploys, each uploading a
 20 MB zip to five functions."""
 
@@ -40,9 +53,13 @@ from infra import build_template, deploy
 from infra.build_template import API_FUNCTION, FUNCTIONS, STAGES, STREAM_FUNCTION
 from infra.package import CLOSED_PORT
 
+# moto skips the bucket's AWS::S3::BucketPolicy with this warning (module docstring).
+pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS..S3..BucketPolicy:UserWarning")  # (. for :)
+
 ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
+CUSTOMER = "5e4a0680-804e-11ec-8477-2fea5968d85b"  # keys are {customer_id}/{file_id}
 
 
 # ---- moto shims ----------------------------------------------------------------
@@ -267,6 +284,14 @@ def snapshot(aws, project, stage_name):
     stacks = [s for s in aws.cloudformation.list_stacks()["StackSummaries"]
               if s["StackStatus"] != "DELETE_COMPLETE" and s["StackName"].startswith(f"voipbin-chat-{stage_name}")]
     shot["stacks"] = {s["StackName"]: s["StackStatus"] for s in stacks}
+    shot["buckets"] = {}
+    for bucket in aws.s3.list_buckets()["Buckets"]:  # CloudFormation names it <stack>-<logical id>-<random>
+        name = bucket["Name"]
+        if name.startswith(f"{stage.stack_name}-{build_template.FILES_BUCKET_ID.lower()}-"):
+            shot["buckets"][name] = {
+                "encryption": aws.s3.get_bucket_encryption(Bucket=name)["ServerSideEncryptionConfiguration"],
+                "keys": [o["Key"] for o in aws.s3.list_objects_v2(Bucket=name).get("Contents", [])],
+            }
     shot["queues"] = [url for url in aws.sqs.list_queues().get("QueueUrls", []) if stage.failure_queue_name in url]
     shot["buses"] = [b["Name"] for b in aws.events.list_event_buses()["EventBuses"]
                      if b["Name"] == stage.event_bus_name]
@@ -309,6 +334,11 @@ def cycle(endpoint, project):
     out["repaired"] = snapshot(aws, project, "dev")
 
     aws.dynamodb.put_item(TableName=STAGES["prod"].table_name, Item={"pk": {"S": "kept"}, "sk": {"S": "kept"}})
+    for name in ("dev", "prod"):  # files in both buckets: an attached one, a pending one, an unfinished upload
+        (bucket_name,) = out[f"first {name}"]["buckets"]
+        aws.s3.put_object(Bucket=bucket_name, Key=f"{CUSTOMER}/attached", Body=b"kept", Tagging="upload=attached")
+        aws.s3.put_object(Bucket=bucket_name, Key=f"{CUSTOMER}/pending", Body=b"kept", Tagging="upload=pending")
+        aws.s3.create_multipart_upload(Bucket=bucket_name, Key=f"{CUSTOMER}/multipart")
     for name in ("dev", "prod"):
         out[f"undeploy {name}"] = ok(make(env, project, "undeploy", name))
         out[f"gone {name}"] = snapshot(aws, project, name)
@@ -322,6 +352,7 @@ def cycle(endpoint, project):
                    if s["StackStatus"] != "DELETE_COMPLETE"],
         "tables": aws.dynamodb.list_tables()["TableNames"],
         "queues": aws.sqs.list_queues().get("QueueUrls", []),
+        "buckets": [b["Name"] for b in aws.s3.list_buckets()["Buckets"]],
         "buses": [b["Name"] for b in aws.events.list_event_buses()["EventBuses"]],
         "log_groups": aws.logs.describe_log_groups()["logGroups"],
         "parameters": [p["Name"] for p in aws.ssm.describe_parameters()["Parameters"]],
@@ -359,6 +390,14 @@ def test_the_stack_makes_the_table_as_the_code_defines_it(first, stage):
     assert table["DeletionProtectionEnabled"] is stage.deletion_protection
 
 
+def test_the_stack_makes_the_files_bucket_encrypted(first, stage):
+    (name,) = first["buckets"]
+    assert name.startswith(f"{stage.stack_name}-filesbucket-")  # generated by CloudFormation
+    assert first["buckets"][name]["encryption"] == {"Rules": [
+        {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]}
+    # its other settings: moto's CloudFormation ignores them (module docstring); tests/test_deploy.py checks them
+
+
 def test_the_stack_makes_the_bus_the_queue_and_the_log_groups_with_retention(first, stage):
     assert first["buses"] == [stage.event_bus_name]
     assert len(first["queues"]) == 1
@@ -368,10 +407,12 @@ def test_the_stack_makes_the_bus_the_queue_and_the_log_groups_with_retention(fir
 def test_every_function_has_the_stage_environment_and_settings(first, stage):
     assert set(first["functions"]) == {f.name(stage) for f in FUNCTIONS}
     (websocket_id,) = first["websocket_apis"]
+    (bucket,) = first["buckets"]
     expected = {
         "CHAT_TABLE_NAME": stage.table_name,
         "CHAT_STREAM_ARN": first["table"]["LatestStreamArn"],
         "CHAT_EVENT_BUS": stage.event_bus_name,
+        "CHAT_FILES_BUCKET": bucket,
         "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
         "CHAT_WEBSOCKET_ENDPOINT": f"https://{websocket_id}.execute-api.{REGION}.amazonaws.com/api",
     }
@@ -432,11 +473,18 @@ def test_the_websocket_api_routes_connect_message_and_disconnect(first, stage):
         assert any(f":{api_id}/" in json.dumps(s.get("Condition")) for s in policy["Statement"]), route
 
 
-def test_every_role_has_the_policy_file_and_only_pushers_may_push(first, stage):
+def test_every_role_has_the_policy_file_only_pushers_may_push_only_the_api_may_use_the_bucket(first, stage):
     policy_file = json.loads((ROOT / ".chalice" / f"policy-{stage.name}.json").read_text())
     (websocket_id,) = first["websocket_apis"]
     push = build_template.push_policy_document(
         f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{websocket_id}/api/POST/@connections/*")
+    (bucket,) = first["buckets"]
+    files = {"Version": "2012-10-17", "Statement": [
+        {"Sid": "FilesObjects", "Effect": "Allow", "Resource": f"arn:aws:s3:::{bucket}/*",
+         "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]},
+        {"Sid": "FilesBucketList", "Effect": "Allow", "Action": ["s3:ListBucket"],
+         "Resource": f"arn:aws:s3:::{bucket}"},
+    ]}
     assert set(first["roles"]) == {f.role_name(stage) for f in FUNCTIONS}
     for function in FUNCTIONS:
         role = first["roles"][function.role_name(stage)]
@@ -445,6 +493,8 @@ def test_every_role_has_the_policy_file_and_only_pushers_may_push(first, stage):
         expected = {function.role_name(stage): policy_file}
         if function.cfn_id in build_template.PUSHING_FUNCTION_IDS:
             expected[build_template.PUSH_POLICY_NAME] = push
+        if function is API_FUNCTION:
+            expected[build_template.FILES_ACCESS_POLICY_NAME] = files
         assert role["inline"] == expected, function.role_name(stage)
         for document in role["inline"].values():
             for statement in document["Statement"]:
@@ -510,7 +560,7 @@ def test_repair_rebuilds_the_state_file_and_subscribes_the_new_stream(cycle):
 
 # ---- undeploy ----------------------------------------------------------------
 
-def test_undeploy_leaves_only_the_prod_table_with_its_data(cycle):
+def test_undeploy_leaves_only_the_prod_table_and_bucket_with_their_data(cycle):
     account = cycle["account"]
     for key in ("functions", "mappings", "roles", "rest_apis", "websocket_apis", "stacks", "queues", "log_groups"):
         assert account[key] == [], key
@@ -521,6 +571,14 @@ def test_undeploy_leaves_only_the_prod_table_with_its_data(cycle):
     assert gone["items"] == [{"pk": {"S": "kept"}, "sk": {"S": "kept"}}]
     assert gone["table"]["DeletionProtectionEnabled"] is True
     assert "kept: table voipbin-chat-prod" in cycle["undeploy prod"].stdout
+    # the dev bucket emptied, then deleted with its stack; the prod bucket kept with its files
+    (dev_bucket,) = cycle["first dev"]["buckets"]
+    (prod_bucket,) = cycle["first prod"]["buckets"]
+    assert f"emptying bucket {dev_bucket}: 2 objects deleted" in cycle["undeploy dev"].stdout
+    assert account["buckets"] == [prod_bucket] and not cycle["gone dev"]["buckets"]
+    assert sorted(gone["buckets"][prod_bucket]["keys"]) == [f"{CUSTOMER}/attached", f"{CUSTOMER}/pending"]
+    assert gone["buckets"][prod_bucket]["encryption"] == cycle["first prod"]["buckets"][prod_bucket]["encryption"]
+    assert f"kept: bucket {prod_bucket}" in cycle["undeploy prod"].stdout
     # the secret parameters are the user's: undeploy never touches them
     assert sorted(account["parameters"]) == sorted(s.jwt_secret_parameter for s in STAGES.values())
 
