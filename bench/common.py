@@ -236,6 +236,7 @@ class Call:
     kinds_written: Counter = field(default_factory=Counter)  # items changed, by their `kind`
     actions: int = 0  # items a batch or transaction names (ConditionChecks included)
     phase: str | None = None  # in the stream handler: "work" (fan-out, cascades) or "events"
+    consistent: bool = False  # a read: strongly consistent
 
     @property
     def wcu(self) -> float:
@@ -438,6 +439,7 @@ class Meter:
             call.items_read = response.get("ScannedCount", len(items))
             call.read_sizes = [item_size(i) for i in items]
             consistent = bool(params.get("ConsistentRead")) and "IndexName" not in params
+            call.consistent = consistent
             call.rcu = read_units(sum(item_size(i) for i in items), consistent)
         elif operation == "BatchGetItem":
             call.actions = sum(len(r.get("Keys", [])) for r in params["RequestItems"].values())

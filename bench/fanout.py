@@ -98,7 +98,8 @@ def measure(participants: int, messages: int) -> dict:
     return {
         "query_pages_moto": len(queries), "query_bytes": query_bytes, "query_pages_dynamodb": pages,
         "requests_dynamodb": cost.requests - len(queries) + pages,
-        "rcu_dynamodb": cost.rcu - sum(c.rcu for c in queries) + common.read_units(query_bytes, False),
+        "rcu_dynamodb": cost.rcu - sum(c.rcu for c in queries) + common.read_units(
+            query_bytes, all(c.consistent for c in queries)),
         "participants": participants, "chatrooms": rooms, "messages": messages, "chatroom_bytes": room_bytes,
         "create_seconds": create_seconds,
         "per_message": cost.summary(),

@@ -510,8 +510,8 @@ def section_fanout(r: dict) -> list[str]:
                      num(s["copies_per_second"], 0), num(s["plain_items_per_second"], 0),
                      num(s["create_seconds"], 2)])
     lines = [
-        "A chat of N agents created through the API; messages sent with `POST /v1.0/chatmessages` (every chatroom "
-        "gets a copy, the sender's too); their INSERT records read from moto's stream with the dynamodbstreams API "
+        "A chat of N agents created through the API; messages sent with `POST /v1.0/chatmessages` by the customer "
+        "(so every chatroom gets a copy); their INSERT records read from moto's stream with the dynamodbstreams API "
         "and handed to `app.on_table_change` one message at a time (no websocket connections: the fan-out alone). "
         "Requests and capacity: the first message (metered). Copies/s: the other messages, nothing patched, in this "
         "process (moto's work included); for scale, the same copy items written again with plain boto3 "
@@ -829,8 +829,9 @@ def section_ws_latency(r: dict) -> list[str]:
         "`bench/ws_latency.py`: `make run`'s server as a subprocess (its moto server, stream poller, Chalice local "
         "server and local websocket server); one agent sends through its chatroom, another, connected on the "
         "websocket, times each `messagechatroom_created` of its own copy: from before the POST to the event's "
-        f"arrival, {d['messages']} messages one after another. The poller's interval and the machine's load are "
-        "most of it; on AWS the stream's delivery to Lambda sets it.", "",
+        f"arrival, {d['messages']} messages one after another. It includes the POST itself, the local stream "
+        "poller (it looks again every 50 ms when idle), the stream handler against the local moto server and the "
+        "push; on AWS, Lambda's polling of the stream sets most of it.", "",
     ]
     return lines + table(["messages", "median ms", "p90 ms", "worst ms"],
                          [[d["messages"], num(d["median_ms"], 0), num(d["p90_ms"], 0), num(d["worst_ms"], 0)]])
