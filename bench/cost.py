@@ -1,4 +1,4 @@
-"""1. DynamoDB cost per operation: every endpoint (every route and method the
+"""DynamoDB cost per operation: every endpoint (every route and method the
 app serves, /service_agents included) and every kind of stream record, its
 requests by operation name, its read and write capacity and bytes written,
 against the floor of its access pattern.

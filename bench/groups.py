@@ -1,4 +1,4 @@
-"""2. Large groups: for chats of 2, 10, 100 and 1,000 participants, the
+"""Large groups: for chats of 2, 10, 100 and 1,000 participants, the
 DynamoDB requests, read and write capacity and bytes written of create, send,
 add, remove, delete, mark-read, the activity-ordered list, edit and reaction,
 and of the stream work and pushed events that follow each, against their floors.
