@@ -185,17 +185,19 @@ def _table_schema():
 
 
 def write_cost(old: dict | None, new: dict | None, transactional: bool, indexes: dict) -> tuple:
-    """(table WCU, index WCU) of changing one item from `old` to `new`.
+    """(table WCU, index WCU, index bytes written) of changing one item from
+    `old` to `new`.
 
     Table: 1 WCU per KB of the larger of the two images, doubled in a
     transaction. Each global index the item is in (before or after) costs its
     own write, 1 per KB of the index entry (the item as the index projects
     it): a put into the index, a delete from it, two when its key changes,
     one when a projected attribute changes, none otherwise. Index propagation
-    is not transactional, so it is not doubled.
+    is not transactional, so it is not doubled. Index bytes: the entries put
+    (a delete from an index writes no entry).
     """
     table = write_units(max(item_size(old), item_size(new))) * (2 if transactional else 1)
-    index = 0
+    index = index_bytes = 0
     for key_attributes, projected in indexes.values():
         def project(item, projected=projected):
             return item if projected is None else {k: v for k, v in item.items() if k in projected}
@@ -206,13 +208,16 @@ def write_cost(old: dict | None, new: dict | None, transactional: bool, indexes:
             before, after = project(old), project(new)
             if any(old[k] != new[k] for k in key_attributes):
                 index += write_units(item_size(before)) + write_units(item_size(after))
+                index_bytes += item_size(after)
             elif before != after:
                 index += write_units(item_size(after))
+                index_bytes += item_size(after)
         elif in_old:
             index += write_units(item_size(project(old)))
         elif in_new:
             index += write_units(item_size(project(new)))
-    return table, index
+            index_bytes += item_size(project(new))
+    return table, index, index_bytes
 
 
 @dataclass
@@ -226,6 +231,12 @@ class Call:
     failed: bool = False
     wcu_table_plain: float = 0.0  # the table's WCU were the write not transactional
     read_sizes: list[int] = field(default_factory=list)  # bytes of each item read
+    bytes_written: int = 0  # the items as written (their new images), table only
+    index_bytes_written: int = 0  # the index entries written
+    kinds_written: Counter = field(default_factory=Counter)  # items changed, by their `kind`
+    actions: int = 0  # items a batch or transaction names (ConditionChecks included)
+    phase: str | None = None  # in the stream handler: "work" (fan-out, cascades) or "events"
+    consistent: bool = False  # a read: strongly consistent
 
     @property
     def wcu(self) -> float:
@@ -264,6 +275,28 @@ class Cost:
     def items_written(self) -> int:
         return sum(c.items_written for c in self.calls)
 
+    @property
+    def bytes_written(self) -> int:
+        return sum(c.bytes_written for c in self.calls)
+
+    @property
+    def index_bytes_written(self) -> int:
+        return sum(c.index_bytes_written for c in self.calls)
+
+    @property
+    def kinds_written(self) -> Counter:
+        total: Counter = Counter()
+        for call in self.calls:
+            total.update(call.kinds_written)
+        return total
+
+    def only(self, phase: str | None) -> "Cost":
+        """The calls made in one phase of the stream handler."""
+        return Cost([c for c in self.calls if c.phase == phase])
+
+    def __add__(self, other: "Cost") -> "Cost":
+        return Cost(self.calls + other.calls)
+
     def summary(self) -> dict:
         return {
             "requests": self.requests,
@@ -273,6 +306,11 @@ class Cost:
             "wcu_index": round(self.wcu_index, 2),
             "items_read": self.items_read,
             "items_written": self.items_written,
+            "bytes_written": self.bytes_written,
+            "index_bytes_written": self.index_bytes_written,
+            "kinds_written": dict(sorted(self.kinds_written.items())),
+            "largest_transaction": max((c.actions for c in self.calls if c.operation == "TransactWriteItems"),
+                                       default=0),
             "failed": sum(c.failed for c in self.calls),
         }
 
@@ -298,6 +336,7 @@ class Meter:
         self.key_attributes, self.indexes = _table_schema()
         self._original = None
         self._backend = None
+        self.phase: str | None = None  # set by stream_phases() while the handler runs
 
     # -- install ------------------------------------------------------------
     def __enter__(self):
@@ -354,6 +393,7 @@ class Meter:
             for entry in params["TransactItems"]:
                 (kind, action), = entry.items()
                 key = self._key(action["Item"]) if kind == "Put" else action["Key"]
+                # a ConditionCheck is billed as a transactional write of its item (2 WCU per KB)
                 found.append((action["TableName"], key, True))
             return found
         return []
@@ -370,15 +410,19 @@ class Meter:
             response = None
             raise
         finally:
-            call = Call(operation, failed=failed)
+            call = Call(operation, failed=failed, phase=self.phase, actions=len(writes))
             if writes:
                 for (table_name, key, transactional), old in zip(writes, before, strict=True):
                     new = self._current(table_name, key)
-                    table_units, index_units = write_cost(old, new, transactional, self.indexes)
+                    table_units, index_units, index_bytes = write_cost(old, new, transactional, self.indexes)
                     call.wcu_table += table_units
                     call.wcu_table_plain += table_units / 2 if transactional else table_units
                     call.wcu_index += index_units
-                    call.items_written += old != new
+                    if old != new:
+                        call.items_written += 1
+                        call.bytes_written += item_size(new)
+                        call.index_bytes_written += index_bytes
+                        call.kinds_written[((new or old).get("kind") or {}).get("S", "?")] += 1
             elif response is not None:
                 self._read_cost(call, operation, params, response)
             self.cost.calls.append(call)
@@ -395,13 +439,20 @@ class Meter:
             call.items_read = response.get("ScannedCount", len(items))
             call.read_sizes = [item_size(i) for i in items]
             consistent = bool(params.get("ConsistentRead")) and "IndexName" not in params
+            call.consistent = consistent
             call.rcu = read_units(sum(item_size(i) for i in items), consistent)
         elif operation == "BatchGetItem":
-            for table_name, items in response.get("Responses", {}).items():
-                consistent = bool(params["RequestItems"].get(table_name, {}).get("ConsistentRead"))
+            call.actions = sum(len(r.get("Keys", [])) for r in params["RequestItems"].values())
+            for table_name, request in params["RequestItems"].items():
+                consistent = bool(request.get("ConsistentRead"))
+                items = response.get("Responses", {}).get(table_name, [])
                 for item in items:
                     call.items_read += 1
+                    call.read_sizes.append(item_size(item))
                     call.rcu += read_units(item_size(item), consistent)
+                # a key not found still costs the least read (as a GetItem of it would)
+                unprocessed = len(response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", []))
+                call.rcu += max(0, len(request.get("Keys", [])) - len(items) - unprocessed) * read_units(0, consistent)
         elif operation == "TransactGetItems":
             for entry in response.get("Responses", []):
                 item = entry.get("Item")
@@ -619,6 +670,15 @@ class Caller:
         return response.body
 
 
+def route_of(app, path: str) -> str:
+    """The route template (as app.routes names it) a concrete path matches."""
+    path = path.partition("?")[0]
+    for _, regex, pattern in _route_patterns(app):
+        if regex.match(path):
+            return pattern
+    raise ValueError(f"no route for {path}")
+
+
 def _route_patterns(app):
     patterns = []
     for resource_path in app.routes:
@@ -723,6 +783,89 @@ class StreamTap:
                     raise AssertionError(f"fan-out failed: {result}")
             handled += len(records)
         raise AssertionError("the stream never went quiet")
+
+
+# ---- the stream handler's phases, and its pushes ------------------------------------------
+
+class stream_phases:  # noqa: N801 (a context manager used like a function)
+    """While the stream handler runs, tag each metered request as "work"
+    (inside services.fanout.follow: the fan-out and the cascades) or "events"
+    (deriving events and finding their connections), so the two are reported
+    apart. Wraps the module attribute the handler calls; changes nothing else."""
+
+    def __init__(self, meter: "Meter"):
+        self.meter = meter
+
+    def __enter__(self):
+        from chalicelib.services import fanout
+
+        self._module, self._original = fanout, fanout.follow
+        meter, original = self.meter, self._original
+
+        def follow(*args, **kwargs):
+            meter.phase = "work"
+            try:
+                return original(*args, **kwargs)
+            finally:
+                meter.phase = "events"
+
+        fanout.follow = follow
+        meter.phase = "events"
+        return self
+
+    def __exit__(self, *exc):
+        self._module.follow = self._original
+        self.meter.phase = None
+
+
+class Pushes:
+    """Websocket delivery switched on, with API Gateway's management API
+    replaced by a list: the stream handler derives its events, finds the
+    connections of their audiences in DynamoDB (metered) and "pushes" here.
+    No request leaves the process (the endpoint is never called)."""
+
+    ENDPOINT = "http://127.0.0.1:9/unused"
+
+    def __init__(self):
+        self.sent: list[tuple[str, str]] = []  # (connection id, event type)
+
+    def __enter__(self):
+        from chalicelib.services import delivery
+
+        self._module, self._original = delivery, delivery.push
+        self._previous = os.environ.get("CHAT_WEBSOCKET_ENDPOINT")
+        os.environ["CHAT_WEBSOCKET_ENDPOINT"] = self.ENDPOINT
+
+        def push(endpoint, connection_id, message):
+            self.sent.append((connection_id, message["type"]))
+            return True
+
+        delivery.push = push
+        return self
+
+    def __exit__(self, *exc):
+        self._module.push = self._original
+        if self._previous is None:
+            os.environ.pop("CHAT_WEBSOCKET_ENDPOINT", None)
+        else:
+            os.environ["CHAT_WEBSOCKET_ENDPOINT"] = self._previous
+
+    def take(self) -> list[tuple[str, str]]:
+        sent, self.sent = self.sent, []
+        return sent
+
+
+def connect_all(customer_id: str, agent_ids, customer_feed: bool = True) -> None:
+    """One websocket connection per agent (and one on the customer's feed),
+    registered as $connect registers them (services.connections.register)."""
+    from chalicelib.auth import Principal
+    from chalicelib.services import connections
+
+    principals = [Principal(customer_id, agent_id, permission=16) for agent_id in agent_ids]
+    if customer_feed:
+        principals.append(Principal(customer_id))
+    for principal in principals:
+        connections.register(principal, uuid.uuid4().hex)
 
 
 def new_id() -> str:

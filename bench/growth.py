@@ -1,4 +1,4 @@
-"""2. Cost as data grows: a page of chats, chatrooms and chatroom messages
+"""Cost as data grows: a page of chats, chatrooms and chatroom messages
 (and chatmessages), and a get by id, with 1,000 and with 100,000 items in the
 table. Requests, items read and read capacity per page must not grow.
 
@@ -44,38 +44,35 @@ class Cloner:
             item[names[name]] = {"S": value}
         return item
 
-    def chat(self, customer, tm):
-        from chalicelib.storage.models import ChatItem, list_sort_key
+    def linked(self, customer, owner, chat_id, room_id, tm) -> list[dict]:
+        """A chat, a chatroom of it (owned by `owner`, its preview a copy of
+        the new chatmessage), a chatmessage in chat `chat_id` and its copy in
+        chatroom `room_id`: the four reference each other as the service's
+        own items do, so a page's joins read real items."""
+        from chalicelib.storage.models import (
+            ChatItem,
+            ChatmessageItem,
+            ChatroomItem,
+            ChatroommessageItem,
+            list_sort_key,
+        )
 
-        cid = str(uuid.uuid4())
-        return self._clone("chat", pk=ChatItem.key(customer, cid), id=cid, customer_id=customer, tm_create=tm,
-                            tm_update=tm, gsi1pk=ChatItem.list_key(customer), gsi1sk=list_sort_key(tm, cid))
-
-    def chatroom(self, customer, owner, tm):
-        from chalicelib.storage.models import ChatroomItem, list_sort_key
-
-        rid, chat_id = str(uuid.uuid4()), str(uuid.uuid4())
-        return self._clone("room", pk=ChatroomItem.key(customer, rid), id=rid, customer_id=customer,
-                            chat_id=chat_id, owner_id=owner, tm_create=tm, tm_update=tm,
-                            gsi1pk=ChatroomItem.list_key(customer, owner), gsi1sk=list_sort_key(tm, rid),
-                            gsi2pk=ChatroomItem.by_chat_key(customer, chat_id), gsi2sk=owner)
-
-    def chatmessage(self, customer, chat_id, tm):
-        from chalicelib.storage.models import ChatmessageItem, list_sort_key
-
-        mid = str(uuid.uuid4())
-        return self._clone("message", pk=ChatmessageItem.key(customer, mid), id=mid, customer_id=customer,
-                            chat_id=chat_id, tm_create=tm, tm_update=tm,
-                            gsi1pk=ChatmessageItem.list_key(customer, chat_id), gsi1sk=list_sort_key(tm, mid))
-
-    def copy(self, customer, room_id, tm):
-        from chalicelib.storage.models import ChatroommessageItem, list_sort_key
-
-        cid, mid = str(uuid.uuid4()), str(uuid.uuid4())
-        return self._clone("copy", pk=ChatroommessageItem.key(customer, cid), id=cid, customer_id=customer,
-                            chatroom_id=room_id, messagechat_id=mid, tm_create=tm, tm_update=tm,
-                            gsi1pk=ChatroommessageItem.list_key(customer, room_id), gsi1sk=list_sort_key(tm, cid),
-                            gsi2pk=ChatroommessageItem.by_message_key(customer, mid), gsi2sk=room_id)
+        cid, rid, mid, copy_id = (str(uuid.uuid4()) for _ in range(4))
+        chat = self._clone("chat", pk=ChatItem.key(customer, cid), id=cid, customer_id=customer, tm_create=tm,
+                           tm_update=tm, gsi1pk=ChatItem.list_key(customer), gsi1sk=list_sort_key(tm, cid))
+        room = self._clone("room", pk=ChatroomItem.key(customer, rid), id=rid, customer_id=customer, chat_id=cid,
+                           owner_id=owner, tm_create=tm, tm_update=tm, tm_read=tm, tm_activity=tm,
+                           last_copy_id=copy_id, last_messagechat_id=mid,
+                           gsi1pk=ChatroomItem.list_key(customer, owner), gsi1sk=list_sort_key(tm, rid),
+                           gsi3pk=ChatroomItem.by_activity_key(customer, owner), gsi3sk=list_sort_key(tm, rid))
+        message = self._clone("message", pk=ChatmessageItem.key(customer, mid), id=mid, customer_id=customer,
+                              chat_id=chat_id, tm_create=tm, tm_update=tm,
+                              gsi1pk=ChatmessageItem.list_key(customer, chat_id), gsi1sk=list_sort_key(tm, mid))
+        copy = self._clone("copy", pk=ChatroommessageItem.key(customer, copy_id), id=copy_id, customer_id=customer,
+                           chatroom_id=room_id, messagechat_id=mid, tm_create=tm, tm_update=tm,
+                           gsi1pk=ChatroommessageItem.list_key(customer, room_id), gsi1sk=list_sort_key(tm, copy_id),
+                           gsi2pk=ChatroommessageItem.by_message_key(customer, mid), gsi2sk=room_id)
+        return [chat, room, message, copy]
 
 
 def bulk_put(table, items) -> None:
@@ -120,21 +117,16 @@ def measure_size(total: int) -> dict:
         started = time.perf_counter()
         base = item_count(moto.table)
         share = (total - base) * 3 // 16
-        noise = total - base - 4 * share
+        noise = (total - base - 4 * share) // 4
         tms = timestamps(share, datetime(2024, 1, 1, tzinfo=UTC))
-        items = [templates.chat(customer_id, tm) for tm in tms]
-        items += [templates.chatroom(customer_id, owner.id, tm) for tm in tms]
-        items += [templates.chatmessage(customer_id, chat["id"], tm) for tm in tms]
-        items += [templates.copy(customer_id, room["id"], tm) for tm in tms]
+        quads = [templates.linked(customer_id, owner.id, chat["id"], room["id"], tm) for tm in tms]
+        # items[k * share + i]: chats (k = 0), chatrooms (1), chatmessages (2), copies (3)
+        items = [quad[k] for k in range(4) for quad in quads]
         others = [common.new_id() for _ in range(50)]
         noise_tms = timestamps(noise, datetime(2023, 1, 1, tzinfo=UTC))
-        makers = (
-            lambda c, tm: templates.chat(c, tm),
-            lambda c, tm: templates.chatroom(c, owner.id, tm),
-            lambda c, tm: templates.chatmessage(c, chat["id"], tm),
-            lambda c, tm: templates.copy(c, room["id"], tm),
-        )
-        items += [makers[i % 4](others[i % len(others)], tm) for i, tm in enumerate(noise_tms)]
+        for i, tm in enumerate(noise_tms):
+            other = others[i % len(others)]
+            items += templates.linked(other, owner.id, common.new_id(), common.new_id(), tm)
         build_seconds = time.perf_counter() - started
         started = time.perf_counter()
         bulk_put(moto.table, items)
@@ -150,6 +142,7 @@ def measure_size(total: int) -> dict:
             ("GET /chats (a page deep inside)", "customer", customer, f"/v1.0/chats?page_token={middle}"),
             ("GET /chatrooms", "agent (own)", owner, "/v1.0/chatrooms"),
             ("GET /chatrooms?owner_id=", "customer", customer, f"/v1.0/chatrooms?owner_id={owner.id}"),
+            ("GET /chatrooms?order=activity", "agent (own)", owner, "/v1.0/chatrooms?order=activity"),
             ("GET /chatmessages?chat_id=", "customer", customer, f"/v1.0/chatmessages?chat_id={chat['id']}"),
             ("GET /chatmessages?chat_id=", "agent (participant)", owner, f"/v1.0/chatmessages?chat_id={chat['id']}"),
             ("GET /chatroommessages?chatroom_id=", "agent (owner)", owner,

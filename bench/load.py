@@ -1,4 +1,4 @@
-"""6. The local server under load: `python -m devtools.run` (what
+"""The local server under load: `python -m devtools.run` (what
 `make run` starts: its own moto server, the stream poller, Chalice's local
 server) as a subprocess on a free port, 8 concurrent clients for 30 s mixing
 sends and lists over loopback HTTP. Requests per second, p50/p99 latency,

@@ -1,4 +1,4 @@
-"""7. Memory: peak RSS of one Lambda-like process handling 10,000 mixed
+"""Memory: peak RSS of one Lambda-like process handling 10,000 mixed
 requests through the Chalice handler (app.app(event, context) with API
 Gateway proxy events) against moto in the same process.
 

@@ -1,6 +1,10 @@
 """Send-to-receipt delay of websocket pushes in the local stack (make run's
 server as a subprocess): one agent sends 100 messages, another, connected,
-times each messagechatroom_created of its own copy."""
+times each messagechatroom_created of its own copy.
+
+    .venv/bin/python bench/ws_latency.py            # prints the figures
+    .venv/bin/python -m bench.ws_latency OUT.json   # as run_all.py runs it: also writes them to OUT.json
+"""
 
 import json
 import statistics
@@ -40,6 +44,8 @@ def main() -> dict:
     result = {"messages": MESSAGES, "median_ms": statistics.median(delays), "worst_ms": max(delays),
               "p90_ms": statistics.quantiles(delays, n=10)[-1]}
     print(json.dumps(result))
+    if len(sys.argv) > 1:
+        Path(sys.argv[1]).write_text(json.dumps(result, indent=1))
     return result
 
 
