@@ -35,6 +35,10 @@ POOL_CONNECTIONS = MAX_CONCURRENT_REQUESTS + 16
 # got "connection reset by peer"). The kernel caps it at net.core.somaxconn.
 LISTEN_BACKLOG = 1024
 POLL_SECONDS = 0.1  # how often the servers' loops look for a stop request
+# Batches of the stream delivered at once (Lambda's ParallelizationFactor; the
+# deployed mapping's is in infra/build_template.py): records of different items
+# go to different lanes, so one large fan-out never holds back another chat.
+STREAM_LANES = 4
 
 log = logging.getLogger("chat.local")
 
@@ -306,7 +310,8 @@ def main() -> int:
     reader = ShardReader(streams_client(settings.region, settings.dynamodb_endpoint), stream_arn,
                          start="TRIM_HORIZON" if embedded else "LATEST")
     poller = StreamPoller(reader, chat_app.on_table_change, stream_arn, settings.region,
-                          on_handled=journal.handled if journal else None)
+                          on_handled=journal.handled if journal else None,
+                          lanes=int(os.environ.get("CHAT_STREAM_LANES", STREAM_LANES)))
     if not embedded:
         reader.read(limit=1)  # fix the LATEST position before the first request can write
     poller.start()
