@@ -136,6 +136,15 @@ def test_events_of_chatrooms_show_their_chats_list(customer, make_agent, fanout,
 
 # ---- a create cut short, completed by the stream ----------------------------------------
 
+@pytest.fixture
+def no_grace(monkeypatch):
+    """The stream handler takes a create cut short for one still running for
+    30 s: here it is taken to have died at once."""
+    from chalicelib.services import fanout as fanout_service
+
+    monkeypatch.setattr(fanout_service, "CREATE_GRACE_SECONDS", 0.0)
+
+
 def _cut_short_group(customer, make_agent, size=60):
     """A group whose create wrote its transaction (the chat and 48 chatrooms and
     members) and died before the rest: a 5xx, the chat there."""
@@ -156,7 +165,7 @@ def _members(chat_id, customer_id):
     return {m.agent_id: m.chatroom_id for m in membership.members(customer_id, chat_id)}
 
 
-def test_the_stream_completes_a_large_create_cut_short(customer, make_agent, fanout):
+def test_the_stream_completes_a_large_create_cut_short(customer, make_agent, fanout, no_grace):
     agents, chat = _cut_short_group(customer, make_agent)
     assert len(_members(chat["id"], customer.customer_id)) == 48
     fanout.drain()
@@ -167,7 +176,7 @@ def test_the_stream_completes_a_large_create_cut_short(customer, make_agent, fan
 
 
 def test_completing_a_create_never_brings_back_a_participant_removed_meanwhile(customer, make_agent, fanout,
-                                                                              monkeypatch):
+                                                                              monkeypatch, no_grace):
     """The removal lands between the stream's read of the chat and its writes: the
     chat's version, checked in every write, makes it read again."""
     from chalicelib.services import fanout as fanout_service
@@ -192,7 +201,8 @@ def test_completing_a_create_never_brings_back_a_participant_removed_meanwhile(c
     assert leaving.get("/v1.0/chatrooms").json_body["result"] == []
 
 
-def test_completing_a_create_never_resets_a_chatroom_written_meanwhile(customer, make_agent, fanout, monkeypatch):
+def test_completing_a_create_never_resets_a_chatroom_written_meanwhile(customer, make_agent, fanout, monkeypatch,
+                                                                       no_grace):
     """The create's own writes finish, and a message is copied, between the
     stream's read of the members and its writes: it writes nothing over them."""
     from chalicelib.services import fanout as fanout_service
@@ -227,3 +237,50 @@ def test_completing_a_create_never_resets_a_chatroom_written_meanwhile(customer,
         room = room_of(agent, chat)
         copies = agent.get(f"/v1.0/chatroommessages?chatroom_id={room['id']}").json_body["result"]
         assert [c["messagechat_id"] for c in copies] == sent
+
+
+def test_the_stream_lets_a_create_still_writing_finish_and_writes_nothing_beside_it(customer, make_agent, fanout,
+                                                                                    monkeypatch, dynamodb_calls):
+    """The chat's INSERT is handled while the create writes its batches: the
+    handler waits for the create's last member item (here: the create's batches
+    run on the handler's first look), then finds nothing missing."""
+    from chalicelib.services import chats
+    from chalicelib.services import fanout as fanout_service
+
+    agents = [make_agent() for _ in range(60)]
+    batches = []
+    real_batch_write = chats.ChatroomItem.batch_write
+
+    def held_back():  # the create's batches, kept until the stream has seen the chat
+        class Held:
+            def __enter__(self):
+                self.items = []
+                return self
+
+            def save(self, item):
+                self.items.append(item)
+
+            def __exit__(self, *exc):
+                batches.append(self.items)
+
+        return Held()
+
+    with mock.patch.object(chats.ChatroomItem, "batch_write", held_back):
+        chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
+                                             "participant_ids": [a.id for a in agents]}).json_body
+    [held] = batches
+
+    def create_goes_on(seconds):  # the handler's first wait: the create's batches land meanwhile
+        if held:
+            with real_batch_write() as batch:
+                for item in held:
+                    batch.save(item)
+            held.clear()
+
+    monkeypatch.setattr(fanout_service, "_sleep", create_goes_on)
+    dynamodb_calls.clear()
+    fanout.drain()
+    assert not held, "the handler never waited"
+    assert "TransactWriteItems" not in dynamodb_calls, "the handler wrote beside a create still running"
+    members = _members(chat["id"], customer.customer_id)
+    assert set(members) == {a.id for a in agents}

@@ -10,14 +10,16 @@ record changes nothing. A membership change needs nothing here: chatrooms
 show their chat's participant list, stored once in the chat.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.clock import NOT_DELETED
+from chalicelib.clock import NOT_DELETED, TIME_FORMAT
 from chalicelib.errors import NotFound
 from chalicelib.services import membership, readstate, views
-from chalicelib.services.chats import TRANSACTION_ROOMS
+from chalicelib.services.chats import TRANSACTION_ROOMS, write_order
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
     META,
@@ -244,7 +246,10 @@ def ensure_chatrooms(chat: ChatItem) -> None:
     fanned out and participants removed meanwhile: so only what is missing is
     written, each item only if absent (a chatroom's read state is never reset),
     and only while the chat's membership is the one read (a participant removed
-    meanwhile never gets a member item back)."""
+    meanwhile never gets a member item back). A create still running is let
+    finish first (_wait_for_the_create): writing beside it would only double
+    its work."""
+    _wait_for_the_create(chat)
     for _ in range(WRITE_ROUNDS):
         present = {m.agent_id for m in membership.members(chat.customer_id, chat.id)}
         missing = [p for p in chat.participant_ids if p not in present]
@@ -267,6 +272,23 @@ def ensure_chatrooms(chat: ChatItem) -> None:
 
 # a check of the chat, and a chatroom and a member item per participant: 49 actions
 MISSING_PER_TRANSACTION = 24
+# A create is over within the API function's timeout (29 s): a younger chat
+# whose last member item is missing is taken to be still being written.
+CREATE_GRACE_SECONDS = 30.0
+CREATE_POLL_SECONDS = 0.25
+_sleep = time.sleep
+
+
+def _wait_for_the_create(chat: ChatItem) -> None:
+    """Until the create's last member item is there (one GetItem a quarter
+    second), or the chat is CREATE_GRACE_SECONDS old (the create died)."""
+    last = write_order(chat.owner_id, chat.participant_ids)[-1]
+    created = datetime.strptime(chat.tm_create, TIME_FORMAT).replace(tzinfo=UTC)
+    while membership.member(chat.customer_id, chat.id, last) is None:
+        left = CREATE_GRACE_SECONDS - (datetime.now(UTC) - created).total_seconds()
+        if left <= 0:
+            return
+        _sleep(min(CREATE_POLL_SECONDS, left))
 
 
 def _write_if_absent(chat: ChatItem, rooms: list[ChatroomItem]) -> bool:
