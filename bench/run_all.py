@@ -1,13 +1,14 @@
 """Every measurement of issue 7, one process each, then bench/RESULTS.md.
 
-    .venv/bin/python bench/run_all.py            # all (5 to 8 minutes on 2 cores, with the machine to itself or not)
+    .venv/bin/python bench/run_all.py            # all (6 to 9 minutes on 2 cores, with the machine to itself or not)
     .venv/bin/python bench/run_all.py cost warm  # some; RESULTS.md then holds only those
+    .venv/bin/python bench/run_all.py --keep load large_group  # some again; the others' last figures kept
     .venv/bin/python bench/run_all.py --render   # RESULTS.md again from bench/results.json
 
 Sizes can be turned down for a quick look (the defaults are what RESULTS.md
 reports): BENCH_GROWTH_SIZES=1000,100000, BENCH_COLDSTART_RUNS=7,
 BENCH_WARM_ROUNDS=8, BENCH_WARM_PER_ROUND=40, BENCH_LOAD_SECONDS=30,
-BENCH_MEMORY_REQUESTS=10000, BENCH_MEMORY_REMOTE_REQUESTS=1000.
+BENCH_MEMORY_REQUESTS=10000, BENCH_MEMORY_REMOTE_REQUESTS=1000, BENCH_LARGE_GROUP_SIZE=1000.
 """
 
 import datetime
@@ -27,7 +28,7 @@ if str(ROOT) not in sys.path:
 from bench import common  # noqa: E402
 from bench.report import render  # noqa: E402
 
-MEASUREMENTS = ("cost", "growth", "fanout", "coldstart", "warm", "load", "memory")
+MEASUREMENTS = ("cost", "growth", "fanout", "coldstart", "warm", "load", "memory", "large_group")
 TIMEOUT = 900
 
 
@@ -56,23 +57,40 @@ def main() -> int:
         results = json.loads((ROOT / "bench" / "results.json").read_text())
         (ROOT / "bench" / "RESULTS.md").write_text(render(results))
         return 0
-    chosen = [name for name in sys.argv[1:] if name in MEASUREMENTS] or list(MEASUREMENTS)
-    unknown = [name for name in sys.argv[1:] if name not in MEASUREMENTS]
+    arguments = sys.argv[1:]
+    keep = "--keep" in arguments
+    arguments = [name for name in arguments if name != "--keep"]
+    chosen = [name for name in arguments if name in MEASUREMENTS] or list(MEASUREMENTS)
+    unknown = [name for name in arguments if name not in MEASUREMENTS]
     if unknown:
         print(f"unknown measurement(s) {unknown}; choose from {MEASUREMENTS}", file=sys.stderr)
         return 2
     started = time.perf_counter()
-    results = {"date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-               "machine": common.machine(), "load_before": load_average(), "chosen": chosen,
-               "environment": {k: v for k, v in os.environ.items() if k.startswith("BENCH_")}}
+    now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    fresh = {"machine": common.machine(), "environment": {k: v for k, v in os.environ.items()
+                                                          if k.startswith("BENCH_")}}
+    if keep:  # the last run's figures, with these measured again (each keeps the date it was measured)
+        results = json.loads((ROOT / "bench" / "results.json").read_text())
+        for name in results["chosen"]:
+            results[name].setdefault("date", results["date"])
+        results["chosen"] = [name for name in MEASUREMENTS if name in results["chosen"] or name in chosen]
+        results.setdefault("again", []).append({"date": now, "chosen": chosen, "load_before": load_average(),
+                                                **fresh})
+    else:
+        results = {"date": now, "load_before": load_average(), "chosen": chosen, **fresh}
     with tempfile.TemporaryDirectory() as tmp:
         for name in chosen:
             try:
                 results[name] = run(name, Path(tmp) / f"{name}.json")
             except subprocess.TimeoutExpired:
                 results[name] = {"failed": True, "seconds": TIMEOUT, "error": f"timed out after {TIMEOUT} s"}
-    results["load_after"] = load_average()
-    results["total_seconds"] = time.perf_counter() - started
+            if keep:
+                results[name]["date"] = now
+    if keep:
+        results["again"][-1].update(load_after=load_average(), total_seconds=time.perf_counter() - started)
+    else:
+        results["load_after"] = load_average()
+        results["total_seconds"] = time.perf_counter() - started
     (ROOT / "bench" / "results.json").write_text(json.dumps(results, indent=1, default=str))
     try:
         text = render(results)
@@ -80,7 +98,7 @@ def main() -> int:
         traceback.print_exc()
         return 1
     (ROOT / "bench" / "RESULTS.md").write_text(text)
-    print(f"[bench] wrote bench/RESULTS.md in {results['total_seconds']:.0f} s", flush=True)
+    print(f"[bench] wrote bench/RESULTS.md in {time.perf_counter() - started:.0f} s", flush=True)
     return 1 if any(results[name].get("failed") for name in chosen) else 0
 
 
