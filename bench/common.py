@@ -510,8 +510,9 @@ def tune_moto() -> None:
       dashboard), including the copies each Query and transaction makes, so a
       process grows with every request: Items are no longer kept there.
 
-    Applied in the bench's own processes only (not in `make run`'s server of
-    measurement 6).
+    Applied in the bench's own processes only; `make run`'s server (measurements
+    6 and 8) applies the first one itself
+    (devtools.moto_patches.write_attribute_values_as_they_are).
     """
     global _moto_tuned
     if _moto_tuned:

@@ -737,8 +737,9 @@ def section_load(r: dict) -> list[str]:
     ]
     lines = [
         "`python -m devtools.run` as a subprocess on free ports, with its own embedded moto server, stream "
-        "poller and Chalice local server, exactly as `make run` starts it (none of the bench's moto speed-ups "
-        "apply in it). 8 threads, one agent each, one keep-alive connection each; 50% `POST /v1.0/chatroommessages`, "
+        "poller and Chalice local server, exactly as `make run` starts it (of the bench's moto speed-ups, only the "
+        "first is `make run`'s own too: see Method). "
+        "8 threads, one agent each, one keep-alive connection each; 50% `POST /v1.0/chatroommessages`, "
         "50% `GET /v1.0/chatroommessages?page_size=20`, into or from one of the agent's two chatrooms (a group "
         "chat of 8, and a 1:1 chat). Then, for every message sent, the chatrooms its copies are in are read from the "
         "server's own DynamoDB (its embedded moto, on a port the bench chose: one Query of the relation index per "
@@ -912,8 +913,10 @@ METHOD = """\
   so a process with moto grows with each request (by about 25 MB per 1,000 mixed requests here).
   These change moto's speed and memory, not its answers for the types this service stores; they
   make moto's share of every timing smaller, so ratios against plain boto3 on the same moto are
-  stricter. `make run`'s server (the local server under load, the websocket latency) runs moto as
-  it is.
+  stricter. `make run`'s server (the local server under load, the websocket latency, the
+  1,000-agent group through it) applies only the first of them itself (`devtools/moto_patches.py`:
+  AttributeValues written as they are, never binary ones), and remembers which backend a host is
+  (moto's dispatcher listed its package directory on every request).
 - **Scale.** Everything the issues name is at full size: 1,000 and 100,000 items, groups of 2,
   10, 100 and 1,000 participants (each with a websocket connection), 8 clients for 30 s, 10,000
   requests. Scaled down: the fan-out times 1 to 39 messages per chat size (fewer for large chats, 2

@@ -38,6 +38,10 @@ POOL_CONNECTIONS = MAX_CONCURRENT_REQUESTS + 16
 # got "connection reset by peer"). The kernel caps it at net.core.somaxconn.
 LISTEN_BACKLOG = 1024
 POLL_SECONDS = 0.1  # how often the servers' loops look for a stop request
+# Batches of the stream delivered at once (Lambda's ParallelizationFactor; the
+# deployed mapping's is in infra/build_template.py): records of different items
+# go to different lanes, so one large fan-out never holds back another chat.
+STREAM_LANES = 4
 
 log = logging.getLogger("chat.local")
 
@@ -59,7 +63,22 @@ class EmbeddedDynamoDB:
         class Server(ThreadedWSGIServer):
             request_queue_size = LISTEN_BACKLOG
 
-        self._server = Server("127.0.0.1", port, DomainDispatcherApplication(create_backend_app), MotoRequestHandler)
+        class Dispatcher(DomainDispatcherApplication):
+            """moto's dispatcher tells a request's backend from its host by
+            listing moto's package directory (hundreds of isdir calls) on every
+            request: about a quarter of the embedded DynamoDB's time under load. The
+            answer for a host never changes while it runs: remember it."""
+
+            def __init__(self, create_app):
+                super().__init__(create_app)
+                self._backends: dict = {}
+
+            def get_backend_for_host(self, host):
+                if host not in self._backends:
+                    self._backends[host] = super().get_backend_for_host(host)
+                return self._backends[host]
+
+        self._server = Server("127.0.0.1", port, Dispatcher(create_backend_app), MotoRequestHandler)
         self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": POLL_SECONDS},
                                         name="embedded-dynamodb", daemon=True)
 
@@ -77,6 +96,7 @@ def start_embedded_dynamodb():
     from devtools import moto_patches
 
     moto_patches.apply()  # DynamoDB's transaction semantics, thread-safe
+    moto_patches.write_attribute_values_as_they_are()
     server = EmbeddedDynamoDB(int(os.environ.get("CHAT_DYNAMODB_PORT", "0")))
     return server, server.start()
 
@@ -304,7 +324,8 @@ def main() -> int:
     reader = ShardReader(streams_client(settings.region, settings.dynamodb_endpoint), stream_arn,
                          start="TRIM_HORIZON" if embedded else "LATEST")
     poller = StreamPoller(reader, chat_app.on_table_change, stream_arn, settings.region,
-                          on_handled=journal.handled if journal else None)
+                          on_handled=journal.handled if journal else None,
+                          lanes=int(os.environ.get("CHAT_STREAM_LANES", STREAM_LANES)))
     if not embedded:
         reader.read(limit=1)  # fix the LATEST position before the first request can write
     poller.start()

@@ -27,16 +27,25 @@ class ShardReader:
     returned twice unless `rewind_to` asks for it (Lambda's retry).
     """
 
+    SHARDS_SECONDS = 1.0  # how long the list of shards is taken as it is (new shards are rare)
+
     def __init__(self, client: Any, stream_arn: str, start: str = "TRIM_HORIZON"):
         self.client = client
         self.stream_arn = stream_arn
         self.start = start
         self._iterators: dict[str, str | None] = {}
         self._last_sequence: dict[str, str] = {}
+        self._known: tuple[float, list[str]] = (float("-inf"), [])
 
     def _shards(self) -> list[str]:
-        description = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
-        return [shard["ShardId"] for shard in description["Shards"]]
+        """The stream's shards: described again at most once a second (a poll
+        every 50 ms would otherwise describe the stream 20 times a second)."""
+        described, shards = self._known
+        if time.monotonic() - described >= self.SHARDS_SECONDS:
+            description = self.client.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
+            shards = [shard["ShardId"] for shard in description["Shards"]]
+            self._known = (time.monotonic(), shards)
+        return shards
 
     def _iterator(self, shard_id: str) -> str | None:
         if shard_id not in self._iterators:

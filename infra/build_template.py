@@ -177,6 +177,10 @@ class Stage:
     log_retention_days: int
     max_retry_attempts: int  # per failing record (bisection narrows a batch down to it first)
     max_record_age_seconds: int  # the stream keeps records 24 h; give up well before
+    # Batches of one shard processed at once (1 to 10): records of different items
+    # in different concurrent batches, so one large fan-out never holds back another
+    # chat (README, Large groups). Records of one item stay in order.
+    parallelization_factor: int
     # The web client's origins, for CORS on the files' bucket (browser uploads
     # and fetches of presigned URLs): "*" or "https://host[:port]" each (S3
     # compares the Origin header whole: no path, no trailing slash). "*" is safe
@@ -228,9 +232,9 @@ class Stage:
 
 STAGES = {
     "dev": Stage("dev", deletion_protection=False, log_level="INFO", log_retention_days=14,
-                 max_retry_attempts=5, max_record_age_seconds=3600),
+                 max_retry_attempts=5, max_record_age_seconds=3600, parallelization_factor=10),
     "prod": Stage("prod", deletion_protection=True, log_level="WARN", log_retention_days=90,
-                  max_retry_attempts=5, max_record_age_seconds=3600),
+                  max_retry_attempts=5, max_record_age_seconds=3600, parallelization_factor=10),
 }
 
 # IAM policy ARNs are static (Chalice copies the policy file into the template
@@ -497,7 +501,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         STREAM_EVENT_ID: {
             "Properties": {
                 "Stream": {"Fn::GetAtt": [TABLE_ID, "StreamArn"]},
-                **stream_failure_handling(stage, {"Fn::GetAtt": [QUEUE_ID, "Arn"]}),
+                **stream_mapping_settings(stage, {"Fn::GetAtt": [QUEUE_ID, "Arn"]}),
             }
         }
     }
@@ -526,10 +530,12 @@ def merge_template(stage: Stage) -> dict[str, Any]:
     }
 
 
-def stream_failure_handling(stage: Stage, queue_arn: Any) -> dict[str, Any]:
+def stream_mapping_settings(stage: Stage, queue_arn: Any) -> dict[str, Any]:
     """The stream mapping's settings that Chalice's on_dynamodb_record cannot
-    express (the same names in CloudFormation and in UpdateEventSourceMapping)."""
+    express (the same names in CloudFormation and in UpdateEventSourceMapping):
+    failure handling, and concurrent batches per shard."""
     return {
+        "ParallelizationFactor": stage.parallelization_factor,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "BisectBatchOnFunctionError": True,
         "MaximumRetryAttempts": stage.max_retry_attempts,

@@ -73,7 +73,7 @@ from infra.build_template import (  # noqa: E402
     output_name,
     push_policy_document,
     stack_environment,
-    stream_failure_handling,
+    stream_mapping_settings,
 )
 
 WEBSOCKET_ENDPOINT = "CHAT_WEBSOCKET_ENDPOINT"
@@ -579,14 +579,14 @@ def after_chalice(aws: Aws, project: Project, outputs: dict[str, str], stream_ar
     if mapping_record is None or websocket is None:
         raise DeployError(f"{project.state_path} names no stream mapping or no websocket API after chalice deploy")
 
-    # The stream mapping: the stack's stream, and the failure handling Chalice cannot set.
+    # The stream mapping: the stack's stream, and the failure handling and concurrency Chalice cannot set.
     mapping = lambda_.get_event_source_mapping(UUID=mapping_record["event_uuid"])
     if mapping["EventSourceArn"] != stream_arn:
         raise DeployError(f"stream mapping {mapping['UUID']} reads {mapping['EventSourceArn']}, not the table's "
                           f"stream {stream_arn}: run make deploy REPAIR=1")
-    wanted = stream_failure_handling(stage, outputs["StreamFailureQueueArn"])
+    wanted = stream_mapping_settings(stage, outputs["StreamFailureQueueArn"])
     if any(mapping.get(key) != value for key, value in wanted.items()):
-        say(f"stream mapping {mapping['UUID']}: failure handling")
+        say(f"stream mapping {mapping['UUID']}: failure handling, parallelization factor")
         lambda_.update_event_source_mapping(UUID=mapping["UUID"], **wanted)
 
     # The websocket management endpoint: in config.json (Chalice sends the

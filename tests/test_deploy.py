@@ -240,7 +240,7 @@ def test_the_table_is_the_one_the_code_defines(template, stage):
         assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
 
 
-def test_the_stream_handler_reads_this_tables_stream_and_reports_failures(template):
+def test_the_stream_handler_reads_this_tables_stream_and_reports_failures(template, stage):
     functions = resources_of_type(template, "AWS::Serverless::Function")
     events = [(name, event) for name, function in functions.items()
               for event in function["Properties"].get("Events", {}).values()]
@@ -255,6 +255,8 @@ def test_the_stream_handler_reads_this_tables_stream_and_reports_failures(templa
     assert props["BisectBatchOnFunctionError"] is True
     assert 0 <= props["MaximumRetryAttempts"] <= 10  # -1 (the default) retries until the record expires
     assert 60 <= props["MaximumRecordAgeInSeconds"] <= 24 * 3600  # -1: as long as the stream keeps it
+    # concurrent batches per shard, so one large fan-out never holds back another chat (1 to 10)
+    assert props["ParallelizationFactor"] == stage.parallelization_factor == 10
     queue = props["DestinationConfig"]["OnFailure"]["Destination"]
     assert queue == {"Fn::GetAtt": [build_template.QUEUE_ID, "Arn"]}
     assert template["Resources"][build_template.QUEUE_ID]["Type"] == "AWS::SQS::Queue"

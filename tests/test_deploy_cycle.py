@@ -441,6 +441,7 @@ def test_the_stream_mapping_reads_the_table_stream_and_reports_failures(first, s
     assert mapping["BisectBatchOnFunctionError"] is True
     assert mapping["MaximumRetryAttempts"] == stage.max_retry_attempts
     assert mapping["MaximumRecordAgeInSeconds"] == stage.max_record_age_seconds
+    assert mapping["ParallelizationFactor"] == stage.parallelization_factor == 10
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{stage.failure_queue_name}"
     assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": queue_arn}}
 

@@ -177,7 +177,7 @@ def test_under_write_faults_every_chatroom_gets_every_message_exactly_once(
     faults = Faults(every, lost_response, seed)
     handler = FaultyLambda(faults, timeout_every)
     poller = without_backoff(StreamPoller(ShardReader(streams_client(REGION, None), aws), handler, aws, REGION,
-                                          batch_size=10, idle_seconds=0, max_attempts=MAX_ATTEMPTS))
+                                          batch_size=10, idle_seconds=0, max_attempts=MAX_ATTEMPTS, lanes=4))
     rng = random.Random(7)
     sent, waves = [], []
 

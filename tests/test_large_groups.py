@@ -6,6 +6,7 @@ still working (indexed on first use, or by devtools.migrate)."""
 import math
 import uuid
 from collections import Counter, defaultdict
+from unittest import mock
 
 import botocore.client
 import pytest
@@ -131,3 +132,155 @@ def test_events_of_chatrooms_show_their_chats_list(customer, make_agent, fanout,
     [created] = [m for m in pushed[connection] if m["type"] == "chatroom_created"]
     assert created["data"]["participant_ids"] == chat["participant_ids"] and created["data"]["type"] == "normal"
     assert chat_app  # the handler the fan-out fixture calls
+
+
+# ---- a create cut short, completed by the stream ----------------------------------------
+
+@pytest.fixture
+def no_grace(monkeypatch):
+    """The stream handler takes a create cut short for one still running for
+    30 s: here it is taken to have died at once."""
+    from chalicelib.services import fanout as fanout_service
+
+    monkeypatch.setattr(fanout_service, "CREATE_GRACE_SECONDS", 0.0)
+
+
+def _cut_short_group(customer, make_agent, size=60):
+    """A group whose create wrote its transaction (the chat and 48 chatrooms and
+    members) and died before the rest: a 5xx, the chat there."""
+    from chalicelib.services import chats
+
+    agents = [make_agent() for _ in range(size)]
+    with mock.patch.object(chats.ChatroomItem, "batch_write", side_effect=RuntimeError("the create died here")):
+        response = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
+                                                 "participant_ids": [a.id for a in agents]})
+    assert response.status_code >= 500
+    [chat] = [c for c in customer.get("/v1.0/chats").json_body["result"] if c["owner_id"] == agents[0].id]
+    return agents, chat
+
+
+def _members(chat_id, customer_id):
+    from chalicelib.services import membership
+
+    return {m.agent_id: m.chatroom_id for m in membership.members(customer_id, chat_id)}
+
+
+def test_the_stream_completes_a_large_create_cut_short(customer, make_agent, fanout, no_grace):
+    agents, chat = _cut_short_group(customer, make_agent)
+    assert len(_members(chat["id"], customer.customer_id)) == 48
+    fanout.drain()
+    members = _members(chat["id"], customer.customer_id)
+    assert set(members) == {a.id for a in agents}
+    for agent in agents:
+        assert room_of(agent, chat)["id"] == members[agent.id]
+
+
+def test_completing_a_create_never_brings_back_a_participant_removed_meanwhile(customer, make_agent, fanout,
+                                                                              monkeypatch, no_grace):
+    """The removal lands between the stream's read of the chat and its writes: the
+    chat's version, checked in every write, makes it read again."""
+    from chalicelib.services import fanout as fanout_service
+
+    agents, chat = _cut_short_group(customer, make_agent)
+    present = _members(chat["id"], customer.customer_id)
+    leaving = next(a for a in agents if a.id not in present)  # one of those the create left out
+    read_chat = fanout_service.load
+    removed = []
+
+    def load_then_remove(*args):
+        found = read_chat(*args)
+        if not removed:
+            removed.append(customer.delete(f"/v1.0/chats/{chat['id']}/participant_ids/{leaving.id}").status_code)
+        return found
+
+    monkeypatch.setattr(fanout_service, "load", load_then_remove)
+    fanout.drain()
+    assert removed == [200]
+    members = _members(chat["id"], customer.customer_id)
+    assert set(members) == {a.id for a in agents if a is not leaving}
+    assert leaving.get("/v1.0/chatrooms").json_body["result"] == []
+
+
+def test_completing_a_create_never_resets_a_chatroom_written_meanwhile(customer, make_agent, fanout, monkeypatch,
+                                                                       no_grace):
+    """The create's own writes finish, and a message is copied, between the
+    stream's read of the members and its writes: it writes nothing over them."""
+    from chalicelib.services import fanout as fanout_service
+    from chalicelib.storage.models import ChatMemberItem
+
+    agents, chat = _cut_short_group(customer, make_agent)
+    read_chat = fanout_service.load
+    sent = []
+
+    def load_after_the_create_and_a_message(*args):
+        found = read_chat(*args)
+        if not sent:
+            image = ChatItem.get(ChatItem.key(customer.customer_id, chat["id"]), "#")
+            present = _members(chat["id"], customer.customer_id)
+            for agent in [a for a in agents if a.id not in present]:
+                room = ChatroomItem.for_participant(image, agent.id, image.tm_create)
+                room.save()
+                ChatMemberItem.of(room, image).save()
+            message = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "first"}).json_body
+            inserts = [r for r in fanout.read_event()["Records"]
+                       if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("id") == {"S": message["id"]}]
+            assert fanout.invoke({"Records": inserts}) == {"batchItemFailures": []}
+            sent.append(message["id"])
+        return found
+
+    monkeypatch.setattr(fanout_service, "load", load_after_the_create_and_a_message)
+    fanout.drain()
+    assert sent
+    wrong = [i for i, agent in enumerate(agents) if room_of(agent, chat)["unread_count"] != 1]
+    assert not wrong, wrong
+    for agent in agents:
+        room = room_of(agent, chat)
+        copies = agent.get(f"/v1.0/chatroommessages?chatroom_id={room['id']}").json_body["result"]
+        assert [c["messagechat_id"] for c in copies] == sent
+
+
+def test_the_stream_lets_a_create_still_writing_finish_and_writes_nothing_beside_it(customer, make_agent, fanout,
+                                                                                    monkeypatch, dynamodb_calls):
+    """The chat's INSERT is handled while the create writes its batches: the
+    handler waits for the create's last member item (here: the create's batches
+    run on the handler's first look), then finds nothing missing."""
+    from chalicelib.services import chats
+    from chalicelib.services import fanout as fanout_service
+
+    agents = [make_agent() for _ in range(60)]
+    batches = []
+    real_batch_write = chats.ChatroomItem.batch_write
+
+    def held_back():  # the create's batches, kept until the stream has seen the chat
+        class Held:
+            def __enter__(self):
+                self.items = []
+                return self
+
+            def save(self, item):
+                self.items.append(item)
+
+            def __exit__(self, *exc):
+                batches.append(self.items)
+
+        return Held()
+
+    with mock.patch.object(chats.ChatroomItem, "batch_write", held_back):
+        chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
+                                             "participant_ids": [a.id for a in agents]}).json_body
+    [held] = batches
+
+    def create_goes_on(seconds):  # the handler's first wait: the create's batches land meanwhile
+        if held:
+            with real_batch_write() as batch:
+                for item in held:
+                    batch.save(item)
+            held.clear()
+
+    monkeypatch.setattr(fanout_service, "_sleep", create_goes_on)
+    dynamodb_calls.clear()
+    fanout.drain()
+    assert not held, "the handler never waited"
+    assert "TransactWriteItems" not in dynamodb_calls, "the handler wrote beside a create still running"
+    members = _members(chat["id"], customer.customer_id)
+    assert set(members) == {a.id for a in agents}

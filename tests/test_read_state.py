@@ -204,6 +204,42 @@ def test_concurrent_fanouts_and_mark_reads_never_lose_or_double_a_count(trio, fa
     assert room(b, chat)["unread_count"] == 6 and room(c, chat)["unread_count"] == 6
 
 
+def test_an_older_message_is_not_refused_again_for_each_newer_copy_written_meanwhile(trio, fanout, monkeypatch):
+    """Stream batches run concurrently, so the fan-outs of one chat's messages
+    overlap. Here every time the older message's fan-out re-reads a chatroom (its
+    first write refused: a newer copy is there), another newer message's copies
+    land. It still gets through at its second write: conditioned on what it read
+    of the case (older than the newest copy, newer than the marker), which the
+    newer copies keep, not on the chatroom's revision, which they move."""
+    from chalicelib.services import fanout as fanout_service
+
+    a, b, c, chat = trio
+    older = send_chatmessage(b, chat, "older")
+    newer = [send_chatmessage(c, chat, f"newer {i}") for i in range(40)]
+    records = {r["dynamodb"]["NewImage"]["id"]["S"]: r for r in fanout.read_event()["Records"]
+               if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("kind") == {"S": "chatmessage"}}
+    assert fanout.invoke({"Records": [records[newer[0]["id"]]]}) == {"batchItemFailures": []}
+    meanwhile = [records[m["id"]] for m in newer[1:]]
+    read_room = fanout_service.load
+
+    def read_then_another_lands(model, *args):
+        found = read_room(model, *args)
+        if model is ChatroomItem and meanwhile:
+            assert fanout.invoke({"Records": [meanwhile.pop(0)]}) == {"batchItemFailures": []}
+        return found
+
+    monkeypatch.setattr(fanout_service, "load", read_then_another_lands)
+    assert fanout.invoke({"Records": [records[older["id"]]]}) == {"batchItemFailures": []}
+    assert len(meanwhile) == 39 - 3, "the older message's copies took more than one more write"
+    monkeypatch.setattr(fanout_service, "load", read_room)
+    assert fanout.invoke({"Records": meanwhile}) == {"batchItemFailures": []}
+    fanout.drain()
+    for agent in (a, b, c):
+        assert room(agent, chat)["unread_count"] == recount(agent, chat)
+        assert room(agent, chat)["last_chatroommessage"]["text"] == "newer 39"
+    assert [room(agent, chat)["unread_count"] for agent in (a, b, c)] == [41, 40, 1]
+
+
 def test_inbox_by_activity_pages_newest_activity_first(customer, make_agent, fanout):
     a = make_agent()
     others = [make_agent() for _ in range(3)]

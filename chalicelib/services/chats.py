@@ -69,9 +69,7 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
     """Write the chat, its chatrooms and (for `normal`) the pair guard together."""
     tm = now()
     chat = ChatItem.new(customer_id, chat_type, owner_id, participants, name, detail, tm)
-    # The owner's chatroom first: it is always inside the transaction.
-    ordered = [owner_id] + [p for p in participants if p != owner_id]
-    rooms = [ChatroomItem.for_participant(chat, p, tm) for p in ordered]
+    rooms = [ChatroomItem.for_participant(chat, p, tm) for p in write_order(owner_id, participants)]
     status, *members = membership.index_items(chat, rooms)
 
     def write(tx) -> None:
@@ -99,6 +97,13 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
 
         attempt(write_rest, "creating the chat's chatrooms")
     return chat, rooms
+
+
+def write_order(owner_id: str, participants: list[str]) -> list[str]:
+    """The order a create writes chatrooms and member items in: the owner's
+    first (always inside the transaction); the last member item is the last
+    item written (the stream handler waits for it, fanout.ensure_chatrooms)."""
+    return [owner_id] + [p for p in participants if p != owner_id]
 
 
 def _conflict_or_release_guard(customer_id: str, first: str, second: str) -> None:

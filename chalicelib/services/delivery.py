@@ -3,6 +3,7 @@ concern (through API Gateway's management API) and to an EventBridge bus."""
 
 import json
 import logging
+import threading
 from functools import lru_cache
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,11 +17,21 @@ EVENTS_PER_PUT = 10  # EventBridge's PutEvents limit
 EVENT_SOURCE = "voipbin.chat"
 
 
-@lru_cache(maxsize=8)
-def _management_client(endpoint: str, region: str):
+# boto3's default session is not safe for making clients from several threads
+# at once (make run delivers stream batches in several threads).
+_making_client = threading.Lock()
+
+
+def _client(service: str, **kwargs):
     import boto3  # here, not at import: boto3 is a third of a cold start, and most requests never push
 
-    return boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region)
+    with _making_client:
+        return boto3.client(service, **kwargs)
+
+
+@lru_cache(maxsize=8)
+def _management_client(endpoint: str, region: str):
+    return _client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region)
 
 
 def push(endpoint: str, connection_id: str, message: dict) -> bool:
@@ -90,9 +101,7 @@ class Delivery:
 
     def _put_on_bus(self, events: list[ChatEvent]) -> None:
         if self._events is None:
-            import boto3  # lazily, as above
-
-            self._events = boto3.client("events", region_name=config.load().region)
+            self._events = _client("events", region_name=config.load().region)
         entries = [
             {"Source": EVENT_SOURCE, "DetailType": event.type, "Detail": json.dumps(event.data),
              "EventBusName": self.event_bus}

@@ -10,14 +10,16 @@ record changes nothing. A membership change needs nothing here: chatrooms
 show their chat's participant list, stored once in the chat.
 """
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.clock import NOT_DELETED
+from chalicelib.clock import NOT_DELETED, TIME_FORMAT
 from chalicelib.errors import NotFound
 from chalicelib.services import membership, readstate, views
-from chalicelib.services.chats import TRANSACTION_ROOMS
+from chalicelib.services.chats import TRANSACTION_ROOMS, write_order
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
     META,
@@ -238,25 +240,77 @@ def delete_chatrooms(chat: ChatItem) -> None:
 
 
 def ensure_chatrooms(chat: ChatItem) -> None:
-    """For chats written in more than one request: create what is missing."""
-    present = {m.agent_id for m in membership.members(chat.customer_id, chat.id)}
-    wanted = {room.pk: room for room in (ChatroomItem.for_participant(chat, p, chat.tm_create)
-                                          for p in chat.participant_ids if p not in present)}
-    if not wanted:
-        return
-    # A chatroom its owner already deleted exists, deleted: leave it so.
-    keys = [(pk, META) for pk in wanted]
-    existing = set()
-    for start in range(0, len(keys), 100):
-        found = attempt(lambda start=start: list(ChatroomItem.batch_get(keys[start:start + 100])),
-                        f"reading the chatrooms of chat {chat.id}")
-        existing |= {room.pk for room in found}
+    """For chats written in more than one request: create the chatrooms and
+    member items a create cut short left out. The create may still be writing
+    them, and (stream batches run concurrently) its first messages may be
+    fanned out and participants removed meanwhile: so only what is missing is
+    written, each item only if absent (a chatroom's read state is never reset),
+    and only while the chat's membership is the one read (a participant removed
+    meanwhile never gets a member item back). A create still running is let
+    finish first (_wait_for_the_create): writing beside it would only double
+    its work."""
+    _wait_for_the_create(chat)
+    for _ in range(WRITE_ROUNDS):
+        present = {m.agent_id for m in membership.members(chat.customer_id, chat.id)}
+        missing = [p for p in chat.participant_ids if p not in present]
+        if not missing:
+            return
+        try:
+            current = load(ChatItem, chat.customer_id, chat.id, "chat")
+        except NotFound:
+            return
+        if current.deleted:
+            return
+        missing = [p for p in missing if p in set(current.participant_ids)]
+        # ids as the create made them: derived from the chat's version at its creation
+        rooms = [ChatroomItem.for_participant(chat, p, chat.tm_create) for p in missing]
+        if all(_write_if_absent(current, rooms[start:start + MISSING_PER_TRANSACTION])
+               for start in range(0, len(rooms), MISSING_PER_TRANSACTION)):
+            return
+    raise RuntimeError(f"the chatrooms of chat {chat.id}: its membership kept changing")
 
-    def write() -> None:
-        with ChatroomItem.batch_write() as batch:
-            for pk, room in wanted.items():
-                if pk not in existing:
-                    batch.save(room)
-                batch.save(ChatMemberItem.of(room))
 
-    attempt(write, f"creating the chatrooms of chat {chat.id}")
+# a check of the chat, and a chatroom and a member item per participant: 49 actions
+MISSING_PER_TRANSACTION = 24
+# A create is over within the API function's timeout (29 s): a younger chat
+# whose last member item is missing is taken to be still being written.
+CREATE_GRACE_SECONDS = 30.0
+CREATE_POLL_SECONDS = 0.25
+_sleep = time.sleep
+
+
+def _wait_for_the_create(chat: ChatItem) -> None:
+    """Until the create's last member item is there (one GetItem a quarter
+    second), or the chat is CREATE_GRACE_SECONDS old (the create died)."""
+    last = write_order(chat.owner_id, chat.participant_ids)[-1]
+    created = datetime.strptime(chat.tm_create, TIME_FORMAT).replace(tzinfo=UTC)
+    while membership.member(chat.customer_id, chat.id, last) is None:
+        left = CREATE_GRACE_SECONDS - (datetime.now(UTC) - created).total_seconds()
+        if left <= 0:
+            return
+        _sleep(min(CREATE_POLL_SECONDS, left))
+
+
+def _write_if_absent(chat: ChatItem, rooms: list[ChatroomItem]) -> bool:
+    """Each chatroom and member item if absent, while the chat is still at the
+    version read; False if it is not (read again)."""
+    items = [item for room in rooms for item in (room, ChatMemberItem.of(room, chat))]
+    for _ in range(WRITE_ROUNDS):
+        if not items:
+            return True
+
+        def write(tx, items=items) -> None:
+            tx.condition_check(ChatItem, chat.pk, META, condition=is_live() & (ChatItem.version == chat.version))
+            for item in items:
+                tx.save(item, condition=TableItem.pk.does_not_exist())
+
+        try:
+            transact(write, f"creating the chatrooms of chat {chat.id}")
+            return True
+        except ConditionFailed as failed:
+            if len(failed.reasons) != len(items) + 1:
+                raise RuntimeError(f"chat {chat.id}: a cancelled transaction without one reason per action") from None
+            if failed.reasons[0] == CONDITION_FAILED:
+                return False
+            items = [item for item, reason in zip(items, failed.reasons[1:], strict=True) if reason != CONDITION_FAILED]
+    raise RuntimeError(f"the chatrooms of chat {chat.id}: still refused after {WRITE_ROUNDS} rounds")

@@ -8,9 +8,11 @@ live copy (or the chatroom's own tm_create). Every change bumps `revision`.
 A copy's write carries its chatroom's update in the same transaction. The
 fan-out first assumes the common case (a new message, newer than the marker
 and than the newest copy) in a condition; when that does not hold it reads
-the chatroom and writes exactly what applies, conditioned on the revision it
-read. So replays (the copy exists: nothing is written), concurrent fan-outs
-and a mark-read racing them never lose nor double a count.
+the chatroom and writes exactly what applies, conditioned on the case it read
+(older or newer than the newest copy and the marker). Deletes and mark-read
+are conditioned on the revision they read. So replays (the copy exists:
+nothing is written), concurrent fan-outs and a mark-read racing them never
+lose nor double a count.
 """
 
 from dataclasses import dataclass
@@ -112,7 +114,22 @@ def on_copy_added(room: ChatroomItem, copy: ChatroommessageItem, message: Chatme
                    *_as_newest(room, arriving, t)]
         return actions, condition
     unread_delta = 1 if not own and t > state.tm_read else 0
-    return _update(room, state, unread_delta, arriving if t >= state.tm_activity else KEEP)
+    newest = t >= state.tm_activity
+    if state.revision is None:
+        return _update(room, state, unread_delta, arriving if newest else KEEP)
+    # Conditioned on the case read (newest or not, counted or not), not on the
+    # revision: other fan-outs into this chatroom (stream batches run
+    # concurrently) only move tm_activity forward and add to unread, which
+    # keeps the case, so a copy is not refused for each copy of another message
+    # written meanwhile. A delete or a mark-read that changes the case makes it
+    # refused, to be read again.
+    condition = is_live() & ChatroomItem.revision.exists()
+    condition &= (ChatroomItem.tm_activity <= t) if newest else (ChatroomItem.tm_activity > t)
+    if not own:
+        condition &= (ChatroomItem.tm_read < t) if unread_delta else (ChatroomItem.tm_read >= t)
+    actions = [ChatroomItem.revision.add(1), *([ChatroomItem.unread.add(1)] if unread_delta else []),
+               *(_as_newest(room, arriving, t) if newest else [])]
+    return actions, condition
 
 
 # ---- a copy goes -----------------------------------------------------------------------
