@@ -221,9 +221,6 @@ def main() -> None:
     common.write_result(result)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
 
 # ---- rendering (bench/report.py, through the registry in bench/sections.py) -------------
 
@@ -280,3 +277,7 @@ def render(d: dict) -> list[str]:
         "/proc/<pid>/status (VmRSS, VmHWM). Targets from the issue. The bench's client shares the 2 cores.", "",
     ]
     return lines + table(["figure", "value"], rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -23,6 +23,7 @@ sees a record that is not yet on disk.
 
 import contextlib
 import functools
+import re
 import threading
 from typing import Any
 
@@ -197,7 +198,8 @@ def write_attribute_values_as_they_are() -> None:
     page of 100 stream records, took 100 to 200 ms of the embedded DynamoDB's
     time, the larger part of a large fan-out's cost locally. moto's items
     are already in wire form (Item.to_json): a value without binary in it is
-    written as it is, which is what the walk produces for it."""
+    written as it is, which is what the walk produces for it. Requests are
+    parsed the same way: a value without binary in it is taken as sent."""
     global _responses_fast
     if _responses_fast:
         return
@@ -213,3 +215,162 @@ def write_attribute_values_as_they_are() -> None:
         walk(self, serialized, value, shape, key)
 
     serialize.BaseJSONSerializer._serialize_type_structure = structure
+
+    # The same on the way in: moto's request parser walks the same shapes, and
+    # gives back a value without binary in it as it was sent.
+    from moto.core import parse
+
+    parse_walk = parse.BaseJSONParser._parse_structure
+
+    def parse_structure(self, shape, value):
+        if shape.name == "AttributeValue" and _plain_value(value):
+            return value
+        return parse_walk(self, shape, value)
+
+    parse.BaseJSONParser._parse_structure = parse_structure
+
+
+_items_sized_once = False
+
+
+def size_items_once() -> None:
+    """`make run` only. moto checks an item's 400 KB limit as it builds it, one
+    attribute at a time, summing the sizes of every attribute set so far each
+    time: a fifth of the embedded DynamoDB's time while a 1,000-agent group is
+    created. Built here in one pass, then checked once: the same limit and
+    the same error (sizes only add up, so the total is the largest sum)."""
+    global _items_sized_once
+    if _items_sized_once:
+        return
+    _items_sized_once = True
+    from moto.dynamodb.exceptions import ItemSizeTooLarge
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict, bytesize
+
+    def build(self, hash_key, range_key, attrs):
+        self.hash_key = hash_key
+        self.range_key = range_key
+        values = {key: DynamoType(value) for key, value in attrs.items()}
+        if sum(bytesize(key) + value.size() for key, value in values.items()) > ITEM_SIZE_LIMIT:
+            raise ItemSizeTooLarge
+        self.attrs = LimitedSizeDict()
+        dict.update(self.attrs, values)  # past LimitedSizeDict.__setitem__'s check, made above
+
+    Item.__init__ = build
+
+
+ITEM_SIZE_LIMIT = 405000  # moto's own (LimitedSizeDict): between DynamoDB's measured 409 and 410 KB
+
+
+_conditions_cached = False
+
+
+def cache_condition_expressions() -> None:
+    """`make run` only. moto parses a condition expression anew each time it
+    validates a request and each time it checks an item, and an update
+    expression twice; a fan-out sends the same few expressions, with the same
+    values (the message's time), for each of 1,000 chatrooms and copies: a
+    third of the embedded DynamoDB's time. A parsed condition depends only
+    on the expression and the names and values it uses, and neither checking
+    an item against it nor reading it changes it: parsed once here, for each
+    distinct three. An update expression is cached where moto only reads it
+    (a request's validation), never where it is applied (moto rewrites it)."""
+    global _conditions_cached, get_filter_expression
+    if _conditions_cached:
+        return
+    _conditions_cached = True
+    import json
+
+    import moto.dynamodb.models as models
+    import moto.dynamodb.models.table as table
+    import moto.dynamodb.responses as responses
+    from moto.dynamodb import comparisons
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    @functools.lru_cache(maxsize=4096)
+    def parsed(expr, names, values):
+        parser = comparisons.create_condition_expression_parser(expr, json.loads(names), json.loads(values))
+        return parser.parse(), tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found)
+
+    class Parser:
+        """moto's ConditionExpressionParser, as its callers use it."""
+
+        def __init__(self, expr, names, values):
+            self._arguments = expr, names, values
+            self._found = ((), ())
+
+        def parse(self):
+            expr, names, values = self._arguments
+            # Only the names and values the expression uses: a request's others
+            # (its update's, which differ from item to item) do not change it.
+            used = set(_PLACEHOLDER.findall(expr or ""))
+            try:
+                key = (json.dumps({k: v for k, v in (names or {}).items() if k in used}, sort_keys=True),
+                       json.dumps({k: v for k, v in (values or {}).items() if k in used}, sort_keys=True))
+            except (TypeError, ValueError):  # not plain JSON: parsed as moto does
+                parser = comparisons.create_condition_expression_parser(expr, names, values)
+                op = parser.parse()
+                self._found = tuple(parser.expr_attr_names_found), tuple(parser.expr_attr_values_found)
+                return op
+            op, *self._found = parsed(expr, *key)
+            return op
+
+        @property
+        def expr_attr_names_found(self) -> list:
+            return list(self._found[0])  # a new list: callers add to it
+
+        @property
+        def expr_attr_values_found(self) -> list:
+            return list(self._found[1])
+
+    def cached(expr, names, values):
+        return Parser(expr, names, values).parse()
+
+    class ReadOnlyUpdateExpressions:
+        make = staticmethod(functools.lru_cache(maxsize=1024)(UpdateExpressionParser.make))
+
+    models.create_condition_expression_parser = Parser
+    models.get_filter_expression = cached
+    table.get_filter_expression = cached
+    responses.create_condition_expression_parser = Parser
+    responses.UpdateExpressionParser = ReadOnlyUpdateExpressions
+    get_filter_expression = cached  # this module's transactions
+
+
+_PLACEHOLDER = re.compile(r"[#:][A-Za-z0-9_]+")
+
+
+_client_fast = False
+
+
+def client_attribute_values_as_they_are() -> None:
+    """`make run` only: the same as write_attribute_values_as_they_are, on the
+    client's side of the same wire. botocore walks its shapes for every
+    AttributeValue it sends or reads; in `make run`'s one process that is the
+    stream reader's largest cost (a page of 100 records with their images)
+    and a good part of a large create's. A value without binary in it is what
+    the walk produces for it: sent and read as it is (after botocore has
+    validated the request, which this leaves alone)."""
+    global _client_fast
+    if _client_fast:
+        return
+    _client_fast = True
+    from botocore import parsers, serialize
+
+    parse_walk = parsers.BaseJSONParser._handle_structure
+
+    def parse_structure(self, shape, value):
+        if shape.name == "AttributeValue" and _plain_value(value):
+            return value
+        return parse_walk(self, shape, value)
+
+    parsers.BaseJSONParser._handle_structure = parse_structure
+
+    serialize_walk = serialize.JSONSerializer._serialize_type_structure
+
+    def serialize_structure(self, serialized, value, shape, key):
+        if shape.name == "AttributeValue" and key is not None and _plain_value(value):
+            serialized[key] = value
+            return
+        serialize_walk(self, serialized, value, shape, key)
+
+    serialize.JSONSerializer._serialize_type_structure = serialize_structure

@@ -17,7 +17,7 @@ from chalicelib.api.openapi import build_document
 from fuzz.harness import Fuzzer, describe, seeded_fuzzer
 from tests.local_server import LocalServer
 
-FUZZ_EXAMPLES = int(os.environ.get("CHAT_FUZZ_EXAMPLES", "15"))
+FUZZ_EXAMPLES = int(os.environ.get("CHAT_FUZZ_EXAMPLES", "10"))
 FUZZ_SEED = 4
 # Schemathesis leaves out the document's own URL (it loads the schema from it); everything else is fuzzed.
 DOCUMENT = "GET /v1.0/openapi.json"

@@ -25,6 +25,7 @@ from chalicelib.storage.operations import (
     is_live,
     load,
     load_live,
+    put_all,
     soft_delete_actions,
     transact,
     update,
@@ -90,12 +91,7 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
     else:
         raise Conflict("participant_ids: a chat between these two agents is being created or deleted right now; retry")
     if len(rooms) > TRANSACTION_ROOMS:
-        def write_rest() -> None:
-            with ChatroomItem.batch_write() as batch:
-                for item in rooms[TRANSACTION_ROOMS:] + members[TRANSACTION_ROOMS:]:
-                    batch.save(item)
-
-        attempt(write_rest, "creating the chat's chatrooms")
+        put_all(ChatroomItem, rooms[TRANSACTION_ROOMS:] + members[TRANSACTION_ROOMS:], "creating the chat's chatrooms")
     return chat, rooms
 
 

@@ -100,6 +100,36 @@ def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T
     raise AssertionError("unreachable")
 
 
+BATCH_WRITE_MAX = 25  # items in one BatchWriteItem
+CONCURRENT_BATCH_WRITES = 4
+
+
+def put_all(model: type[TableItem], items: list[TableItem], what: str) -> None:
+    """Put every item, 25 to a BatchWriteItem, up to CONCURRENT_BATCH_WRITES of
+    them at once (a 1,000-agent group's 1,900 items in a fraction of 77
+    round trips), each under the policy above. The batch with the last item
+    goes only once all the others are written: whoever sees the last item
+    sees them all."""
+    chunks = [items[start:start + BATCH_WRITE_MAX] for start in range(0, len(items), BATCH_WRITE_MAX)]
+
+    def write(chunk: list[TableItem]) -> None:
+        def request() -> None:
+            with model.batch_write() as batch:
+                for item in chunk:
+                    batch.save(item)
+
+        attempt(request, what)
+
+    if len(chunks) > 1:
+        from concurrent.futures import ThreadPoolExecutor  # large groups only: not on a cold start's path
+
+        with ThreadPoolExecutor(CONCURRENT_BATCH_WRITES) as pool:
+            for written in [pool.submit(write, chunk) for chunk in chunks[:-1]]:
+                written.result()
+    if chunks:
+        write(chunks[-1])
+
+
 def load(model: type[R], customer_id: str, item_id: str, what: str) -> R:
     """One strongly consistent GetItem; another tenant's id is simply not there."""
     try:
