@@ -19,15 +19,12 @@ copied within 3 s, RSS at most 600 MB at the end.
 """
 
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 from bench import common
-from bench.load import TABLE, Http, free_port, start_server
+from bench.load import TABLE, Http, running_server
 from devtools.run import STREAM_LANES
 
 SECTION = {"title": "A 1,000-agent group through the local server", "order": 75, "timeout": 900}
@@ -202,24 +199,11 @@ def run(port: int, endpoint: str, pid: int) -> dict:
 
 def main() -> None:
     common.environment()
-    port, dynamodb_port = free_port(), free_port()
-    with tempfile.TemporaryFile(mode="w+") as log:
-        process = start_server(port, dynamodb_port, log)
-        try:
-            result = run(port, f"http://127.0.0.1:{dynamodb_port}", process.pid)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        log.seek(0)
-        errors = [line for line in log.read().splitlines() if " ERROR " in line or "Traceback" in line]
+    with running_server() as (process, port, dynamodb_endpoint, errors):
+        result = run(port, dynamodb_endpoint, process.pid)
     result.update(server_errors_logged=len(errors), server_error_lines=errors[:10])
     print(result, file=sys.stderr)
     common.write_result(result)
-
 
 
 # ---- rendering (bench/report.py, through the registry in bench/sections.py) -------------

@@ -11,6 +11,7 @@ group chat of 8 and are paired in 4 normal chats. A client sends into (50%)
 or lists the newest page of (50%) one of its two chatrooms, at random.
 """
 
+import contextlib
 import http.client
 import json
 import os
@@ -104,16 +105,17 @@ def start_server(port: int, dynamodb_port: int, log):
     raise RuntimeError("the local server did not start within 60 s")
 
 
-def main() -> None:
-    common.environment()
+@contextlib.contextmanager
+def running_server():
+    """`make run`'s server on free ports for the `with` block: yields
+    (process, port, its DynamoDB endpoint, the ERROR lines it logged, filled
+    in once it has stopped)."""
     port, dynamodb_port = free_port(), free_port()
+    errors: list[str] = []
     with tempfile.TemporaryFile(mode="w+") as log:
-        started = time.perf_counter()
         process = start_server(port, dynamodb_port, log)
-        startup_seconds = time.perf_counter() - started
         try:
-            result = run_load(port, f"http://127.0.0.1:{dynamodb_port}")
-            result["server_peak_rss_mb"] = server_peak_rss_mb(process.pid)
+            yield process, port, f"http://127.0.0.1:{dynamodb_port}", errors
         finally:
             process.send_signal(signal.SIGTERM)
             try:
@@ -121,8 +123,17 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-        log.seek(0)
-        errors_logged = [line for line in log.read().splitlines() if " ERROR " in line or "Traceback" in line]
+            log.seek(0)
+            errors += [line for line in log.read().splitlines() if " ERROR " in line or "Traceback" in line]
+
+
+def main() -> None:
+    common.environment()
+    started = time.perf_counter()
+    with running_server() as (process, port, dynamodb_endpoint, errors_logged):
+        startup_seconds = time.perf_counter() - started
+        result = run_load(port, dynamodb_endpoint)
+        result["server_peak_rss_mb"] = server_peak_rss_mb(process.pid)
     result.update(startup_seconds=startup_seconds, server_errors_logged=len(errors_logged),
                   server_error_lines=errors_logged[:10])
     common.write_result(result)

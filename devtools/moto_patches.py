@@ -206,28 +206,12 @@ def write_attribute_values_as_they_are() -> None:
     _responses_fast = True
     from moto.core import serialize
 
-    walk = serialize.BaseJSONSerializer._serialize_type_structure
-
-    def structure(self, serialized, value, shape, key):
-        if shape.name == "AttributeValue" and key and _plain_value(value):
-            serialized[key] = value
-            return
-        walk(self, serialized, value, shape, key)
-
-    serialize.BaseJSONSerializer._serialize_type_structure = structure
-
-    # The same on the way in: moto's request parser walks the same shapes, and
-    # gives back a value without binary in it as it was sent.
+    serialize.BaseJSONSerializer._serialize_type_structure = _writing_plain_values_as_they_are(
+        serialize.BaseJSONSerializer._serialize_type_structure)
+    # The same on the way in: moto's request parser walks the same shapes.
     from moto.core import parse
 
-    parse_walk = parse.BaseJSONParser._parse_structure
-
-    def parse_structure(self, shape, value):
-        if shape.name == "AttributeValue" and _plain_value(value):
-            return value
-        return parse_walk(self, shape, value)
-
-    parse.BaseJSONParser._parse_structure = parse_structure
+    parse.BaseJSONParser._parse_structure = _reading_plain_values_as_they_are(parse.BaseJSONParser._parse_structure)
 
 
 _items_sized_once = False
@@ -356,21 +340,32 @@ def client_attribute_values_as_they_are() -> None:
     _client_fast = True
     from botocore import parsers, serialize
 
-    parse_walk = parsers.BaseJSONParser._handle_structure
+    parsers.BaseJSONParser._handle_structure = _reading_plain_values_as_they_are(
+        parsers.BaseJSONParser._handle_structure)
+    serialize.JSONSerializer._serialize_type_structure = _writing_plain_values_as_they_are(
+        serialize.JSONSerializer._serialize_type_structure)
 
-    def parse_structure(self, shape, value):
+
+def _reading_plain_values_as_they_are(walk):
+    """A parser's structure walk (moto's or botocore's: the same signature) that
+    gives back an AttributeValue without binary in it as it came."""
+
+    def structure(self, shape, value):
         if shape.name == "AttributeValue" and _plain_value(value):
             return value
-        return parse_walk(self, shape, value)
+        return walk(self, shape, value)
 
-    parsers.BaseJSONParser._handle_structure = parse_structure
+    return structure
 
-    serialize_walk = serialize.JSONSerializer._serialize_type_structure
 
-    def serialize_structure(self, serialized, value, shape, key):
+def _writing_plain_values_as_they_are(walk):
+    """A serializer's structure walk (moto's or botocore's) that writes an
+    AttributeValue without binary in it as it is."""
+
+    def structure(self, serialized, value, shape, key):
         if shape.name == "AttributeValue" and key is not None and _plain_value(value):
             serialized[key] = value
             return
-        serialize_walk(self, serialized, value, shape, key)
+        walk(self, serialized, value, shape, key)
 
-    serialize.JSONSerializer._serialize_type_structure = serialize_structure
+    return structure

@@ -1,8 +1,10 @@
 """The stream handler, fed with the records moto's DynamoDB stream really produced."""
 
 import copy
+import threading
 
 from chalicelib.clock import NOT_DELETED
+from chalicelib.services import fanout as fanout_service
 from tests.helpers import chatroommessages_of, create_chat, room_of, send_chatmessage
 
 
@@ -103,6 +105,52 @@ def test_poisoned_record_is_reported_alone_and_the_good_ones_are_processed(custo
     for room in rooms.values():
         copies = chatroommessages_of(customer, room)
         assert sorted(c["messagechat_id"] for c in copies) == sorted([first["id"], second["id"]])
+
+
+# ---- one batch, several items ----------------------------------------------------
+
+def test_another_chats_message_in_the_batch_is_copied_while_the_first_fans_out(
+        customer, make_agent, fanout, monkeypatch):
+    first_chat, first_rooms = chat_with_rooms(customer, make_agent, fanout, 3)
+    other_chat, other_rooms = chat_with_rooms(customer, make_agent, fanout, 2)
+    slow, quick = send_chatmessage(customer, first_chat, "slow"), send_chatmessage(customer, other_chat, "quick")
+    event = fanout.read_event()
+    event = {"Records": [insert_of(event, slow), insert_of(event, quick)]}  # the slow one first
+    quick_copied = threading.Event()
+    seen_while_slow = []
+    copy_message = fanout_service.copy_message
+
+    def copy_with_a_slow_one(message):
+        if message.id == slow["id"]:  # a large fan-out: still running when the quick one is done
+            seen_while_slow.append(quick_copied.wait(timeout=10))
+        copy_message(message)
+        if message.id == quick["id"]:
+            quick_copied.set()
+
+    monkeypatch.setattr(fanout_service, "copy_message", copy_with_a_slow_one)
+    assert fanout.invoke(event) == {"batchItemFailures": []}
+
+    assert seen_while_slow == [True], "the quick message waited for the slow one's fan-out"
+    for rooms, message in ((first_rooms, slow), (other_rooms, quick)):
+        for room in rooms.values():
+            assert [c["messagechat_id"] for c in chatroommessages_of(customer, room)] == [message["id"]]
+
+
+def test_one_items_records_in_a_batch_are_followed_in_order(customer, make_agent, fanout):
+    chat, rooms = chat_with_rooms(customer, make_agent, fanout, 3)
+    other_chat, other_rooms = chat_with_rooms(customer, make_agent, fanout, 2)
+    gone, kept = send_chatmessage(customer, chat, "gone"), send_chatmessage(customer, other_chat, "kept")
+    assert customer.delete(f"/v1.0/chatmessages/{gone['id']}").status_code == 200
+    event = fanout.read_event()
+    assert [r["eventName"] for r in event["Records"] if r["dynamodb"]["Keys"] == insert_of(event, gone)[
+        "dynamodb"]["Keys"]] == ["INSERT", "MODIFY"]
+
+    assert fanout.invoke(event) == {"batchItemFailures": []}
+
+    for room in rooms.values():
+        assert chatroommessages_of(customer, room) == [], "copied after its delete was followed"
+    for room in other_rooms.values():
+        assert [c["messagechat_id"] for c in chatroommessages_of(customer, room)] == [kept["id"]]
 
 
 # ---- batches of 25 ------------------------------------------------------------

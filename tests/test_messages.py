@@ -441,8 +441,8 @@ def test_same_key_with_a_different_chatroommessage_body_is_409(pair):
 def test_same_key_from_another_agent_is_independent(pair):
     a, b, chat = pair
     body = {"chat_id": chat["id"], "text": "same words"}
-    from_a = a.post("/v1.0/chatmessages", body, headers=key_header("shared"))
-    from_b = b.post("/v1.0/chatmessages", body, headers=key_header("shared"))
+    from_a = a.post("/v1.0/chatmessages", body, headers=key_header("one-key"))
+    from_b = b.post("/v1.0/chatmessages", body, headers=key_header("one-key"))
     assert from_a.status_code == from_b.status_code == 200, from_b.body
     assert from_a.json_body["id"] != from_b.json_body["id"]
     assert from_b.json_body["source"]["target"] == b.id

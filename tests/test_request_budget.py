@@ -204,6 +204,20 @@ def test_creating_a_large_group_takes_requests_in_n_over_25(customer, make_agent
     assert calls == Counter({"TransactWriteItems": 1, "BatchWriteItem": math.ceil(2 * 952 / 25)})
 
 
+def test_the_stream_rechecks_a_complete_large_create_with_one_query(customer, make_agent, fanout, dynamodb_calls):
+    agents = [make_agent() for _ in range(60)]  # more than one transaction holds
+    chat = ok(customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
+                                            "participant_ids": [agent.id for agent in agents]}))
+    [insert] = [record for record in fanout.read_event()["Records"]
+                if record["eventName"] == "INSERT" and record["dynamodb"]["NewImage"].get("id") == {"S": chat["id"]}
+                and record["dynamodb"]["NewImage"]["kind"] == {"S": "chat"}]
+    dynamodb_calls.reset()
+    assert fanout.invoke({"Records": [insert]}) == {"batchItemFailures": []}
+    # every member is there: one Query, nothing to wait for or write (BatchGetItem: the event's connections)
+    assert dynamodb_calls.counts - Counter({"BatchGetItem": dynamodb_calls.counts["BatchGetItem"]}) == Counter(
+        {"Query": 1})
+
+
 @pytest.mark.parametrize("rooms", [2, 30, 60])
 def test_fanout_of_one_message_is_one_query_and_batches_of_25(customer, make_agent, fanout, dynamodb_calls, rooms):
     chat = create_chat(customer, *[make_agent() for _ in range(rooms)])
