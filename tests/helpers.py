@@ -94,6 +94,18 @@ def chatroommessages_of(caller, room):
     return ok(caller.get(f"/v1.0/chatroommessages?chatroom_id={id_of(room)}"))["result"]
 
 
+# ---- stream records ---------------------------------------------------------------------
+
+def insert_of(event, resource, kind="chatmessage"):
+    """The one stream record of this resource's INSERT in a Lambda event."""
+    [record] = [
+        r for r in event["Records"]
+        if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("id") == {"S": id_of(resource)}
+        and r["dynamodb"]["NewImage"]["kind"] == {"S": kind}
+    ]
+    return record
+
+
 # ---- answers ------------------------------------------------------------------------------
 
 def assert_error(response, status):

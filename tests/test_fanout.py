@@ -5,7 +5,7 @@ import threading
 
 from chalicelib.clock import NOT_DELETED
 from chalicelib.services import fanout as fanout_service
-from tests.helpers import chatroommessages_of, create_chat, room_of, send_chatmessage
+from tests.helpers import chatroommessages_of, create_chat, insert_of, room_of, send_chatmessage
 
 
 def chat_with_rooms(customer, make_agent, fanout, size):
@@ -14,16 +14,6 @@ def chat_with_rooms(customer, make_agent, fanout, size):
     chat = create_chat(customer, *agents)
     fanout.drain()
     return chat, {agent: room_of(customer, chat, agent) for agent in agents}
-
-
-def insert_of(event, message):
-    """The stream record of this chatmessage's INSERT."""
-    [record] = [
-        r for r in event["Records"]
-        if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("id") == {"S": message["id"]}
-        and r["dynamodb"]["NewImage"]["kind"] == {"S": "chatmessage"}
-    ]
-    return record
 
 
 # ---- replays ------------------------------------------------------------------
@@ -142,8 +132,8 @@ def test_one_items_records_in_a_batch_are_followed_in_order(customer, make_agent
     gone, kept = send_chatmessage(customer, chat, "gone"), send_chatmessage(customer, other_chat, "kept")
     assert customer.delete(f"/v1.0/chatmessages/{gone['id']}").status_code == 200
     event = fanout.read_event()
-    assert [r["eventName"] for r in event["Records"] if r["dynamodb"]["Keys"] == insert_of(event, gone)[
-        "dynamodb"]["Keys"]] == ["INSERT", "MODIFY"]
+    keys = insert_of(event, gone)["dynamodb"]["Keys"]
+    assert [r["eventName"] for r in event["Records"] if r["dynamodb"]["Keys"] == keys] == ["INSERT", "MODIFY"]
 
     assert fanout.invoke(event) == {"batchItemFailures": []}
 

@@ -16,7 +16,7 @@ from chalicelib.clock import now
 from chalicelib.services import delivery
 from chalicelib.storage.models import ChatItem, ChatroomItem, list_sort_key
 from devtools import migrate
-from tests.helpers import room_of, rooms_of
+from tests.helpers import insert_of, room_of, rooms_of
 from tests.test_realtime import connect
 
 
@@ -50,8 +50,7 @@ def test_an_event_to_250_recipients_finds_their_connections_in_1_plus_ceil_n_ove
     fanout.drain()
     connection_of = {agent.id: connect(agent) for agent in agents}
     message = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "all hands"}).json_body
-    [insert] = [record for record in fanout.read_event()["Records"]
-                if record["dynamodb"]["NewImage"].get("id") == {"S": message["id"]}]
+    insert = insert_of(fanout.read_event(), message)
     dynamodb_calls.clear()
     assert fanout.invoke({"Records": [insert]}) == {"batchItemFailures": []}
     lookups = Counter(call for call in dynamodb_calls if call in ("GetItem", "BatchGetItem"))
@@ -222,9 +221,7 @@ def test_completing_a_create_never_resets_a_chatroom_written_meanwhile(customer,
                 room.save()
                 ChatMemberItem.of(room, image).save()
             message = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "first"}).json_body
-            inserts = [r for r in fanout.read_event()["Records"]
-                       if r["eventName"] == "INSERT" and r["dynamodb"]["NewImage"].get("id") == {"S": message["id"]}]
-            assert fanout.invoke({"Records": inserts}) == {"batchItemFailures": []}
+            assert fanout.invoke({"Records": [insert_of(fanout.read_event(), message)]}) == {"batchItemFailures": []}
             sent.append(message["id"])
         return found
 

@@ -7,7 +7,7 @@ from collections import Counter
 import botocore.client
 import pytest
 
-from tests.helpers import create_chat, ok, room_of
+from tests.helpers import create_chat, insert_of, ok, room_of
 
 
 class DynamoDBCalls:
@@ -208,9 +208,7 @@ def test_the_stream_rechecks_a_complete_large_create_with_one_query(customer, ma
     agents = [make_agent() for _ in range(60)]  # more than one transaction holds
     chat = ok(customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
                                             "participant_ids": [agent.id for agent in agents]}))
-    [insert] = [record for record in fanout.read_event()["Records"]
-                if record["eventName"] == "INSERT" and record["dynamodb"]["NewImage"].get("id") == {"S": chat["id"]}
-                and record["dynamodb"]["NewImage"]["kind"] == {"S": "chat"}]
+    insert = insert_of(fanout.read_event(), chat, kind="chat")
     dynamodb_calls.reset()
     assert fanout.invoke({"Records": [insert]}) == {"batchItemFailures": []}
     # every member is there: one Query, nothing to wait for or write (BatchGetItem: the event's connections)
@@ -223,10 +221,7 @@ def test_fanout_of_one_message_is_one_query_and_batches_of_25(customer, make_age
     chat = create_chat(customer, *[make_agent() for _ in range(rooms)])
     fanout.drain()
     message = ok(customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "to everyone"}))
-    [insert] = [
-        record for record in fanout.read_event()["Records"]
-        if record["eventName"] == "INSERT" and record["dynamodb"]["NewImage"].get("id") == {"S": message["id"]}
-    ]
+    insert = insert_of(fanout.read_event(), message)
 
     dynamodb_calls.reset()
     assert fanout.invoke({"Records": [insert]}) == {"batchItemFailures": []}

@@ -250,16 +250,13 @@ def ensure_chatrooms(chat: ChatItem) -> None:
     that wrote everything, costs the one Query. A create still running is let
     finish first (_wait_for_the_create): writing beside it would only double
     its work."""
-    waited = False
+    if not _missing_members(chat):
+        return
+    _wait_for_the_create(chat)
     for _ in range(WRITE_ROUNDS):
-        present = {m.agent_id for m in membership.members(chat.customer_id, chat.id)}
-        missing = [p for p in chat.participant_ids if p not in present]
+        missing = _missing_members(chat)  # what the create wrote meanwhile is not
         if not missing:
             return
-        if not waited:
-            _wait_for_the_create(chat)
-            waited = True
-            continue  # what it wrote meanwhile is not missing
         try:
             current = load(ChatItem, chat.customer_id, chat.id, "chat")
         except NotFound:
@@ -273,6 +270,12 @@ def ensure_chatrooms(chat: ChatItem) -> None:
                for start in range(0, len(rooms), MISSING_PER_TRANSACTION)):
             return
     raise RuntimeError(f"the chatrooms of chat {chat.id}: its membership kept changing")
+
+
+def _missing_members(chat: ChatItem) -> list[str]:
+    """The chat's participants without a member item: one Query."""
+    present = {m.agent_id for m in membership.members(chat.customer_id, chat.id)}
+    return [p for p in chat.participant_ids if p not in present]
 
 
 # a check of the chat, and a chatroom and a member item per participant: 49 actions

@@ -73,12 +73,11 @@ def _follow_all(records: list[StreamRecord]) -> dict[str, Followed]:
     by_item: dict[str, list[StreamRecord]] = {}
     for record in records:
         by_item.setdefault(record.item_key, []).append(record)
-    followed: dict[str, Followed] = {}
     if len(by_item) <= 1:
-        followed.update(_follow_in_order(records))
-        return followed
+        return _follow_in_order(records)
     from concurrent.futures import ThreadPoolExecutor  # a batch of several items only
 
+    followed: dict[str, Followed] = {}
     with ThreadPoolExecutor(min(ITEMS_AT_ONCE, len(by_item))) as pool:
         for done in pool.map(_follow_in_order, by_item.values()):
             followed.update(done)
