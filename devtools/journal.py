@@ -253,6 +253,20 @@ class Journal:
             with self._pending_lock:
                 self._pending[int(data["SequenceNumber"])] = (change, entry)
 
+    def mark(self) -> tuple[int, int]:
+        """Where the records of the operation under way stand (for discard_since)."""
+        return len(self._buffer), self._next
+
+    def discard_since(self, mark: tuple[int, int]) -> None:
+        """Take back the records buffered since `mark`: their write was refused
+        and undone (devtools.moto_patches), so it never happened."""
+        buffered, change = mark
+        del self._buffer[buffered:]
+        with self._pending_lock:
+            for sequence in [s for s, (c, _) in self._pending.items() if c >= change]:
+                del self._pending[sequence]
+        self._next = change
+
     def commit(self) -> None:
         """The operation is over: its records, as one line, to the kernel."""
         if not self._buffer:

@@ -22,6 +22,7 @@ sees a record that is not yet on disk.
 """
 
 import contextlib
+import copy
 import functools
 import re
 import threading
@@ -30,6 +31,8 @@ from typing import Any
 from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
+    ItemSizeTooLarge,
+    ItemSizeToUpdateTooLarge,
     MultipleTransactionsException,
     TooManyTransactionsException,
     TransactionCanceledException,
@@ -87,16 +90,27 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
             errors.append((None, None, None))
         if any(code is not None for code, _, _ in errors):
             raise TransactionCanceledException(errors)
-        # Every condition holds: apply them all, as one.
-        for op_type, op, key in ops:
-            names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
-            if op_type == "Put":
-                self.put_item(op["TableName"], op["Item"])
-            elif op_type == "Delete":
-                self.delete_item(op["TableName"], key)
-            elif op_type == "Update":
-                self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
-                                 expression_attribute_names=names or {}, expression_attribute_values=values or {})
+        # Every condition holds: apply them all, as one (or, if one leaves an
+        # item over DynamoDB's size limit, none: see refuse_items_over).
+        with _all_or_nothing(self, [(op["TableName"], key) for _, op, key in ops]) as refused:
+            for index, (op_type, op, key) in enumerate(ops):
+                names, values = op.get("ExpressionAttributeNames"), op.get("ExpressionAttributeValues")
+                try:
+                    if op_type == "Put":
+                        self.put_item(op["TableName"], op["Item"])
+                    elif op_type == "Delete":
+                        self.delete_item(op["TableName"], key)
+                    elif op_type == "Update":
+                        self.update_item(op["TableName"], key, update_expression=op["UpdateExpression"],
+                                         expression_attribute_names=names or {},
+                                         expression_attribute_values=values or {})
+                except (ItemSizeTooLarge, ItemSizeToUpdateTooLarge) as error:
+                    refused.append((index, error))
+                    break
+        if refused:
+            index, error = refused[0]
+            raise TransactionCanceledException([("ValidationError", error.message, None) if i == index
+                                                else (None, None, None) for i in range(len(ops))])
 
 
 @contextlib.contextmanager
@@ -121,6 +135,65 @@ def _serialised(method):
             return method(*args, **kwargs)
 
     return locked
+
+
+@contextlib.contextmanager
+def _all_or_nothing(backend: DynamoDBBackend, keys: list[tuple[str, dict[str, Any]]]):
+    """Yields a list; if the block puts an error in it, every item named is put
+    back as it was and the stream records (and journal lines) the block made
+    are taken back, so a refused write leaves no trace."""
+    saved, marks = [], {}
+    for table_name, key in keys:
+        table = backend.get_table(table_name)
+        hash_value, range_value = backend.get_keys_value(table, key)
+        saved.append((table, hash_value, range_value, copy.deepcopy(table.get_item(hash_value, range_value))))
+        if table.stream_shard is not None:
+            marks.setdefault(id(table.stream_shard), (table.stream_shard, len(table.stream_shard.items)))
+    journal_mark = _journal.mark() if _journal is not None else None
+    refused: list = []
+    yield refused
+    if not refused:
+        return
+    for table, hash_value, range_value, item in reversed(saved):
+        if item is None:
+            table.delete_item(hash_value, range_value)
+        elif range_value is not None:
+            table.items[hash_value][range_value] = item
+        else:
+            table.items[hash_value] = item
+    for shard, length in marks.values():
+        del shard.items[length:]
+    if journal_mark is not None:
+        _journal.discard_since(journal_mark)
+
+
+_size_refused = False
+
+
+def refuse_items_over(limit: int, size) -> None:
+    """From now on an UpdateItem (alone or in a transaction) that leaves an
+    item over `limit` bytes (by `size` of its wire form) is undone and refused
+    with DynamoDB's error; moto checks only attributes set at the top level.
+    A PutItem's item is checked before it is sent (devtools.aws_limits)."""
+    global _size_refused
+    if _size_refused:
+        return
+    _size_refused = True
+    apply()
+    update_item = DynamoDBBackend.update_item
+
+    @functools.wraps(update_item)
+    def checked(self, table_name, key, *args, **kwargs):
+        with _operation(), _all_or_nothing(self, [(table_name, key)]) as refused:
+            item = update_item(self, table_name, key, *args, **kwargs)
+            measured = size(item.to_json()["Attributes"])
+            if measured > limit:
+                refused.append(ItemSizeTooLarge())
+        if refused:
+            raise ItemSizeToUpdateTooLarge()
+        return item
+
+    DynamoDBBackend.update_item = checked
 
 
 def lock() -> threading.RLock:

@@ -130,6 +130,9 @@ def start_embedded_dynamodb():
     moto_patches.size_items_once()
     moto_patches.cache_condition_expressions()
     moto_patches.client_attribute_values_as_they_are()
+    from devtools import aws_limits
+
+    aws_limits.install()  # refuse what AWS refuses, locally too
     server = EmbeddedDynamoDB(int(os.environ.get("CHAT_DYNAMODB_PORT", "0")))
     return server, server.start()
 

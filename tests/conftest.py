@@ -36,12 +36,14 @@ from moto import mock_aws  # noqa: E402
 import app as chat_app  # noqa: E402
 from chalicelib import auth, storage  # noqa: E402
 from chalicelib.storage.table import create_table  # noqa: E402
-from devtools import moto_patches  # noqa: E402
+from devtools import aws_limits, moto_patches  # noqa: E402
 from devtools.streams import ShardReader, lambda_event, streams_client  # noqa: E402
 from tests import schema_check  # noqa: E402
 
-# moto with DynamoDB's transaction semantics and atomic, thread-safe operations.
+# moto with DynamoDB's transaction semantics and atomic, thread-safe operations,
+# and AWS's quotas on every call of the suite (devtools/aws_limits.py).
 moto_patches.apply()
+aws_limits.install()
 
 
 @contextlib.contextmanager
@@ -70,6 +72,7 @@ class CheckedHttp:
     def request(self, method, path, headers=None, body=b""):
         response = self._http.request(method, path, headers=headers, body=body)
         schema_check.check_response(method.upper(), path, response.status_code, response.body)
+        schema_check.check_answer_size(response.status_code, response.headers, response.body)
         return response
 
     def get(self, path, **kwargs):
@@ -137,22 +140,32 @@ class Caller:
 
 
 class Fanout:
-    """Feeds the handler with the records moto's stream really produced."""
+    """Feeds the handler with the records moto's stream really produced, in
+    Lambda's batches: at most 100 records (the mapping's batch size) and
+    6 MB of event."""
+
+    BATCH_SIZE = 100  # app.on_table_change's batch_size
 
     def __init__(self, stream_arn):
         self.stream_arn = stream_arn
         self.reader = ShardReader(streams_client(REGION, None), stream_arn)
         self.handled = 0
 
-    def read_event(self):
-        records = [record for _, record in self.reader.read(limit=1000)]
-        return lambda_event(records, self.stream_arn, REGION)
+    def read_event(self, limit=BATCH_SIZE):
+        """The next batch, as Lambda would deliver it (tests of a larger batch
+        than Lambda's ask for one with `limit`)."""
+        records = [record for _, record in self.reader.read(limit=limit)]
+        event = lambda_event(records, self.stream_arn, REGION)
+        size = len(json.dumps(event, default=str).encode())
+        assert size <= aws_limits.LAMBDA_ANSWER_MAX, f"a stream event of {size} bytes: over Lambda's 6 MB payload"
+        return event
 
     def invoke(self, event):
         return chat_app.on_table_change(event, None)
 
-    def drain(self, rounds=10):
-        """Run the handler until the stream has nothing new (cascades write more records)."""
+    def drain(self, rounds=100):
+        """Run the handler, a Lambda batch at a time, until the stream has
+        nothing new (cascades write more records)."""
         for _ in range(rounds):
             event = self.read_event()
             if not event["Records"]:
@@ -270,12 +283,15 @@ def stranger(request, other_customer, make_agent):
 # ---- and, under CHAT_AUDIT_OPEN=1, what was read outside the repository (tests/audit_open.py) --
 
 def pytest_configure(config):
-    config._from_workers = {"schema_checked": 0, "audit_checked": 0, "audit_outside": []}
+    config._from_workers = {"schema_checked": 0, "audit_checked": 0, "audit_outside": [],
+                            "aws_calls_checked": 0, "aws_calls_refused": 0, "aws_pages_cut": 0}
 
 
 def _tallies() -> dict:
+    limits = aws_limits.tally()
     return {"schema_checked": schema_check.checked_count(), "audit_checked": audit_open.checked(),
-            "audit_outside": audit_open.outside()}
+            "audit_outside": audit_open.outside(), "aws_calls_checked": limits["checked"],
+            "aws_calls_refused": limits["refused"], "aws_pages_cut": limits["pages_cut"]}
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: the suite also runs without xdist
@@ -295,6 +311,9 @@ def pytest_sessionfinish(session):
 
 def pytest_terminal_summary(terminalreporter, config):
     totals = {key: value + config._from_workers[key] for key, value in _tallies().items()}
+    terminalreporter.write_line(
+        f"aws_limits: {totals['aws_calls_checked']} AWS calls checked against AWS's quotas, "
+        f"{totals['aws_calls_refused']} refused as AWS would, {totals['aws_pages_cut']} pages cut at 1 MB")
     if totals["schema_checked"]:
         terminalreporter.write_line(
             f"schema_check: {totals['schema_checked']} responses checked against tests/schemas/")

@@ -62,10 +62,11 @@ class Api:
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                status, raw = response.status, response.read()
+                status, raw, answer_headers = response.status, response.read(), response.headers
         except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
+            status, raw, answer_headers = error.code, error.read(), error.headers
         schema_check.check_response(method, urlsplit(self.base).path + path, status, raw)
+        schema_check.check_answer_size(status, dict(answer_headers.items()), raw)
         return status, json.loads(raw)
 
 

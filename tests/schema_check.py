@@ -197,3 +197,12 @@ def check_response(method: str, path: str, status: int, body) -> None:
         assert_valid(kind, body)
     except AssertionError as error:
         raise AssertionError(f"{method} {path} answered {status}: {error}") from None
+
+
+def check_answer_size(status: int, headers, body) -> None:
+    """An answer must fit Lambda's 6 MB as API Gateway's proxy integration
+    receives it (the body JSON-encoded once more): on AWS a larger one is a 502."""
+    from devtools import aws_limits
+
+    size = aws_limits.lambda_answer_size(status, dict(headers or {}), body or b"")
+    assert size <= aws_limits.LAMBDA_ANSWER_MAX, f"an answer of {size} bytes as Lambda returns it: over 6 MB"

@@ -1,0 +1,293 @@
+"""AWS's documented quotas, enforced where moto enforces none of them.
+
+Installed by the test suite for every test (tests/conftest.py) and by `make
+run` (devtools/run.py), so code that AWS would refuse fails here first, with
+the error AWS gives:
+
+- every botocore call (boto3's clients and PynamoDB's alike pass through
+  `BaseClient._make_api_call`) is checked before it is sent: EventBridge
+  PutEvents (10 entries, 256 KiB by AWS's entry-size rule), API Gateway
+  post_to_connection (128 KiB), DynamoDB PutItem (400 KB item),
+  BatchWriteItem (25 puts, 400 KB items), BatchGetItem (100 keys),
+  TransactWriteItems (100 actions, 4 MB), SQS messages (256 KiB);
+- Query and Scan answers are cut at 1 MB of items, with a LastEvaluatedKey,
+  as DynamoDB pages them (moto returns everything up to Limit);
+- an UpdateItem, alone or in a transaction, that leaves an item over 400 KB
+  is undone and refused, in moto's backend (devtools.moto_patches);
+- `lambda_answer_size` measures an answer as API Gateway's proxy integration
+  receives it (the body JSON-encoded once more), for the 6 MB check of the
+  test client and the local server's answers.
+
+Never imported on Lambda.
+"""
+
+import json
+import threading
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+KIB = 1024
+ITEM_MAX = 400 * KIB                 # DynamoDB item, attribute names included
+TRANSACTION_ACTIONS_MAX = 100
+TRANSACTION_BYTES_MAX = 4 * KIB * KIB
+BATCH_WRITE_MAX = 25
+BATCH_GET_KEYS_MAX = 100
+QUERY_PAGE_BYTES = KIB * KIB         # DynamoDB stops a Query or Scan page at 1 MB read
+PUT_EVENTS_ENTRIES_MAX = 10
+PUT_EVENTS_BYTES_MAX = 256 * KIB
+POST_TO_CONNECTION_MAX = 128 * KIB
+SQS_MESSAGE_MAX = 256 * KIB
+SQS_BATCH_MAX = 10
+LAMBDA_ANSWER_MAX = 6 * KIB * KIB    # synchronous invocation's response payload
+
+_installed = False
+_tally_lock = threading.Lock()
+_tally = {"checked": 0, "refused": 0, "pages_cut": 0}
+
+
+# ---- sizes, as AWS computes them -----------------------------------------------------------
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def _number_size(text: str) -> int:
+    """DynamoDB: about one byte per two significant digits, plus one."""
+    digits = text.lstrip("-").replace(".", "").strip("0") or "0"
+    return (len(digits) + 1) // 2 + 1
+
+
+def value_size(value: dict[str, Any]) -> int:
+    """The size of one AttributeValue (wire form), by DynamoDB's rules."""
+    (kind, inner), = value.items()
+    if kind == "S":
+        return _utf8(inner)
+    if kind == "N":
+        return _number_size(str(inner))
+    if kind == "B":
+        return len(inner)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(_utf8(v) for v in inner)
+    if kind == "NS":
+        return sum(_number_size(str(v)) for v in inner)
+    if kind == "BS":
+        return sum(len(v) for v in inner)
+    if kind == "L":
+        return 3 + sum(1 + value_size(v) for v in inner)
+    if kind == "M":
+        return 3 + sum(1 + _utf8(k) + value_size(v) for k, v in inner.items())
+    raise ValueError(f"unknown AttributeValue type {kind}")
+
+
+def item_size(item: dict[str, Any]) -> int:
+    """An item's size: its attribute names and values."""
+    return sum(_utf8(name) + value_size(value) for name, value in item.items())
+
+
+def put_events_entry_size(entry: dict[str, Any]) -> int:
+    """AWS's rule for a PutEvents entry (EventBridge user guide, "Calculating
+    PutEvents event entry size")."""
+    size = 14 if entry.get("Time") is not None else 0
+    for name in ("Source", "DetailType", "Detail"):
+        if entry.get(name) is not None:
+            size += _utf8(entry[name])
+    return size + sum(_utf8(resource) for resource in entry.get("Resources") or [])
+
+
+def lambda_answer_size(status: int, headers: dict[str, str], body: bytes | str) -> int:
+    """The bytes Lambda returns to API Gateway's proxy integration for an
+    answer: the body as a JSON string inside the proxy's JSON document."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    document = {"statusCode": status, "headers": dict(headers), "body": text, "isBase64Encoded": False}
+    return len(json.dumps(document).encode())
+
+
+# ---- the checks ----------------------------------------------------------------------------
+
+def refuse(operation: str, code: str, message: str, status: int = 400) -> ClientError:
+    with _tally_lock:
+        _tally["refused"] += 1
+    return ClientError({"Error": {"Code": code, "Message": message},
+                        "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+def _dynamodb(operation: str, params: dict[str, Any]) -> None:
+    if operation == "PutItem":
+        _item_within(operation, params["Item"])
+    elif operation == "BatchWriteItem":
+        requests = [r for table in params.get("RequestItems", {}).values() for r in table]
+        if len(requests) > BATCH_WRITE_MAX:
+            raise refuse(operation, "ValidationException",
+                         f"Too many items requested for the BatchWriteItem call ({len(requests)} > 25)")
+        for request in requests:
+            if "PutRequest" in request:
+                _item_within(operation, request["PutRequest"]["Item"])
+    elif operation == "BatchGetItem":
+        keys = sum(len(table.get("Keys", [])) for table in params.get("RequestItems", {}).values())
+        if keys > BATCH_GET_KEYS_MAX:
+            raise refuse(operation, "ValidationException",
+                         f"Too many items requested for the BatchGetItem call ({keys} > 100)")
+    elif operation == "TransactWriteItems":
+        actions = params.get("TransactItems", [])
+        if len(actions) > TRANSACTION_ACTIONS_MAX:
+            raise refuse(operation, "ValidationException",
+                         f"1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
+                         f"Member must have length less than or equal to 100 (got {len(actions)})")
+        total = 0
+        for action in actions:
+            (_, body), = action.items()
+            total += _action_size(body)
+            if "Item" in body:
+                _item_within(operation, body["Item"])
+        if total > TRANSACTION_BYTES_MAX:
+            raise refuse(operation, "ValidationException",
+                         f"Transaction request cannot be larger than 4 MB (this one: {total} bytes)")
+
+
+def _action_size(body: dict[str, Any]) -> int:
+    """What a transaction action carries: its item or key, and its values."""
+    size = item_size(body.get("Item") or body.get("Key") or {})
+    return size + sum(value_size(v) for v in (body.get("ExpressionAttributeValues") or {}).values())
+
+
+def _item_within(operation: str, item: dict[str, Any]) -> None:
+    size = item_size(item)
+    if size > ITEM_MAX:
+        raise refuse(operation, "ValidationException",
+                     f"Item size has exceeded the maximum allowed size ({size} > {ITEM_MAX} bytes)")
+
+
+def _events(operation: str, params: dict[str, Any]) -> None:
+    if operation != "PutEvents":
+        return
+    entries = params.get("Entries", [])
+    if len(entries) > PUT_EVENTS_ENTRIES_MAX:
+        raise refuse(operation, "ValidationException",
+                     "1 validation error detected: Value at 'entries' failed to satisfy constraint: "
+                     f"Member must have length less than or equal to 10 (got {len(entries)})")
+    total = sum(put_events_entry_size(entry) for entry in entries)
+    if total > PUT_EVENTS_BYTES_MAX:
+        raise refuse(operation, "ValidationException",
+                     f"Total size of the entries in the request is over the limit ({total} > {PUT_EVENTS_BYTES_MAX})")
+
+
+def _websocket(operation: str, params: dict[str, Any]) -> None:
+    if operation == "PostToConnection":
+        data = params.get("Data", b"")
+        size = len(data.encode() if isinstance(data, str) else data)
+        if size > POST_TO_CONNECTION_MAX:
+            raise refuse(operation, "PayloadTooLargeException",
+                         f"Message too long ({size} > {POST_TO_CONNECTION_MAX} bytes)", 413)
+
+
+def _sqs(operation: str, params: dict[str, Any]) -> None:
+    if operation == "SendMessage":
+        bodies = [params]
+    elif operation == "SendMessageBatch":
+        bodies = params.get("Entries", [])
+        if len(bodies) > SQS_BATCH_MAX:
+            raise refuse(operation, "AWS.SimpleQueueService.TooManyEntriesInBatchRequest",
+                         f"Maximum number of entries per request are 10 (got {len(bodies)})")
+    else:
+        return
+    total = sum(_utf8(body.get("MessageBody", "")) for body in bodies)
+    if total > SQS_MESSAGE_MAX:
+        raise refuse(operation, "InvalidParameterValue", "One or more parameters are invalid. "
+                     f"Reason: Message must be shorter than {SQS_MESSAGE_MAX} bytes")
+
+
+_CHECKS = {"dynamodb": _dynamodb, "events": _events, "apigatewaymanagementapi": _websocket, "sqs": _sqs}
+
+
+def check_request(service: str, operation: str, params: dict[str, Any]) -> None:
+    """Raise the ClientError AWS would answer if this request breaks a quota."""
+    with _tally_lock:
+        _tally["checked"] += 1
+    check = _CHECKS.get(service)
+    if check is not None:
+        check(operation, params)
+
+
+# ---- DynamoDB's 1 MB pages -----------------------------------------------------------------
+
+def cut_page(params: dict[str, Any], answer: dict[str, Any], key_names: Iterable[str]) -> dict[str, Any]:
+    """A Query or Scan answer as DynamoDB would page it: items up to the one
+    that reaches 1 MB, then a LastEvaluatedKey (the table's and the index's
+    key attributes of the last item kept)."""
+    items = answer.get("Items")
+    if not items or params.get("Select") == "COUNT":
+        return answer
+    total, kept = 0, 0
+    for item in items:
+        total += item_size(item)
+        kept += 1
+        if total >= QUERY_PAGE_BYTES:
+            break
+    else:
+        return answer
+    if kept == len(items) and "LastEvaluatedKey" in answer:
+        return answer
+    last = items[kept - 1]
+    with _tally_lock:
+        _tally["pages_cut"] += 1
+    cut = dict(answer, Items=items[:kept], Count=kept, ScannedCount=kept)
+    cut["LastEvaluatedKey"] = {name: last[name] for name in key_names if name in last}
+    return cut
+
+
+# ---- installing it -------------------------------------------------------------------------
+
+def _key_names(describe, params: dict[str, Any], cache: dict) -> list[str]:
+    """The table's key attributes, and the index's if the request names one
+    (`describe(table)`: a DescribeTable that nobody counts as the code's own)."""
+    table, index = params["TableName"], params.get("IndexName")
+    if (table, index) not in cache:
+        description = describe(table)["Table"]
+        names = [key["AttributeName"] for key in description["KeySchema"]]
+        for gsi in description.get("GlobalSecondaryIndexes", []) + description.get("LocalSecondaryIndexes", []):
+            if gsi["IndexName"] == index:
+                names += [key["AttributeName"] for key in gsi["KeySchema"]]
+        cache[(table, index)] = list(dict.fromkeys(names))
+    return cache[(table, index)]
+
+
+def install() -> None:
+    """Check every botocore call of this process from now on (idempotent)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    from botocore.client import BaseClient
+
+    from devtools import moto_patches
+
+    moto_patches.refuse_items_over(ITEM_MAX, item_size)
+    original = BaseClient._make_api_call
+    key_cache: dict = {}
+
+    def make_api_call(self, operation_name, api_params):
+        service = self.meta.service_model.service_name
+        check_request(service, operation_name, api_params)
+        answer = original(self, operation_name, api_params)
+        if service == "dynamodb" and operation_name in ("Query", "Scan"):
+            def describe(table):
+                return original(self, "DescribeTable", {"TableName": table})
+
+            answer = cut_page(api_params, answer, _key_names(describe, api_params, key_cache))
+        return answer
+
+    BaseClient._make_api_call = make_api_call
+
+
+def installed() -> bool:
+    return _installed
+
+
+def tally() -> dict[str, int]:
+    with _tally_lock:
+        return dict(_tally)
+
