@@ -101,8 +101,9 @@ class Router:
             arguments["body"] = inputs.body(request, operation.body)
         result = view(**arguments)
         if operation.page:
-            result.next_page_token = inputs.next_page_token(arguments["page"], result.next_page_token)
-            return render.page(result, operation.returns)
+            answer = render.page(result, operation.returns)  # may end early: a page stays under Lambda's 6 MB
+            answer["next_page_token"] = inputs.next_page_token(arguments["page"], answer["next_page_token"])
+            return answer
         return render.resource(result, operation.returns)
 
 

@@ -197,10 +197,10 @@ def chatmessage_history(principal: Principal, message_id: str, page: paging.Page
         message.pk, condition, scan_index_forward=False, limit=page.size + 1, page_size=page.size + 1,
         consistent_read=True)), f"reading the history of chatmessage {message_id}")
     versions = [v for v in versions if v.sk.startswith(ChatmessageVersionItem.SORT_PREFIX)]
+    keys = [version.tm_update for version in versions[:page.size]]
     if len(versions) > page.size:
-        versions = versions[:page.size]
-        return paging.Page(versions, versions[-1].tm_update)
-    return paging.Page(versions, "")
+        return paging.Page(versions[:page.size], keys[-1], keys)
+    return paging.Page(versions, "", keys)
 
 
 # ---- reactions ------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ T = TypeVar("T")
 class Page(Generic[T]):
     items: list[T]
     next_page_token: str
+    # the token that resumes after each item, so that a page can end early
+    # (an answer too large for Lambda: schemas/render.py)
+    keys: list[str] | None = None
 
 
 def list_page(partition: str, page: "PageRequest", index=None) -> Page:
@@ -34,10 +37,10 @@ def list_page(partition: str, page: "PageRequest", index=None) -> Page:
             page_size=page.size + 1,
         )
     )
+    keys = [getattr(item, sort_key.attr_name) for item in items[:page.size]]
     if len(items) > page.size:
-        items = items[:page.size]
-        return Page(items, getattr(items[-1], sort_key.attr_name))
-    return Page(items, "")
+        return Page(items[:page.size], keys[-1], keys)
+    return Page(items, "", keys)
 
 
 def related(partition: str, sort_key: str | None = None) -> list:
