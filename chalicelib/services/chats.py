@@ -268,9 +268,11 @@ def remove_participant(principal: Principal, chat_id: str, participant_id: str) 
                 tx.update(chat, _membership_actions(updated), condition=is_live() & _unchanged(chat))
                 if leaving is not None:
                     tx.delete(leaving)
-                    if with_room:  # unless its owner deleted it already
+                    if with_room:  # unless its owner deleted it already; it keeps the chat as it was
+                        as_it_was = [ChatroomItem.left_participant_ids.set(chat.participant_ids),
+                                     ChatroomItem.left_type.set(chat.type)]
                         tx.update(ChatroomItem.keyed(chat.customer_id, leaving.chatroom_id),
-                                  soft_delete_actions(tm), condition=is_live())
+                                  soft_delete_actions(tm) + as_it_was, condition=is_live())
 
             try:
                 transact(write, "removing the participant")

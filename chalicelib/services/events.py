@@ -102,7 +102,9 @@ def derive(event_name: str, old: Resource | None, new: Resource | None, lookup: 
         event.audiences = [agent_audience(new.owner_id)]
     events = [event]
     if isinstance(new, ChatmessageItem) and action == "updated" and _changed(old, new, _SHOWN_IN_COPIES):
-        events += [_copy_updated(copy, new) for copy in lookup.copies(new)]
+        chat = lookup.chat(new.customer_id, new.chat_id)  # who left sees no more of it
+        members = set(chat.participant_ids) if chat is not None else set()
+        events += [_copy_updated(copy, new) for copy in lookup.copies(new) if copy.owner_id in members]
     return events
 
 

@@ -7,7 +7,14 @@ with one BatchGetItem per 100 distinct items it needs."""
 
 from types import SimpleNamespace
 
-from chalicelib.storage.models import META, ChatItem, ChatmessageItem, TableItem
+from chalicelib.storage.models import (
+    META,
+    ChatItem,
+    ChatmessageItem,
+    ChatmessageVersionItem,
+    ChatroomItem,
+    TableItem,
+)
 from chalicelib.storage.operations import attempt
 
 BATCH_GET_MAX = 100
@@ -66,13 +73,37 @@ def chatroommessage(copy, message: ChatmessageItem | None) -> SimpleNamespace:
 
 
 def chatroommessages(copies: list, known: dict[str, ChatmessageItem] | None = None) -> list[SimpleNamespace]:
-    """Copies of a page with their chatmessages: one BatchGetItem per 100 distinct chatmessages."""
-    messages = dict(known or {})
-    wanted = {(ChatmessageItem.key(copy.customer_id, copy.messagechat_id), META)
-              for copy in copies if ChatmessageItem.key(copy.customer_id, copy.messagechat_id) not in messages}
-    messages.update(fetch(wanted, "reading the copies' chatmessages"))
-    return [chatroommessage(copy, messages.get(ChatmessageItem.key(copy.customer_id, copy.messagechat_id)))
-            for copy in copies]
+    """Copies of a page with their chatmessages, and their chatrooms (a page has
+    one): one BatchGetItem per 100 distinct items. A copy in a chatroom whose
+    owner has left shows its chatmessage as it was then (as_of)."""
+    items = dict(known or {})
+    wanted = {key for copy in copies for key in (ChatmessageItem.key(copy.customer_id, copy.messagechat_id),
+                                                  ChatroomItem.key(copy.customer_id, copy.chatroom_id))}
+    items.update(fetch({(key, META) for key in wanted if key not in items}, "reading the copies' chatmessages"))
+    shown = []
+    for copy in copies:
+        message = items.get(ChatmessageItem.key(copy.customer_id, copy.messagechat_id))
+        room = items.get(ChatroomItem.key(copy.customer_id, copy.chatroom_id))
+        if message is not None and room is not None and room.deleted:
+            message = as_of(message, room.tm_delete)
+        shown.append(chatroommessage(copy, message))
+    return shown
+
+
+def as_of(message: ChatmessageItem, when: str):
+    """The chatmessage as it was at `when`: itself if not edited since, else
+    the version of its history then in force (one Query)."""
+    if message.tm_update <= when or message.deleted and message.tm_delete == message.tm_update <= when:
+        return message
+    versions = attempt(lambda: list(ChatmessageVersionItem.query(
+        message.pk, ChatmessageVersionItem.sk.between(ChatmessageVersionItem.sort_key(""),
+                                                      ChatmessageVersionItem.sort_key(when)),
+        scan_index_forward=False, limit=1, page_size=1)), f"reading the history of chatmessage {message.id}")
+    if not versions:  # edited, but not yet then: it was as first sent
+        return message
+    then = ChatmessageItem.from_raw_data(message.serialize())
+    then.text, then.medias, then.tm_update = versions[0].text, versions[0].medias, versions[0].tm_update
+    return then
 
 
 # ---- chatrooms --------------------------------------------------------------------------
@@ -84,14 +115,21 @@ def read_state(room) -> tuple[int, str, str]:
 
 
 def chatroom(room, chat: ChatItem | None, last: ChatmessageItem | None) -> SimpleNamespace:
+    """A chatroom as its owner sees it; one they were removed from shows the
+    chat as it was when they left (its participants, its preview then)."""
     unread, tm_read, tm_activity = read_state(room)
+    participant_ids, chat_type = (chat.participant_ids, chat.type) if chat else ([], "unknown")
+    if room.deleted and getattr(room, "left_participant_ids", None) is not None:
+        participant_ids, chat_type = room.left_participant_ids, room.left_type or chat_type
+    if room.deleted and last is not None:
+        last = as_of(last, room.tm_delete)
     preview = None
     if room.last_copy_id and last is not None:
         preview = {"id": room.last_copy_id, "source": last.source, "type": last.type,
                    "text": last.text[:PREVIEW_TEXT_MAX], "tm_create": last.tm_create}
     return SimpleNamespace(
-        id=room.id, customer_id=room.customer_id, type=chat.type if chat else "unknown", chat_id=room.chat_id,
-        owner_id=room.owner_id, participant_ids=chat.participant_ids if chat else [], name=room.name,
+        id=room.id, customer_id=room.customer_id, type=chat_type, chat_id=room.chat_id,
+        owner_id=room.owner_id, participant_ids=participant_ids, name=room.name,
         detail=room.detail, tm_create=room.tm_create, tm_update=room.tm_update, tm_delete=room.tm_delete,
         unread_count=min(unread, UNREAD_SHOWN_MAX), tm_read=tm_read, tm_activity=tm_activity,
         last_chatroommessage=preview,

@@ -200,6 +200,10 @@ class ChatroomItem(Resource, discriminator="chatroom"):
     last_copy_id = UnicodeAttribute(null=True)  # that copy
     last_messagechat_id = UnicodeAttribute(null=True)  # and its chatmessage
     revision = NumberAttribute(null=True)  # bumped by every change of the above: writes condition on it
+    # The chat as its owner last saw it, kept when they are removed from it: a
+    # left chatroom shows the chat as it was, not as it goes on without them.
+    left_participant_ids = ListAttribute(of=UnicodeAttribute, null=True)
+    left_type = UnicodeAttribute(null=True)
 
     @staticmethod
     def key(customer_id: str, chatroom_id: str) -> str:
