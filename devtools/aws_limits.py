@@ -12,6 +12,8 @@ the error AWS gives:
   TransactWriteItems (100 actions, 4 MB), SQS messages (256 KiB);
 - Query and Scan answers are cut at 1 MB of items, with a LastEvaluatedKey,
   as DynamoDB pages them (moto returns everything up to Limit);
+- DynamoDB's write rate of one partition: about 1,000 write units a second
+  (counted per partition key over the last second), else it throttles;
 - an UpdateItem, alone or in a transaction, that leaves an item over 400 KB
   is undone and refused, in moto's backend (devtools.moto_patches);
 - `lambda_answer_size` measures an answer as API Gateway's proxy integration
@@ -23,6 +25,8 @@ Never imported on Lambda.
 
 import json
 import threading
+import time
+from collections import deque
 from collections.abc import Iterable
 from typing import Any
 
@@ -38,6 +42,7 @@ QUERY_PAGE_BYTES = KIB * KIB         # DynamoDB stops a Query or Scan page at 1 
 PUT_EVENTS_ENTRIES_MAX = 10
 PUT_EVENTS_BYTES_MAX = 256 * KIB
 POST_TO_CONNECTION_MAX = 128 * KIB
+PARTITION_WRITE_UNITS_PER_SECOND = 1000
 SQS_MESSAGE_MAX = 256 * KIB
 SQS_BATCH_MAX = 10
 LAMBDA_ANSWER_MAX = 6 * KIB * KIB    # synchronous invocation's response payload
@@ -113,6 +118,66 @@ def refuse(operation: str, code: str, message: str, status: int = 400) -> Client
         _tally["refused"] += 1
     return ClientError({"Error": {"Code": code, "Message": message},
                         "ResponseMetadata": {"HTTPStatusCode": status}}, operation)
+
+
+class PartitionWrites:
+    """Write units per partition over the last second, as DynamoDB meters
+    them (1 KB a unit, twice in a transaction): a partition serves about
+    1,000 a second; past that it throttles."""
+
+    LIMIT = PARTITION_WRITE_UNITS_PER_SECOND
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._recent: dict[tuple[str, str], deque] = {}
+
+    def take(self, operation: str, units: dict[tuple[str, str], int], now: float) -> None:
+        with self._lock:
+            for partition, wanted in units.items():
+                recent = self._recent.setdefault(partition, deque())
+                while recent and recent[0][0] <= now - 1.0:
+                    recent.popleft()
+                used = sum(count for _, count in recent)
+                if used + wanted > self.LIMIT:
+                    raise refuse(operation, "ProvisionedThroughputExceededException",
+                                 f"partition {partition[1]!r} of table {partition[0]}: {used + wanted} write units "
+                                 f"in a second, over the {self.LIMIT} one partition serves")
+            for partition, wanted in units.items():
+                self._recent[partition].append((now, wanted))
+
+
+def _write_units(item_or_key: dict[str, Any], transactional: bool, sized: bool) -> int:
+    units = max(1, -(-item_size(item_or_key) // KIB)) if sized else 1
+    return units * (2 if transactional else 1)
+
+
+def _partition_writes(operation: str, params: dict[str, Any], hash_key) -> dict[tuple[str, str], int]:
+    """(table, partition key) -> the write units this request asks of it (an
+    update's item is taken as one unit: its size is not known before)."""
+    units: dict[tuple[str, str], int] = {}
+
+    def add(table: str, item_or_key: dict[str, Any], transactional: bool, sized: bool) -> None:
+        name = hash_key(table)
+        if name in item_or_key:
+            partition = (table, json.dumps(item_or_key[name], sort_keys=True))
+            units[partition] = units.get(partition, 0) + _write_units(item_or_key, transactional, sized)
+
+    if operation == "PutItem":
+        add(params["TableName"], params["Item"], False, True)
+    elif operation in ("UpdateItem", "DeleteItem"):
+        add(params["TableName"], params["Key"], False, False)
+    elif operation == "BatchWriteItem":
+        for table, requests in params.get("RequestItems", {}).items():
+            for request in requests:
+                if "PutRequest" in request:
+                    add(table, request["PutRequest"]["Item"], False, True)
+                else:
+                    add(table, request["DeleteRequest"]["Key"], False, False)
+    elif operation == "TransactWriteItems":
+        for action in params.get("TransactItems", []):
+            (_, body), = action.items()
+            add(body["TableName"], body.get("Item") or body["Key"], True, "Item" in body)
+    return units
 
 
 def _dynamodb(operation: str, params: dict[str, Any]) -> None:
@@ -203,13 +268,21 @@ def _sqs(operation: str, params: dict[str, Any]) -> None:
 _CHECKS = {"dynamodb": _dynamodb, "events": _events, "apigatewaymanagementapi": _websocket, "sqs": _sqs}
 
 
-def check_request(service: str, operation: str, params: dict[str, Any]) -> None:
-    """Raise the ClientError AWS would answer if this request breaks a quota."""
+_partitions = PartitionWrites()
+
+
+def check_request(service: str, operation: str, params: dict[str, Any], hash_key=None) -> None:
+    """Raise the ClientError AWS would answer if this request breaks a quota
+    (`hash_key(table)`: the table's partition key attribute, for its write rate)."""
     with _tally_lock:
         _tally["checked"] += 1
     check = _CHECKS.get(service)
     if check is not None:
         check(operation, params)
+    if service == "dynamodb" and hash_key is not None:
+        units = _partition_writes(operation, params, hash_key)
+        if units:
+            _partitions.take(operation, units, time.monotonic())
 
 
 # ---- DynamoDB's 1 MB pages -----------------------------------------------------------------
@@ -271,12 +344,16 @@ def install() -> None:
 
     def make_api_call(self, operation_name, api_params):
         service = self.meta.service_model.service_name
-        check_request(service, operation_name, api_params)
+
+        def describe(table):  # not through the wrappers: nobody counts it as the code's request
+            return original(self, "DescribeTable", {"TableName": table})
+
+        def hash_key(table):
+            return _key_names(describe, {"TableName": table}, key_cache)[0]
+
+        check_request(service, operation_name, api_params, hash_key)
         answer = original(self, operation_name, api_params)
         if service == "dynamodb" and operation_name in ("Query", "Scan"):
-            def describe(table):
-                return original(self, "DescribeTable", {"TableName": table})
-
             answer = cut_page(api_params, answer, _key_names(describe, api_params, key_cache))
         return answer
 

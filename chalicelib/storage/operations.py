@@ -101,15 +101,17 @@ def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T
 
 
 BATCH_WRITE_MAX = 25  # items in one BatchWriteItem
+_sleep, _monotonic = time.sleep, time.monotonic  # a fake clock in tests
 CONCURRENT_BATCH_WRITES = 4
 
 
-def put_all(model: type[TableItem], items: list[TableItem], what: str) -> None:
+def put_all(model: type[TableItem], items: list[TableItem], what: str, items_per_second: int | None = None) -> None:
     """Put every item, 25 to a BatchWriteItem, up to CONCURRENT_BATCH_WRITES of
     them at once (a 1,000-agent group's 1,900 items in a fraction of 77
-    round trips), each under the policy above. The batch with the last item
-    goes only once all the others are written: whoever sees the last item
-    sees them all."""
+    round trips), each under the policy above; or, with `items_per_second`
+    (items of one partition), one batch after another at that pace. The batch
+    with the last item goes only once all the others are written: whoever
+    sees the last item sees them all."""
     chunks = [items[start:start + BATCH_WRITE_MAX] for start in range(0, len(items), BATCH_WRITE_MAX)]
 
     def write(chunk: list[TableItem]) -> None:
@@ -120,6 +122,14 @@ def put_all(model: type[TableItem], items: list[TableItem], what: str) -> None:
 
         attempt(request, what)
 
+    if items_per_second:
+        started = _monotonic()
+        for number, chunk in enumerate(chunks):
+            due = started + number * BATCH_WRITE_MAX / items_per_second
+            if due > _monotonic():
+                _sleep(due - _monotonic())
+            write(chunk)
+        return
     if len(chunks) > 1:
         from concurrent.futures import ThreadPoolExecutor  # large groups only: not on a cold start's path
 
