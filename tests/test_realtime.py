@@ -7,6 +7,8 @@ import uuid
 from collections import defaultdict
 
 import boto3
+import botocore.client
+import botocore.exceptions
 import pytest
 
 import app as chat_app
@@ -79,10 +81,15 @@ def test_an_agent_hears_their_chat_and_own_copies_and_nobody_else_does(customer,
     fanout.drain()
 
     got_b = pushed[listeners["b"]]
-    assert types(got_b) == ["chat_created", "chatroom_created", "chatroom_updated", "messagechat_created",
+    assert types(got_b) == ["chat_created", "chatroom_created", "chatroom_read_state", "messagechat_created",
                             "messagechatroom_created"]
-    # the copy moved b's chatroom's read state: one unread, a preview
-    assert next(m for m in got_b if m["type"] == "chatroom_updated")["data"]["unread_count"] == 1
+    # the copy moved b's chatroom's read state: pushed as the read state alone, one unread, a preview
+    read_state = next(m for m in got_b if m["type"] == "chatroom_read_state")["data"]
+    b_room = next(m for m in got_b if m["type"] == "chatroom_created")["data"]
+    assert list(read_state) == ["chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "tm_read",
+                                "tm_activity", "last_chatroommessage"]
+    assert read_state["chatroom_id"] == b_room["id"] and read_state["owner_id"] == b.id
+    assert read_state["unread_count"] == 1 and read_state["last_chatroommessage"]["text"] == "hi"
     copy_event = next(m for m in got_b if m["type"] == "messagechatroom_created")
     assert copy_event["data"]["owner_id"] == b.id and copy_event["data"]["messagechat_id"] == sent["messagechat_id"]
     assert next(m for m in got_b if m["type"] == "messagechat_created")["data"]["text"] == "hi"
@@ -101,8 +108,8 @@ def test_deletes_are_events_too(customer, make_agent, fanout, pushed):
     pushed.clear()
     a.delete(f"/v1.0/chatmessages/{message['id']}")
     fanout.drain()
-    assert types(pushed[listener]) == ["chatroom_updated", "messagechat_deleted", "messagechatroom_deleted"]
-    update = next(m for m in pushed[listener] if m["type"] == "chatroom_updated")["data"]
+    assert types(pushed[listener]) == ["chatroom_read_state", "messagechat_deleted", "messagechatroom_deleted"]
+    update = next(m for m in pushed[listener] if m["type"] == "chatroom_read_state")["data"]
     assert update["unread_count"] == 0 and update["last_chatroommessage"] is None
 
 
@@ -154,34 +161,92 @@ def event_bus(aws, monkeypatch):
     return received
 
 
-def test_every_event_reaches_the_bus_in_batches_of_ten(customer, make_agent, fanout, event_bus, monkeypatch):
+@pytest.fixture
+def put_events(monkeypatch):
+    """The Entries of every PutEvents request the suite's events client makes (the
+    request as sent, whatever moto answers)."""
+    requests = []
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def recording(client, operation_name, api_params):
+        if operation_name == "PutEvents":
+            requests.append(api_params["Entries"])
+        return make_api_call(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return requests
+
+
+def test_the_bus_gets_chat_level_events_and_a_stage_adds_the_chatrooms_ones(customer, make_agent, fanout,
+                                                                            event_bus, put_events, monkeypatch):
     agents = [make_agent() for _ in range(12)]
-    customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
-                                  "participant_ids": [a.id for a in agents]})
-    calls = []
-    real = delivery.Delivery._put_on_bus
-    monkeypatch.setattr(delivery.Delivery, "_put_on_bus", lambda self, ev: calls.append(len(ev)) or real(self, ev))
+    chat = {"type": "group", "owner_id": agents[0].id, "participant_ids": [a.id for a in agents]}
+    customer.post("/v1.0/chats", chat)
+    fanout.drain()
+    assert [body["detail-type"] for body in event_bus()] == ["chat_created"]
+    assert [len(entries) for entries in put_events] == [1]
+
+    put_events.clear()
+    monkeypatch.setenv("CHAT_BUS_CHATROOM_EVENTS", "1")
+    customer.post("/v1.0/chats", chat)
     fanout.drain()
     bodies = event_bus()
-    kinds = sorted(body["detail-type"] for body in bodies)
-    assert kinds == ["chat_created"] + ["chatroom_created"] * 12
+    assert sorted(body["detail-type"] for body in bodies) == ["chat_created"] + ["chatroom_created"] * 12
     assert all(body["source"] == "voipbin.chat" for body in bodies)
     assert {body["detail"]["customer_id"] for body in bodies} == {customer.customer_id}
-    assert max(calls) <= 10 and len(calls) == math.ceil(13 / 10)
+    assert max(len(entries) for entries in put_events) <= 10 and len(put_events) == math.ceil(13 / 10)
 
 
-def test_records_whose_events_the_bus_refused_are_reported_failed(customer, make_agent, fanout, event_bus,
-                                                                  monkeypatch):
+def test_records_whose_events_the_bus_refused_are_reported_failed_and_pushed_anyway(
+        customer, make_agent, fanout, event_bus, pushed, monkeypatch):
     a, b = make_agent(), make_agent()
+    listener = connect(b)
     customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]})
     event = fanout.read_event()
+    tries, waits = [], []
+    make_api_call = botocore.client.BaseClient._make_api_call
 
-    def refuse(self, events):
-        raise RuntimeError("EventBridge refused 1 of 1 events")
+    def refusing(client, operation_name, api_params):
+        if operation_name == "PutEvents":
+            tries.append(len(api_params["Entries"]))
+            raise botocore.exceptions.ClientError({"Error": {"Code": "InternalException", "Message": "no"}},
+                                                  "PutEvents")
+        return make_api_call(client, operation_name, api_params)
 
-    monkeypatch.setattr(delivery.Delivery, "_put_on_bus", refuse)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)
+    monkeypatch.setattr(delivery, "_sleep", waits.append)
     result = fanout.invoke(event)
-    with_events = {r["dynamodb"]["SequenceNumber"] for r in event["Records"]
-                   if r["dynamodb"]["NewImage"]["kind"]["S"] in ("chat", "chatroom")}  # not the pair guard
-    assert len(with_events) == 3
-    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == with_events
+    # the chat's record is the one with a chat-level event (the chatrooms' events are not the bus's)
+    chat_record = {r["dynamodb"]["SequenceNumber"] for r in event["Records"]
+                   if r["dynamodb"]["NewImage"].get("kind") == {"S": "chat"}}
+    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == chat_record
+    assert tries == [1] * delivery.BUS_ATTEMPTS  # tried again, with jittered waits that grow
+    assert len(waits) == delivery.BUS_ATTEMPTS - 1
+    assert all(0 <= wait <= delivery.BUS_BACKOFF_SECONDS * 2 ** n for n, wait in enumerate(waits))
+    # the pushes went out all the same
+    assert types(pushed[listener]) == ["chat_created", "chatroom_created"]
+
+
+def test_entries_the_bus_refuses_one_by_one_are_tried_again_alone(customer, make_agent, fanout, event_bus,
+                                                                  monkeypatch):
+    agents = [make_agent() for _ in range(3)]
+    monkeypatch.setenv("CHAT_BUS_CHATROOM_EVENTS", "1")
+    customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id, "participant_ids": [a.id for a in agents]})
+    sent = []
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def first_refused_once(client, operation_name, api_params):
+        if operation_name != "PutEvents":
+            return make_api_call(client, operation_name, api_params)
+        sent.append([entry["DetailType"] for entry in api_params["Entries"]])
+        if len(sent) == 1:  # the first entry throttled, the others taken
+            make_api_call(client, operation_name, {"Entries": api_params["Entries"][1:]})
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}]
+                    + [{"EventId": "x"}] * (len(api_params["Entries"]) - 1)}
+        return make_api_call(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", first_refused_once)
+    monkeypatch.setattr(delivery, "_sleep", lambda seconds: None)
+    fanout.drain()
+    assert len(sent) == 2 and len(sent[1]) == 1 and sent[1][0] == sent[0][0]
+    assert sorted(body["detail-type"] for body in event_bus()) == ["chat_created"] + ["chatroom_created"] * 3
