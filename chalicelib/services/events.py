@@ -38,6 +38,9 @@ _CHATROOM_OWN = ("name", "detail", "owner_id", "tm_update")
 _READ_STATE = ("unread", "tm_read", "tm_activity", "last_copy_id", "last_messagechat_id")
 READ_STATE_FIELDS = ("chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "tm_read", "tm_activity",
                      "last_chatroommessage")
+# Every event type derive() makes (docs/API.md, "Events", documents each).
+EVENT_TYPES = tuple(f"{prefix}_{action}" for prefix, _ in _KINDS.values()
+                    for action in ("created", "updated", "deleted")) + ("chatroom_read_state",)
 # Chat-level events: the ones the bus gets by default (at most 3 per message sent, at any group size).
 CHAT_LEVEL = ("chat_", "messagechat_")
 
