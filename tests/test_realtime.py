@@ -17,6 +17,7 @@ from chalicelib.services import connections, delivery
 from chalicelib.storage.models import AudienceItem
 from devtools.websocket_server import LocalWebsocketApi
 from tests.conftest import REGION, SECRET
+from tests.helpers import insert_of
 
 
 def ws_event(route_key, connection_id, **extra):
@@ -337,3 +338,26 @@ def test_a_10000_emoji_message_is_pushed_whole_and_one_over_128_kib_as_a_notice_
     assert entry["detail-type"] == "messagechat_created"
     assert entry["detail"] == {"id": large["id"], "customer_id": large["customer_id"], "chat_id": chat["id"],
                                "tm_update": large["tm_update"], "truncated": True}
+
+
+def test_records_whose_connections_could_not_be_read_are_retried_and_still_followed(customer, make_agent, fanout,
+                                                                                    stand_in, monkeypatch):
+    a, b = make_agent(), make_agent()
+    chat = customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]}).json_body
+    fanout.drain()
+    connect(b)
+    message = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "hi"}).json_body
+    insert = insert_of(fanout.read_event(), message)
+
+    def unreadable(audiences):
+        raise RuntimeError("DynamoDB kept refusing")
+
+    monkeypatch.setattr(connections, "connections_of", unreadable)
+    result = fanout.invoke({"Records": [insert]})
+    # the chatmessage's record: Lambda hands it again
+    assert result["batchItemFailures"] == [{"itemIdentifier": insert["dynamodb"]["SequenceNumber"]}]
+    assert stand_in.posts == []
+    # its fan-out was done all the same: both copies are there
+    images = [r["dynamodb"]["NewImage"] for r in fanout.read_event()["Records"] if r["eventName"] == "INSERT"]
+    copies = [image for image in images if image.get("kind") == {"S": "chatroommessage"}]
+    assert [image["messagechat_id"]["S"] for image in copies] == [message["id"]] * 2

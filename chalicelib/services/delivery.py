@@ -179,8 +179,8 @@ def bus_requests(entries: list[tuple[str, dict]]) -> list[list[tuple[str, dict]]
 
 
 class Delivery:
-    """Delivers the events of one batch of stream records. Lookups are
-    cached for the batch: its records mostly concern the same people."""
+    """Delivers the events of one batch of stream records: start_pushes(),
+    then put_on_bus() while they go out, then wait_for_pushes()."""
 
     def __init__(self, websocket_endpoint: str | None = None, event_bus: str | None = None,
                  bus_chatroom_events: bool = False):
@@ -198,15 +198,6 @@ class Delivery:
     @property
     def enabled(self) -> bool:
         return bool(self.websocket_endpoint or self.event_bus)
-
-    def deliver(self, pending: list[tuple[str, ChatEvent]]) -> list[str]:
-        """Push (record id, event) pairs and put them on the bus; returns the
-        record ids whose events the bus kept refusing (to be retried)."""
-        self.start_pushes([event for _, event in pending])
-        try:
-            return self.put_on_bus(pending)
-        finally:
-            self.wait_for_pushes()
 
     # ---- pushes ----
 

@@ -55,7 +55,7 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
     events pushed again: pushes are at least once."""
     records = list(records)
     delivery = Delivery.from_settings()
-    failed: list[str] = []
+    failed: dict[str, None] = {}  # the failed records' sequence numbers, in order, once each
     pending: list[tuple[str, ChatEvent]] = []
     if delivery.enabled:
         lookup = Lookup()
@@ -65,14 +65,17 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
                 pending += [(record.sequence_number, event) for event in derive(record.event_name, old, new, lookup)]
             except Exception:
                 log.exception("stream record %s: its events failed", record.sequence_number)
-                failed.append(record.sequence_number)
-    delivery.start_pushes([event for _, event in pending])
+                failed[record.sequence_number] = None
+    try:
+        delivery.start_pushes([event for _, event in pending])
+    except Exception:  # their connections could not be read: Lambda hands these records again
+        log.exception("the batch's connections could not be read; its records with events are retried")
+        failed.update((sequence, None) for sequence, _ in pending)
     try:
         followed = _follow_all(records)
-        failed += [record.sequence_number for record in records
-                   if followed[record.sequence_number] is None and record.sequence_number not in failed]
-        failed += delivery.put_on_bus([(sequence, event) for sequence, event in pending
-                                       if followed[sequence] is not None and sequence not in failed])
+        failed.update((record.sequence_number, None) for record in records if followed[record.sequence_number] is None)
+        on_bus = [(sequence, event) for sequence, event in pending if sequence not in failed]
+        failed.update((sequence, None) for sequence in delivery.put_on_bus(on_bus))
     finally:
         delivery.wait_for_pushes()
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
