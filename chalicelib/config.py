@@ -30,6 +30,10 @@ class Settings:
     # server; unset: AWS's).
     files_bucket: str | None = None
     s3_endpoint: str | None = None
+    # The bus gets chat-level events (chat_*, messagechat_*: at most 3 entries
+    # per message sent, whatever the group's size); CHAT_BUS_CHATROOM_EVENTS=1
+    # adds the per-chatroom ones (one or two per recipient of every message).
+    bus_chatroom_events: bool = False
 
 
 def load() -> Settings:
@@ -47,6 +51,7 @@ def load() -> Settings:
         event_bus=_first_set("CHAT_EVENT_BUS"),
         files_bucket=_first_set("CHAT_FILES_BUCKET"),
         s3_endpoint=_first_set("CHAT_S3_ENDPOINT"),
+        bus_chatroom_events=os.environ.get("CHAT_BUS_CHATROOM_EVENTS", "") == "1",
     )
 
 

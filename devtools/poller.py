@@ -116,6 +116,8 @@ class StreamPoller:
     call `poll_once()` instead, which reads once (a batch for each lane) and
     lets each lane deliver one batch, in turn, in the calling thread."""
 
+    BUSY_SECONDS = 0.005  # the first wait after an empty read
+
     def __init__(self, reader: ShardReader, handler: Callable[[dict, Any], dict], stream_arn: str, region: str,
                  batch_size: int = 100, idle_seconds: float = 0.05, max_attempts: int = 5,
                  on_handled: Callable[[str, str], None] | None = None, lanes: int = 1,
@@ -138,6 +140,7 @@ class StreamPoller:
         self._next_shard = 0
         self._changed = threading.Condition()
         self._stop = threading.Event()
+        self._batch_done = threading.Event()  # a lane delivered a batch: its writes may be records to read
         self._lanes = [_Lane(self, number) for number in range(lanes)]
         self._threads = [threading.Thread(target=self._read_loop, name="stream-poller", daemon=True)] + [
             threading.Thread(target=self._lane_loop, args=(lane,), name=f"stream-lane-{lane.number}", daemon=True)
@@ -150,6 +153,7 @@ class StreamPoller:
     def request_stop(self) -> None:
         """Take no new batch (those in hand are finished)."""
         self._stop.set()
+        self._batch_done.set()
         with self._changed:
             self._changed.notify_all()
 
@@ -167,6 +171,11 @@ class StreamPoller:
     # ---- the threads (make run) ---------------------------------------------------------
 
     def _read_loop(self) -> None:
+        """Read again at once while records come; after an empty read, wait
+        BUSY_SECONDS, doubling each empty read up to `idle_seconds`, or less: a
+        batch delivered wakes it (its writes are new records, a fan-out's copies)."""
+        busy = min(self.BUSY_SECONDS, self.idle_seconds)
+        wait = busy
         while not self._stop.is_set():
             with self._changed:
                 if self._unfinished >= self.read_ahead:
@@ -177,8 +186,14 @@ class StreamPoller:
             except Exception:
                 log.exception("stream poll failed; retrying")
                 read = 0
-            if not read:
-                self._stop.wait(self.idle_seconds)
+            if read:
+                wait = busy
+                continue
+            if self._batch_done.wait(wait):
+                self._batch_done.clear()
+                wait = busy
+            else:
+                wait = min(wait * 2, self.idle_seconds)
 
     def _lane_loop(self, lane: _Lane) -> None:
         while not self._stop.is_set():
@@ -272,3 +287,4 @@ class StreamPoller:
                 self.on_handled(shard.shard_id, last.sequence)
         if entries:
             self._changed.notify_all()
+            self._batch_done.set()

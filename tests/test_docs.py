@@ -38,3 +38,12 @@ def test_the_reference_covers_each_route_with_its_access_body_answer_and_errors(
             assert "**Body**" in section and "| field | type |" in section, key
     for convention in ("## Authentication", "## Who may do what", "## Lists and paging", "## Errors", "## Limits"):
         assert convention in text
+
+
+def test_every_event_is_documented():
+    from chalicelib.services.events import EVENT_TYPES
+
+    assert set(apidoc.EVENTS) == set(EVENT_TYPES)
+    text = apidoc.OUTPUT.read_text(encoding="utf-8")
+    for name in EVENT_TYPES:
+        assert f"| `{name}` |" in text.split("## Events", 1)[1], name

@@ -269,3 +269,27 @@ def test_failures_are_retried_in_their_lane_while_the_others_go_on(caplog):
     assert [n for _, n in checkpoints] == [1, 5]  # 1 given up; then 2 (held in lane 0) kept 3-5 back
     assert poller.delivered == 5
     assert [r.getMessage() for r in caplog.records] == [f"giving up on stream record {1:021d} after 3 attempts"]
+
+
+def test_the_reader_never_sleeps_while_records_wait_nor_after_a_batch_that_wrote_more():
+    """make run's push latency: a backlog larger than a batch is read back to back, and the
+    records a batch writes (a fan-out's copies) are read as soon as it is delivered, not
+    after the idle wait (here 60 s: waiting it once would miss the deadline)."""
+    stream = MadeUpStream(*[record(n, f"chat {n}") for n in range(1, 251)])
+    delivered, lock = [], threading.Lock()
+
+    def handler(event, context):
+        for item in event["Records"]:
+            with lock:
+                delivered.append(number(item))
+            if number(item) in (250, 1250):  # its copies, written by the handler
+                stream.add(record(number(item) + 1000, f"copy of {number(item)}"))
+        return {"batchItemFailures": []}
+
+    poller = StreamPoller(stream, handler, ARN, REGION, batch_size=100, idle_seconds=60)
+    poller.start()
+    try:
+        until(lambda: len(delivered) == 252, "the backlog, a copy and a copy's copy")
+    finally:
+        assert poller.stop(timeout=DEADLINE)
+    assert sorted(delivered) == list(range(1, 251)) + [1250, 2250]

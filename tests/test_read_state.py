@@ -299,9 +299,10 @@ def test_the_owners_connections_hear_the_marker_move(trio, fanout, monkeypatch):
     ok(a.post(f"/v1.0/chatrooms/{room(a, chat)['id']}/read", {}))
     fanout.drain()
     for connection in (first, second):
-        updates = [m for m in received[connection] if m["type"] == "chatroom_updated"]
+        updates = [m for m in received[connection] if m["type"] == "chatroom_read_state"]
         assert updates and updates[-1]["data"]["unread_count"] == 0
-    assert not [m for m in received[theirs] if m["type"] == "chatroom_updated"]
+        assert updates[-1]["data"]["chatroom_id"] == room(a, chat)["id"]
+    assert not [m for m in received[theirs] if m["type"].startswith("chatroom_")]
 
 
 def test_a_chatroom_written_before_read_state_counts_from_its_copies(trio, fanout):

@@ -5,8 +5,11 @@ import json
 import math
 import uuid
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 
 import boto3
+import botocore.client
+import botocore.exceptions
 import pytest
 
 import app as chat_app
@@ -14,6 +17,7 @@ from chalicelib.services import connections, delivery
 from chalicelib.storage.models import AudienceItem
 from devtools.websocket_server import LocalWebsocketApi
 from tests.conftest import REGION, SECRET
+from tests.helpers import insert_of
 
 
 def ws_event(route_key, connection_id, **extra):
@@ -79,10 +83,15 @@ def test_an_agent_hears_their_chat_and_own_copies_and_nobody_else_does(customer,
     fanout.drain()
 
     got_b = pushed[listeners["b"]]
-    assert types(got_b) == ["chat_created", "chatroom_created", "chatroom_updated", "messagechat_created",
+    assert types(got_b) == ["chat_created", "chatroom_created", "chatroom_read_state", "messagechat_created",
                             "messagechatroom_created"]
-    # the copy moved b's chatroom's read state: one unread, a preview
-    assert next(m for m in got_b if m["type"] == "chatroom_updated")["data"]["unread_count"] == 1
+    # the copy moved b's chatroom's read state: pushed as the read state alone, one unread, a preview
+    read_state = next(m for m in got_b if m["type"] == "chatroom_read_state")["data"]
+    b_room = next(m for m in got_b if m["type"] == "chatroom_created")["data"]
+    assert list(read_state) == ["chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "tm_read",
+                                "tm_activity", "last_chatroommessage"]
+    assert read_state["chatroom_id"] == b_room["id"] and read_state["owner_id"] == b.id
+    assert read_state["unread_count"] == 1 and read_state["last_chatroommessage"]["text"] == "hi"
     copy_event = next(m for m in got_b if m["type"] == "messagechatroom_created")
     assert copy_event["data"]["owner_id"] == b.id and copy_event["data"]["messagechat_id"] == sent["messagechat_id"]
     assert next(m for m in got_b if m["type"] == "messagechat_created")["data"]["text"] == "hi"
@@ -101,8 +110,8 @@ def test_deletes_are_events_too(customer, make_agent, fanout, pushed):
     pushed.clear()
     a.delete(f"/v1.0/chatmessages/{message['id']}")
     fanout.drain()
-    assert types(pushed[listener]) == ["chatroom_updated", "messagechat_deleted", "messagechatroom_deleted"]
-    update = next(m for m in pushed[listener] if m["type"] == "chatroom_updated")["data"]
+    assert types(pushed[listener]) == ["chatroom_read_state", "messagechat_deleted", "messagechatroom_deleted"]
+    update = next(m for m in pushed[listener] if m["type"] == "chatroom_read_state")["data"]
     assert update["unread_count"] == 0 and update["last_chatroommessage"] is None
 
 
@@ -154,34 +163,201 @@ def event_bus(aws, monkeypatch):
     return received
 
 
-def test_every_event_reaches_the_bus_in_batches_of_ten(customer, make_agent, fanout, event_bus, monkeypatch):
+@pytest.fixture
+def put_events(monkeypatch):
+    """The Entries of every PutEvents request the suite's events client makes (the
+    request as sent, whatever moto answers)."""
+    requests = []
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def recording(client, operation_name, api_params):
+        if operation_name == "PutEvents":
+            requests.append(api_params["Entries"])
+        return make_api_call(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    return requests
+
+
+def test_the_bus_gets_chat_level_events_and_a_stage_adds_the_chatrooms_ones(customer, make_agent, fanout,
+                                                                            event_bus, put_events, monkeypatch):
     agents = [make_agent() for _ in range(12)]
-    customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
-                                  "participant_ids": [a.id for a in agents]})
-    calls = []
-    real = delivery.Delivery._put_on_bus
-    monkeypatch.setattr(delivery.Delivery, "_put_on_bus", lambda self, ev: calls.append(len(ev)) or real(self, ev))
+    chat = {"type": "group", "owner_id": agents[0].id, "participant_ids": [a.id for a in agents]}
+    customer.post("/v1.0/chats", chat)
+    fanout.drain()
+    assert [body["detail-type"] for body in event_bus()] == ["chat_created"]
+    assert [len(entries) for entries in put_events] == [1]
+
+    put_events.clear()
+    monkeypatch.setenv("CHAT_BUS_CHATROOM_EVENTS", "1")
+    customer.post("/v1.0/chats", chat)
     fanout.drain()
     bodies = event_bus()
-    kinds = sorted(body["detail-type"] for body in bodies)
-    assert kinds == ["chat_created"] + ["chatroom_created"] * 12
+    assert sorted(body["detail-type"] for body in bodies) == ["chat_created"] + ["chatroom_created"] * 12
     assert all(body["source"] == "voipbin.chat" for body in bodies)
     assert {body["detail"]["customer_id"] for body in bodies} == {customer.customer_id}
-    assert max(calls) <= 10 and len(calls) == math.ceil(13 / 10)
+    assert max(len(entries) for entries in put_events) <= 10 and len(put_events) == math.ceil(13 / 10)
 
 
-def test_records_whose_events_the_bus_refused_are_reported_failed(customer, make_agent, fanout, event_bus,
-                                                                  monkeypatch):
+def test_records_whose_events_the_bus_refused_are_reported_failed_and_pushed_anyway(
+        customer, make_agent, fanout, event_bus, pushed, monkeypatch):
     a, b = make_agent(), make_agent()
+    listener = connect(b)
     customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]})
     event = fanout.read_event()
+    tries, waits = [], []
+    make_api_call = botocore.client.BaseClient._make_api_call
 
-    def refuse(self, events):
-        raise RuntimeError("EventBridge refused 1 of 1 events")
+    def refusing(client, operation_name, api_params):
+        if operation_name == "PutEvents":
+            tries.append(len(api_params["Entries"]))
+            raise botocore.exceptions.ClientError({"Error": {"Code": "InternalException", "Message": "no"}},
+                                                  "PutEvents")
+        return make_api_call(client, operation_name, api_params)
 
-    monkeypatch.setattr(delivery.Delivery, "_put_on_bus", refuse)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refusing)
+    monkeypatch.setattr(delivery, "_sleep", waits.append)
     result = fanout.invoke(event)
-    with_events = {r["dynamodb"]["SequenceNumber"] for r in event["Records"]
-                   if r["dynamodb"]["NewImage"]["kind"]["S"] in ("chat", "chatroom")}  # not the pair guard
-    assert len(with_events) == 3
-    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == with_events
+    # the chat's record is the one with a chat-level event (the chatrooms' events are not the bus's)
+    chat_record = {r["dynamodb"]["SequenceNumber"] for r in event["Records"]
+                   if r["dynamodb"]["NewImage"].get("kind") == {"S": "chat"}}
+    assert {f["itemIdentifier"] for f in result["batchItemFailures"]} == chat_record
+    assert tries == [1] * delivery.BUS_ATTEMPTS  # tried again, with jittered waits that grow
+    assert len(waits) == delivery.BUS_ATTEMPTS - 1
+    assert all(0 <= wait <= delivery.BUS_BACKOFF_SECONDS * 2 ** n for n, wait in enumerate(waits))
+    # the pushes went out all the same
+    assert types(pushed[listener]) == ["chat_created", "chatroom_created"]
+
+
+def test_entries_the_bus_refuses_one_by_one_are_tried_again_alone(customer, make_agent, fanout, event_bus,
+                                                                  monkeypatch):
+    agents = [make_agent() for _ in range(3)]
+    monkeypatch.setenv("CHAT_BUS_CHATROOM_EVENTS", "1")
+    customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id, "participant_ids": [a.id for a in agents]})
+    sent = []
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def first_refused_once(client, operation_name, api_params):
+        if operation_name != "PutEvents":
+            return make_api_call(client, operation_name, api_params)
+        sent.append([entry["DetailType"] for entry in api_params["Entries"]])
+        if len(sent) == 1:  # the first entry throttled, the others taken
+            make_api_call(client, operation_name, {"Entries": api_params["Entries"][1:]})
+            return {"FailedEntryCount": 1, "Entries": [{"ErrorCode": "ThrottlingException"}]
+                    + [{"EventId": "x"}] * (len(api_params["Entries"]) - 1)}
+        return make_api_call(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", first_refused_once)
+    monkeypatch.setattr(delivery, "_sleep", lambda seconds: None)
+    fanout.drain()
+    assert len(sent) == 2 and len(sent[1]) == 1 and sent[1][0] == sent[0][0]
+    assert sorted(body["detail-type"] for body in event_bus()) == ["chat_created"] + ["chatroom_created"] * 3
+
+
+# ---- pushes through a stand-in of the management API ------------------------------------
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """API Gateway's management API as a stand-in whose posts take 20 ms (tests/test_delivery_scale.py)."""
+    from tests.test_delivery_scale import StandInManagementApi
+
+    management = StandInManagementApi()
+    monkeypatch.setenv("CHAT_WEBSOCKET_ENDPOINT", "https://example.execute-api.us-east-1.amazonaws.com/api")
+    monkeypatch.setattr(delivery, "_management_client", lambda endpoint, region: management)
+    return management
+
+
+def test_the_management_client_is_made_once_with_a_pool_as_large_as_the_pushes_at_once(aws):
+    endpoint = f"http://127.0.0.1:9/{uuid.uuid4().hex}"
+    with ThreadPoolExecutor(8) as pool:
+        clients = list(pool.map(lambda _: delivery._management_client(endpoint, REGION), range(8)))
+    assert all(client is clients[0] for client in clients)
+    assert clients[0].meta.config.max_pool_connections == delivery.PUSHES_AT_ONCE
+
+
+def test_a_gone_connection_is_forgotten_without_holding_the_others_back(customer, make_agent, fanout, stand_in):
+    agents = [make_agent() for _ in range(6)]
+    chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
+                                         "participant_ids": [a.id for a in agents]}).json_body
+    fanout.drain()
+    connection_of = {agent.id: connect(agent) for agent in agents}
+    gone = {connection_of[agents[0].id], connection_of[agents[1].id]}
+    stand_in.gone.update(gone)
+    customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "some have left"})
+    fanout.drain()
+    for agent in agents:
+        posted = [post.connection_id for post in stand_in.posts].count(connection_of[agent.id])
+        # a gone connection's first push fails and ends its turn; the others get their three events
+        assert posted == (1 if connection_of[agent.id] in gone else 3)
+    assert listening(customer.customer_id, f"agent#{agents[0].id}") == []
+    stand_in.posts.clear()
+    customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "and are forgotten"})
+    fanout.drain()
+    assert {post.connection_id for post in stand_in.posts} == set(connection_of.values()) - gone
+
+
+def test_a_10000_emoji_message_is_pushed_whole_and_one_over_128_kib_as_a_notice_to_fetch(
+        customer, make_agent, fanout, stand_in, event_bus):
+    a, b = make_agent(), make_agent()
+    chat = customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]}).json_body
+    fanout.drain()
+    event_bus()
+    listener = connect(b)
+    text = "\U0001F600" * 10_000
+
+    def send(medias=()):
+        # sent as UTF-8: an emoji 4 bytes, not a 12-byte pair of \u escapes
+        raw = json.dumps({"chat_id": chat["id"], "text": text, "medias": list(medias)}, ensure_ascii=False).encode()
+        assert len(raw) <= 256 * 1024  # within the API's body limit
+        response = customer.post("/v1.0/chatmessages", raw=raw)
+        assert response.status_code == 200, response.body
+        fanout.drain()
+        return response.json_body, len(raw)
+
+    send()
+    pushed = {message["type"]: message for message in stand_in.of(listener)}
+    assert pushed["messagechat_created"]["data"]["text"] == text  # 40 KB as UTF-8 (as \u escapes: 120 KB)
+    assert [body["detail"]["text"] for body in event_bus()] == [text]
+
+    # ten agent cards of twenty addresses each take the message past 128 KiB, its bus entry past 256 KiB
+    card = {"id": str(uuid.uuid4()), "addresses": [{"detail": "d" * 1080} for _ in range(20)]}
+    stand_in.posts.clear()
+    large, _ = send([{"type": "agent", "agent": card}] * 10)
+    pushed = {message["type"]: message for message in stand_in.of(listener)}
+    assert pushed["messagechat_created"] == {
+        "type": "messagechat_created", "truncated": True,
+        "data": {"id": large["id"], "customer_id": large["customer_id"], "chat_id": chat["id"],
+                 "tm_update": large["tm_update"]}}
+    copy = pushed["messagechatroom_created"]
+    assert copy["truncated"] is True and copy["data"]["messagechat_id"] == large["id"]
+    fetched = b.get(f"/v1.0/chatroommessages/{copy['data']['id']}").json_body  # what the client does next
+    assert fetched["text"] == text and len(fetched["medias"]) == 10
+    assert pushed["chatroom_read_state"]["data"]["last_chatroommessage"]["text"] == text[:200]
+    assert all(len(post.body) < 1024 for post in stand_in.posts if post.message.get("truncated"))
+    [entry] = event_bus()
+    assert entry["detail-type"] == "messagechat_created"
+    assert entry["detail"] == {"id": large["id"], "customer_id": large["customer_id"], "chat_id": chat["id"],
+                               "tm_update": large["tm_update"], "truncated": True}
+
+
+def test_records_whose_connections_could_not_be_read_are_retried_and_still_followed(customer, make_agent, fanout,
+                                                                                    stand_in, monkeypatch):
+    a, b = make_agent(), make_agent()
+    chat = customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]}).json_body
+    fanout.drain()
+    connect(b)
+    message = customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "hi"}).json_body
+    insert = insert_of(fanout.read_event(), message)
+
+    def unreadable(audiences):
+        raise RuntimeError("DynamoDB kept refusing")
+
+    monkeypatch.setattr(connections, "connections_of", unreadable)
+    result = fanout.invoke({"Records": [insert]})
+    # the chatmessage's record: Lambda hands it again
+    assert result["batchItemFailures"] == [{"itemIdentifier": insert["dynamodb"]["SequenceNumber"]}]
+    assert stand_in.posts == []
+    # its fan-out was done all the same: both copies are there
+    images = [r["dynamodb"]["NewImage"] for r in fanout.read_event()["Records"] if r["eventName"] == "INSERT"]
+    copies = [image for image in images if image.get("kind") == {"S": "chatroommessage"}]
+    assert [image["messagechat_id"]["S"] for image in copies] == [message["id"]] * 2

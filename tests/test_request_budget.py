@@ -4,6 +4,7 @@ GetItem or one Query per access pattern, batch writes for the fan-out, no Scan).
 import math
 from collections import Counter
 
+import boto3
 import botocore.client
 import pytest
 
@@ -274,3 +275,26 @@ def test_items_read_per_page_do_not_grow_with_the_table(customer, make_agent, mo
     monkeypatch.undo()
     large = _items_read_by_one_page(customer, make_agent, 40, monkeypatch)
     assert small == large == [("Query", 6)]  # the page and one more, to know it is not the last
+
+
+@pytest.mark.parametrize("participants", [2, 1000])
+def test_a_message_puts_one_entry_on_the_bus_whatever_the_groups_size(customer, make_agent, fanout, monkeypatch,
+                                                                     participants):
+    """The bus gets chat-level events only (README, "Real-time events"): one entry for a message
+    sent, where every copy and every read-state change made 2N + 1."""
+    boto3.client("events", region_name="us-east-1").create_event_bus(Name="chat-events")
+    monkeypatch.setenv("CHAT_EVENT_BUS", "chat-events")
+    chat = create_chat(customer, *[make_agent() for _ in range(participants)])
+    fanout.drain()
+    entries = []
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def recording(client, operation_name, api_params):
+        if operation_name == "PutEvents":
+            entries.extend(entry["DetailType"] for entry in api_params["Entries"])
+        return make_api_call(client, operation_name, api_params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    ok(customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "to everyone"}))
+    fanout.drain()
+    assert entries == ["messagechat_created"]

@@ -31,6 +31,18 @@ _KINDS = {
 }
 # What a copy shows of its chatmessage: a change of these is news in every chatroom.
 _SHOWN_IN_COPIES = ("text", "medias", "reactions")
+# A chatroom's own fields (its owner's name and detail for the chat): a change is `chatroom_updated`.
+_CHATROOM_OWN = ("name", "detail", "owner_id", "tm_update")
+# A chatroom's read state: a change alone is `chatroom_read_state`, the read state without the chatroom
+# (whose participant list is the chat's, 39 KB at 1,000, and has not changed).
+_READ_STATE = ("unread", "tm_read", "tm_activity", "last_copy_id", "last_messagechat_id")
+READ_STATE_FIELDS = ("chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "tm_read", "tm_activity",
+                     "last_chatroommessage")
+# Every event type derive() makes (docs/API.md, "Events", documents each).
+EVENT_TYPES = tuple(f"{prefix}_{action}" for prefix, _ in _KINDS.values()
+                    for action in ("created", "updated", "deleted")) + ("chatroom_read_state",)
+# Chat-level events: the ones the bus gets by default (at most 3 per message sent, at any group size).
+CHAT_LEVEL = ("chat_", "messagechat_")
 
 
 @dataclass
@@ -42,6 +54,10 @@ class ChatEvent:
 
     def message(self) -> dict:
         return {"type": self.type, "data": self.data}
+
+    @property
+    def chat_level(self) -> bool:
+        return self.type.startswith(CHAT_LEVEL)
 
 
 class Lookup:
@@ -87,6 +103,11 @@ def derive(event_name: str, old: Resource | None, new: Resource | None, lookup: 
         action = "deleted"
     elif new.deleted:
         return []  # a dead item's rewrite is no news
+    elif prefix == "chatroom" and not _changed(old, new, _CHATROOM_OWN):
+        if not _changed(old, new, _READ_STATE):
+            return []
+        return [ChatEvent("chatroom_read_state", new.customer_id, _read_state(new, lookup),
+                          [agent_audience(new.owner_id)])]
     elif prefix in ("chat", "chatroom") or (prefix == "messagechat" and _changed(old, new)):
         action = "updated"
     else:
@@ -126,6 +147,14 @@ def _shown(item, lookup: Lookup):
     if isinstance(item, ChatroommessageItem):
         return views.chatroommessage(item, lookup.item(ChatmessageItem, item.customer_id, item.messagechat_id))
     return item
+
+
+def _read_state(room: ChatroomItem, lookup: Lookup) -> dict:
+    """A chatroom's read state as `chatroom_read_state` shows it (its preview's
+    chatmessage read once per batch; the chat is not read)."""
+    shown = views.chatroom(room, None, lookup.item(ChatmessageItem, room.customer_id, room.last_messagechat_id))
+    shown.chatroom_id = shown.id
+    return {name: getattr(shown, name) for name in READ_STATE_FIELDS}
 
 
 def _copy_updated(copy, message: ChatmessageItem) -> ChatEvent:

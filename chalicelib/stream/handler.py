@@ -5,8 +5,9 @@ them; the work is idempotent, so Lambda may retry a failed record.
 A batch's records of one item are followed in order; the records of different
 items at once (up to ITEMS_AT_ONCE), as Lambda's own lanes do them: another
 chat's 1:1 message in the batch of a 1,000-copy fan-out is copied meanwhile,
-not after it. The events are then derived and delivered in record order, all
-together (their lookups and requests are shared by the batch)."""
+not after it. The events are derived first, in record order, all together
+(their lookups and requests are shared by the batch), and pushed while the
+records are followed (services/delivery.py)."""
 
 import logging
 from collections.abc import Iterable, Sequence
@@ -15,7 +16,7 @@ from typing import Any
 
 from chalicelib.services import fanout
 from chalicelib.services.delivery import Delivery
-from chalicelib.services.events import Lookup, derive
+from chalicelib.services.events import ChatEvent, Lookup, derive
 from chalicelib.storage.models import TableItem
 
 log = logging.getLogger(__name__)
@@ -43,24 +44,40 @@ ITEMS_AT_ONCE = 4
 
 
 def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, str]]]:
-    """Follow each record (the items' records at once), then deliver the events
-    they mean; name exactly the records that failed."""
+    """Derive each record's events and start pushing them, follow each record
+    (the items' records at once) meanwhile, then put the followed records'
+    events on the bus; name exactly the records that failed.
+
+    The events describe writes that have happened (the records say so), so
+    they are pushed before the fan-out, not after it: a message's
+    `messagechat_created` reaches a 1,000-agent group while its copies are
+    being written. A record that fails is handled again by Lambda and its
+    events pushed again: pushes are at least once."""
     records = list(records)
-    followed = _follow_all(records)
     delivery = Delivery.from_settings()
-    lookup = Lookup()
-    failed = [record.sequence_number for record in records if followed[record.sequence_number] is None]
-    pending = []
-    for record in records:
-        items = followed[record.sequence_number]
-        if items is None or not delivery.enabled:
-            continue
-        try:
-            pending += [(record.sequence_number, event) for event in derive(record.event_name, *items, lookup)]
-        except Exception:
-            log.exception("stream record %s: its events failed", record.sequence_number)
-            failed.append(record.sequence_number)
-    failed += delivery.deliver(pending)
+    failed: dict[str, None] = {}  # the failed records' sequence numbers, in order, once each
+    pending: list[tuple[str, ChatEvent]] = []
+    if delivery.enabled:
+        lookup = Lookup()
+        for record in records:
+            try:
+                old, new = _item(record.old_image), _item(record.new_image)
+                pending += [(record.sequence_number, event) for event in derive(record.event_name, old, new, lookup)]
+            except Exception:
+                log.exception("stream record %s: its events failed", record.sequence_number)
+                failed[record.sequence_number] = None
+    try:
+        delivery.start_pushes([event for _, event in pending])
+    except Exception:  # their connections could not be read: Lambda hands these records again
+        log.exception("the batch's connections could not be read; its records with events are retried")
+        failed.update((sequence, None) for sequence, _ in pending)
+    try:
+        followed = _follow_all(records)
+        failed.update((record.sequence_number, None) for record in records if followed[record.sequence_number] is None)
+        on_bus = [(sequence, event) for sequence, event in pending if sequence not in failed]
+        failed.update((sequence, None) for sequence in delivery.put_on_bus(on_bus))
+    finally:
+        delivery.wait_for_pushes()
     return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
 
 
