@@ -30,6 +30,9 @@ class Settings:
     # server; unset: AWS's).
     files_bucket: str | None = None
     s3_endpoint: str | None = None
+    # Origins whose pages may read the API's answers (CORS): "*" or
+    # "scheme://host[:port]" each, from CHAT_CORS_ORIGINS (comma-separated).
+    cors_origins: tuple[str, ...] = ("*",)
 
 
 def load() -> Settings:
@@ -47,6 +50,8 @@ def load() -> Settings:
         event_bus=_first_set("CHAT_EVENT_BUS"),
         files_bucket=_first_set("CHAT_FILES_BUCKET"),
         s3_endpoint=_first_set("CHAT_S3_ENDPOINT"),
+        cors_origins=tuple(origin.strip().rstrip("/") for origin in os.environ.get("CHAT_CORS_ORIGINS", "*").split(",")
+                           if origin.strip()) or ("*",),
     )
 
 
