@@ -176,7 +176,9 @@ function upsertRoom(data) {
 
 $("new-chat-form").addEventListener("submit", async (event) => {
   event.preventDefault();
-  const others = $("new-chat-participants").value.split(",").map((id) => id.trim()).filter(Boolean);
+  const byName = new Map([...state.names].map(([id, name]) => [name, id]));
+  const others = $("new-chat-participants").value.split(",").map((entry) => entry.trim()).filter(Boolean)
+    .map((entry) => byName.get(entry) ?? entry); // a known agent's name, or an id
   const participants = [...new Set([state.me.id, ...others])];
   try {
     await state.api.createChat({

@@ -5,8 +5,8 @@ host it) and every call it makes exercises CORS.
 It also answers `config.json`: where the API and the websocket are and,
 locally only, the demo agents the console's "sign in as" list offers (tokens
 minted by make run with the data directory's secret). A deployment serves a
-config.json of its own, without `demo` (console/README.md of the README's
-"Agent console"), and its agents paste their token.
+config.json of its own, without `demo` (README, "Agent console"), and its
+agents paste their token.
 """
 
 import json
