@@ -54,6 +54,19 @@ class Browser:
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.execute_cdp_cmd("Browser.setDownloadBehavior",
                                     {"behavior": "allow", "downloadPath": str(self.downloads)})
+        # A switch to cut the page's websocket: while window.offline is set, every
+        # connection it opens goes nowhere (port 1), as when the network drops.
+        self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
+            const RealWebSocket = window.WebSocket;
+            window.sockets = [];
+            window.WebSocket = function (url, protocols) {
+              const socket = new RealWebSocket(window.offline ? "ws://127.0.0.1:1/" : url, protocols);
+              window.sockets.push(socket);
+              return socket;
+            };
+            Object.assign(window.WebSocket, RealWebSocket);
+            window.WebSocket.prototype = RealWebSocket.prototype;
+        """})
 
     def sign_in(self, console_url: str, agent: str):
         from selenium.webdriver.common.by import By
@@ -213,6 +226,17 @@ def test_two_agents_chat_live_in_chromium(stack, browsers):
     # Alice deletes a message; Bob sees it deleted.
     _click(alice, "the file", "button.delete")
     bob.wait_for(lambda d: d.find_element(By.CSS_SELECTOR, "#messages li.message.deleted"))
+
+    # Bob's connection drops; what Alice sends meanwhile shows once he is back (listed, not pushed).
+    b.execute_script("window.offline = true; window.sockets.forEach((socket) => socket.close());")
+    bob.wait_for(lambda d: d.find_element(By.ID, "connection").text == "reconnecting")
+    composer.send_keys("sent while bob was away", Keys.ENTER)
+    alice.wait_for(lambda d: _message(d, "sent while bob was away"))
+    time.sleep(0.5)  # its push went to no connection of Bob's
+    assert not b.find_elements(By.XPATH, "//li[contains(., 'sent while bob was away')]")
+    b.execute_script("window.offline = false;")
+    bob.wait_for(lambda d: d.find_element(By.ID, "connection").text == "live", seconds=15)
+    bob.wait_for(lambda d: _message(d, "sent while bob was away"))
 
     # An error answer from the API (another origin) is readable by the page: status, body and exposed headers.
     answers = a.execute_async_script("""
