@@ -54,8 +54,13 @@ class Browser:
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
         self.driver.execute_cdp_cmd("Browser.setDownloadBehavior",
                                     {"behavior": "allow", "downloadPath": str(self.downloads)})
-        # A switch to cut the page's websocket: while window.offline is set, every
-        # connection it opens goes nowhere (port 1), as when the network drops.
+
+    def sign_in(self, console_url: str, agent: str):
+        from selenium.webdriver.common.by import By
+
+        # In this window (CDP acts on the current one), before the page loads: a switch to cut
+        # its websocket: while window.offline is set, every connection it opens goes nowhere
+        # (port 1), as when the network drops; window.sockets lists them.
         self.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": """
             const RealWebSocket = window.WebSocket;
             window.sockets = [];
@@ -67,10 +72,6 @@ class Browser:
             Object.assign(window.WebSocket, RealWebSocket);
             window.WebSocket.prototype = RealWebSocket.prototype;
         """})
-
-    def sign_in(self, console_url: str, agent: str):
-        from selenium.webdriver.common.by import By
-
         self.driver.get(console_url)
         self.wait_for(lambda d: d.find_element(By.CSS_SELECTOR, f'button[data-agent="{agent}"]')).click()
         self.wait_for(lambda d: d.find_element(By.ID, "connection").text == "live")
@@ -237,6 +238,16 @@ def test_two_agents_chat_live_in_chromium(stack, browsers):
     b.execute_script("window.offline = false;")
     bob.wait_for(lambda d: d.find_element(By.ID, "connection").text == "live", seconds=15)
     bob.wait_for(lambda d: _message(d, "sent while bob was away"))
+
+    # A chatroom event may carry only the read state, keyed by chatroom_id: merged into the inbox.
+    b.switch_to.window(bob_other)
+    b.execute_script("""
+        const [socket, room] = [window.sockets.at(-1), arguments[0]];
+        const event = {type: "chatroom_updated", data: {chatroom_id: room, unread_count: 7}};
+        socket.dispatchEvent(new MessageEvent("message", {data: JSON.stringify(event)}));
+    """, room_b)
+    bob.wait_for(lambda d: _unread(d, room_b) == "7")
+    b.switch_to.window(bob_first)
 
     # An error answer from the API (another origin) is readable by the page: status, body and exposed headers.
     answers = a.execute_async_script("""
