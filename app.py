@@ -12,6 +12,7 @@ app = ChatChalice(app_name="voipbin-chat")
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 for blueprint in (chats.bp, chatrooms.bp, messages.bp, service_agents.bp, files.bp, openapi.bp):
     app.register_blueprint(blueprint, url_prefix="/v1.0")
+app.answer_preflights()  # OPTIONS on every path (CORS preflights; chalicelib/api/cors.py)
 
 
 @app.on_dynamodb_record(stream_arn=settings.stream_arn, batch_size=100)

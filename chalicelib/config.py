@@ -34,6 +34,9 @@ class Settings:
     # per message sent, whatever the group's size); CHAT_BUS_CHATROOM_EVENTS=1
     # adds the per-chatroom ones (one or two per recipient of every message).
     bus_chatroom_events: bool = False
+    # Origins whose pages may read the API's answers (CORS): "*" or
+    # "scheme://host[:port]" each, from CHAT_CORS_ORIGINS (comma-separated).
+    cors_origins: tuple[str, ...] = ("*",)
 
 
 def load() -> Settings:
@@ -52,6 +55,8 @@ def load() -> Settings:
         files_bucket=_first_set("CHAT_FILES_BUCKET"),
         s3_endpoint=_first_set("CHAT_S3_ENDPOINT"),
         bus_chatroom_events=os.environ.get("CHAT_BUS_CHATROOM_EVENTS", "") == "1",
+        cors_origins=tuple(origin.strip().rstrip("/") for origin in os.environ.get("CHAT_CORS_ORIGINS", "*").split(",")
+                           if origin.strip()) or ("*",),
     )
 
 

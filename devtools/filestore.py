@@ -35,11 +35,17 @@ KEPT_KEY = re.compile(f"{_UUID}/{_UUID}")
 META_SUFFIX = ".json"
 
 
+# As the stack's bucket (infra/build_template.py): the console's pages, on
+# another origin, post uploads to it and fetch downloads from it.
+CORS_RULE = {"AllowedMethods": ["POST", "GET"], "AllowedOrigins": ["*"], "AllowedHeaders": ["*"],
+             "ExposeHeaders": ["ETag"], "MaxAgeSeconds": 3000}
+
+
 def create_bucket(s3, bucket: str, region: str) -> None:
-    """The bucket as the stack makes it: private (public access blocked), encrypted."""
+    """The bucket as the stack makes it: private (public access blocked), encrypted, CORS for browsers."""
     try:
         s3.head_bucket(Bucket=bucket)
-        return
+        return  # another endpoint's bucket, as its owner made it
     except s3.exceptions.ClientError:
         pass
     location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
@@ -48,6 +54,7 @@ def create_bucket(s3, bucket: str, region: str) -> None:
         "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
     s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={
         "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    s3.put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": [CORS_RULE]})
 
 
 class FileStore:

@@ -210,6 +210,27 @@ def local_server(app, host: str, port: int, in_flight: InFlight | None = None):
 
         do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = do_PATCH = do_OPTIONS = _generic_handle
 
+        def send_response(self, code, message=None):
+            self._header_names = set()
+            super().send_response(code, message)
+
+        def send_header(self, keyword, value):
+            getattr(self, "_header_names", set()).add(keyword.lower())
+            super().send_header(keyword, value)
+
+        def end_headers(self):
+            """The answers made before the app (an unknown path, a refused
+            request line) carry the CORS headers too, as the app's do."""
+            if hasattr(self, "_header_names"):
+                from chalicelib.api import cors
+
+                missing: dict = {}
+                cors.add_to(missing, getattr(self, "headers", None) or {}, preflight=self.command == "OPTIONS")
+                for name, value in missing.items():
+                    if name.lower() not in self._header_names:
+                        super().send_header(name, value)
+            super().end_headers()
+
         def send_error(self, code, message=None, explain=None):
             """http.server answers a method it has no do_* for (TRACE, PROPFIND...)
             with 501, where API Gateway and Chalice answer 405; and it refuses a
@@ -326,6 +347,8 @@ def main() -> int:
     # Configuration is complete: only now import what reads it.
     from chalicelib import auth, config
     from chalicelib.storage.table import create_table
+    from devtools.console_server import DEFAULT_PORT as CONSOLE_PORT
+    from devtools.console_server import ConsoleServer, demo_agents
     from devtools.poller import StreamPoller
     from devtools.streams import ShardReader, streams_client
     from devtools.websocket_server import LocalWebsocketApi
@@ -379,21 +402,28 @@ def main() -> int:
         if moto_server is not None:
             moto_server.stop()
 
+    customer_id = (os.environ.get("CHAT_DEMO_CUSTOMER_ID")
+                   or (datadir.demo_customer(directory) if durable else str(uuid.uuid4())))
     in_flight = InFlight()
+    server = None
     try:
         websockets_api.start()
         server = local_server(chat_app.app, host, port, in_flight)
+        bound_port = server.server.server_address[1]
+        console = ConsoleServer(host, int(os.environ.get("CHAT_CONSOLE_PORT", CONSOLE_PORT)), {
+            "api": f"http://{host}:{bound_port}/v1.0", "websocket": f"ws://{host}:{websockets_api.port}/",
+            "demo": {"customer_id": customer_id, "agents": demo_agents(settings.jwt_secret, customer_id)}})
+        console.start()
     except OSError as error:
-        log.error("cannot listen on %s (%s); set CHAT_PORT / CHAT_WS_PORT to free ports", host, error.strerror)
+        log.error("cannot listen on %s (%s); set CHAT_PORT / CHAT_WS_PORT / CHAT_CONSOLE_PORT to free ports",
+                  host, error.strerror)
+        if server is not None:
+            server.server.server_close()
         websockets_api.stop()
         close_the_rest()
         return 1
     # The stream handler pushes through this, as it would through API Gateway.
     os.environ["CHAT_WEBSOCKET_ENDPOINT"] = websockets_api.management_endpoint
-    bound_port = server.server.server_address[1]
-
-    customer_id = (os.environ.get("CHAT_DEMO_CUSTOMER_ID")
-                   or (datadir.demo_customer(directory) if durable else str(uuid.uuid4())))
     token = auth.mint(settings.jwt_secret, customer_id=customer_id, ttl_seconds=24 * 3600)
     token_tool = ".venv/bin/python -m devtools.token"
     if os.environ.get("CHAT_DATA_DIR") and secret_from.startswith("the secret"):
@@ -404,6 +434,7 @@ def main() -> int:
              + (f", kept in {directory / 'files'}" if files_kept else ", not kept" if embedded_s3 else ""))
     print(f"Chat API on http://{host}:{bound_port}/v1.0  (customer {customer_id})\n"
           f"Websocket events on ws://{host}:{websockets_api.port}/?token=<token>\n"
+          f"Agent console on http://{host}:{console.port}/  (sign in as a demo agent: local only)\n"
           f"{kept}\n"
           f"Tokens are signed with {secret_from}.\n"
           f"Try it:\n  curl 'http://{host}:{bound_port}/v1.0/chats?token={token}'\n"
@@ -428,6 +459,7 @@ def main() -> int:
         # get up to 0.8 s to finish; what the journal holds is fsynced.
         started = time.monotonic()
         server.server.server_close()
+        console.stop()
         closing = threading.Thread(target=websockets_api.stop, kwargs={"timeout": 0.5}, daemon=True)
         closing.start()
         poller.request_stop()

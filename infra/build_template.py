@@ -181,8 +181,9 @@ class Stage:
     # in different concurrent batches, so one large fan-out never holds back another
     # chat (README, Large groups). Records of one item stay in order.
     parallelization_factor: int
-    # The web client's origins, for CORS on the files' bucket (browser uploads
-    # and fetches of presigned URLs): "*" or "https://host[:port]" each (S3
+    # The web client's origins, for CORS on the API (CHAT_CORS_ORIGINS) and on
+    # the files' bucket (browser uploads and fetches of presigned URLs): "*" or
+    # "https://host[:port]" each (S3
     # compares the Origin header whole: no path, no trailing slash). "*" is safe
     # here: the bucket is private and every request it serves must carry a
     # signature the API made, bound to one key (and, for an upload, its size,
@@ -301,6 +302,8 @@ def stack_environment(stage: Stage) -> dict[str, Any]:
         "CHAT_FILES_BUCKET": {"Ref": FILES_BUCKET_ID},
         # The name of an SSM SecureString that you create, never its value.
         "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
+        # The web client's origins: the API's CORS answers, as the bucket's (chalicelib/api/cors.py).
+        "CHAT_CORS_ORIGINS": ",".join(stage.files_cors_origins),
     }
 
 

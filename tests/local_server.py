@@ -81,6 +81,8 @@ class LocalServer:
         self.port = free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.base = f"{self.base_url}/v1.0"
+        self.console_port = free_port()
+        self.console_url = f"http://127.0.0.1:{self.console_port}/"  # the agent console (devtools/console_server.py)
         self._extra_env = env or {}
         self._start_timeout = start_timeout
         self._own_data_dir = data_dir is None
@@ -99,7 +101,7 @@ class LocalServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "AWS_"))}
         # Every port free, so servers of parallel test workers never collide.
         env.update(CHAT_PORT=str(self.port), CHAT_WS_PORT=str(free_port()), CHAT_DATA_DIR=str(self.data_dir),
-                   PYTHONUNBUFFERED="1")
+                   CHAT_CONSOLE_PORT=str(self.console_port), PYTHONUNBUFFERED="1")
         if self.secret is not None:
             env["CHAT_JWT_SECRET"] = self.secret
         env.update(self._extra_env)

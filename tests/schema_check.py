@@ -139,6 +139,9 @@ def _routes() -> dict[tuple[str, str], str | None]:
         if kind is not None:
             schema(kind)  # a typo in routes.json fails here, not as a confusing mismatch later
         table[(method, path)] = kind
+    # Every path answers CORS preflights (chalicelib/api/cors.py): 204, no body.
+    for path in {path for _, path in table}:
+        table[("OPTIONS", path)] = None
     return table
 
 

@@ -107,7 +107,8 @@ def test_chalice_config_names_each_stages_resources_and_no_secret():
     for name, stage in STAGES.items():
         variables = config["stages"][name]["environment_variables"]
         assert variables == {"CHAT_TABLE_NAME": stage.table_name, "CHAT_EVENT_BUS": stage.event_bus_name,
-                             "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter}
+                             "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
+                             "CHAT_CORS_ORIGINS": ",".join(stage.files_cors_origins)}
         assert set(variables) < set(build_template.stack_environment(stage)) | {"CHAT_WEBSOCKET_ENDPOINT"}
         for function in config["stages"][name].get("lambda_functions", {}).values():
             assert "environment_variables" not in function

@@ -414,6 +414,7 @@ def test_every_function_has_the_stage_environment_and_settings(first, stage):
         "CHAT_EVENT_BUS": stage.event_bus_name,
         "CHAT_FILES_BUCKET": bucket,
         "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
+        "CHAT_CORS_ORIGINS": ",".join(stage.files_cors_origins),  # the API's CORS (chalicelib/api/cors.py)
         "CHAT_WEBSOCKET_ENDPOINT": f"https://{websocket_id}.execute-api.{REGION}.amazonaws.com/api",
     }
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage.name]

@@ -7,6 +7,8 @@ import json
 import re
 
 from chalicelib import auth
+from chalicelib.api.cors import allowed_origins
+from chalicelib.auth.transport import refuse_cross_site_cookie_write
 from chalicelib.clock import is_timestamp, is_uuid
 from chalicelib.errors import BadRequest, PayloadTooLarge
 from chalicelib.storage.paging import PageRequest
@@ -26,6 +28,7 @@ _IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 def caller(request) -> auth.Principal:
     query = request.query_params
     tokens = query.getlist("token") if query is not None and "token" in query else []
+    refuse_cross_site_cookie_write(request.headers, request.method, allowed_origins())
     return auth.authenticate(request.headers, tokens)
 
 

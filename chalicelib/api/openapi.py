@@ -7,6 +7,7 @@ import re
 
 from chalice import Blueprint
 
+from chalicelib.api import cors
 from chalicelib.api.inputs import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, body_model
 from chalicelib.api.routing import NO_BODY
 
@@ -23,6 +24,15 @@ ERROR_TEXT = {
     503: "The database or the file storage stayed busy through every retry; nothing was changed, send the "
          "request again",
 }
+# Said once for every path: each answers OPTIONS (a CORS preflight) itself, not listed per path.
+CORS_TEXT = (
+    f"Browsers (CORS): every path answers a preflight (OPTIONS, 204) and every answer, errors included, "
+    f"carries Access-Control-Allow-Origin for the stage's allowed origins (any, `*`, unless the stage names "
+    f"them). Allowed request headers: {cors.ALLOWED_HEADERS}; methods: {cors.ALLOWED_METHODS}; exposed answer "
+    f"headers: {cors.EXPOSED_HEADERS}; preflights are cached {cors.MAX_AGE_SECONDS} s. No credentials: send "
+    f"the token in the Authorization header. A write authenticated by the token cookie from an origin the "
+    f"stage does not name is refused (403)."
+)
 ALWAYS = (503,)  # any operation may meet a busy database
 SECURITY = [{"tokenQuery": []}, {"bearer": []}, {"tokenCookie": []}]
 
@@ -55,7 +65,7 @@ def build_document(app) -> dict:
     operations = []
     for path, methods in app.routes.items():
         for method, entry in methods.items():
-            operation = getattr(entry.view_function, "operation", None)
+            operation = getattr(entry.view_function, "operation", None)  # None: a preflight (CORS_TEXT)
             if operation is not None:
                 operations.append((path, method.lower(), operation))
 
@@ -113,7 +123,7 @@ def build_document(app) -> dict:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "VoIPBIN chat API", "version": "1.0"},
+        "info": {"title": "VoIPBIN chat API", "version": "1.0", "description": CORS_TEXT},
         "paths": paths,
         "components": {
             "schemas": schema.get("$defs", {}),
