@@ -25,6 +25,7 @@ from pathlib import Path
 from bench import common
 
 RUNS = int(os.environ.get("BENCH_COLDSTART_RUNS", "7"))
+KEYS = ("import_s", "total_s", "cpu_s", "process_s")
 APPS = {"ours": "app", "packaged": "app", "bare": "bench.bare_app"}
 CHILD = """
 import json, sys, time
@@ -35,11 +36,12 @@ class NotPackaged:
 if sys.argv[2] == "packaged":
     sys.meta_path.insert(0, NotPackaged())
 event = json.load(open(sys.argv[1]))
-started = time.perf_counter()
+started, started_cpu = time.perf_counter(), time.process_time()
 from {module} import app
 imported = time.perf_counter()
 status = app(event, None)["statusCode"]
-print(json.dumps({{"import_s": imported - started, "total_s": time.perf_counter() - started, "status": status}}))
+print(json.dumps({{"import_s": imported - started, "total_s": time.perf_counter() - started,
+                  "cpu_s": time.process_time() - started_cpu, "status": status}}))
 """
 
 
@@ -111,7 +113,7 @@ def main() -> None:
             ours, bare = own_times("ours", paths["ours"]), own_times("bare", paths["bare"])
     finally:
         server.stop()
-    medians = {name: {key: common.median([r[key] for r in results]) for key in ("import_s", "total_s", "process_s")}
+    medians = {name: {key: common.median([r[key] for r in results]) for key in KEYS}
                for name, results in runs.items()}
     extra: dict[str, int] = {}
     for module, micros in ours.items():
@@ -119,7 +121,7 @@ def main() -> None:
             extra[module.split(".")[0]] = extra.get(module.split(".")[0], 0) + micros
     common.write_result({
         "runs": RUNS, "all": runs, "medians": medians, "load": os.getloadavg(),
-        "ratio": {name: {key: medians[name][key] / medians["bare"][key] for key in ("import_s", "total_s", "process_s")}
+        "ratio": {name: {key: medians[name][key] / medians["bare"][key] for key in KEYS}
                   for name in ("ours", "packaged")},
         "extra_packages_ms": {k: v / 1000 for k, v in sorted(extra.items(), key=lambda kv: -kv[1])[:10]},
         "modules": {"ours": len(ours), "bare": len(bare)},

@@ -120,7 +120,7 @@ class Meter:
         """What was counted since the last reset, and start again."""
         counted = getattr(self, "counted", None)
         self.counted = {"dynamodb": [], "read_units": 0.0, "write_units": 0.0, "pushes": [], "bus_entries": [],
-                        "bus_requests": 0}
+                        "bus_requests": 0, "bus_refused": 0}
         return counted
 
     def __enter__(self):
@@ -160,8 +160,13 @@ class Meter:
         entries = params["Entries"]
         sizes = [len(e["Source"]) + len(e["DetailType"]) + len(e["Detail"].encode())
                  + sum(len(r) for r in e.get("Resources", [])) + (14 if "Time" in e else 0) for e in entries]
-        if len(entries) > 10 or sum(sizes) > 256 * 1024:
-            raise AssertionError(f"PutEvents beyond AWS's limits: {len(entries)} entries, {sum(sizes)} bytes")
+        if len(entries) > 10 or sum(sizes) > 256 * 1024:  # refused whole, as AWS refuses it
+            from botocore.exceptions import ClientError
+
+            with self.lock:
+                self.counted["bus_refused"] += len(entries)
+            raise ClientError({"Error": {"Code": "ValidationException", "Message": (
+                f"{len(entries)} entries of {sum(sizes)} bytes: over 10 entries or 256 KiB")}}, "PutEvents")
         with self.lock:
             self.counted["bus_requests"] += 1
             self.counted["bus_entries"] += [{"type": e["DetailType"], "bytes": size}
@@ -313,6 +318,7 @@ class StreamTap:
         self.stream_arn = stream_arn
         self.reader = ShardReader(streams_client(REGION, None), stream_arn)
         self.durations: list[float] = []
+        self.failed = 0  # records the handler reported failed (Lambda would hand them again; not done here)
 
     def read(self) -> list[dict]:
         from devtools.streams import lambda_event
@@ -329,8 +335,7 @@ class StreamTap:
         started = time.perf_counter()
         result = chat_app.on_table_change({"Records": records}, None)
         self.durations.append(time.perf_counter() - started)
-        if result != {"batchItemFailures": []}:
-            raise AssertionError(f"the stream handler failed records: {result}")
+        self.failed += len(result["batchItemFailures"])
         return started
 
     def drain(self, records: list[dict] = ()) -> None:

@@ -47,6 +47,7 @@ def measure(n: int) -> dict:
 
         meter.reset()
         tap.durations.clear()
+        tap.failed = 0
         started = time.perf_counter()
         message = sender.ok("POST", "/v1.0/chatmessages", {"chat_id": chat["id"], "text": TEXT})
         send_seconds = time.perf_counter() - started
@@ -93,7 +94,8 @@ def measure(n: int) -> dict:
                    "bytes_per_participant_mean": sum(member_bytes) / n,
                    "bytes_per_participant_max": max(member_bytes),
                    "websocket_units": counts["websocket_units"]},
-        "bus": {"entries": len(bus), "by_type": dict(Counter(e["type"] for e in bus)),
+        "records_failed": tap.failed,
+        "bus": {"entries": len(bus), "refused": stream_first["bus_refused"] + stream_rest["bus_refused"], "by_type": dict(Counter(e["type"] for e in bus)),
                 "requests": stream_first["bus_requests"] + stream_rest["bus_requests"],
                 "units": counts["bus_units"]},
         "latency": {"members_pushed": len(to_member), "median_s": common.median(to_member),
