@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,7 +121,7 @@ class Meter:
         """What was counted since the last reset, and start again."""
         counted = getattr(self, "counted", None)
         self.counted = {"dynamodb": [], "read_units": 0.0, "write_units": 0.0, "pushes": [], "bus_entries": [],
-                        "bus_requests": 0, "bus_refused": 0}
+                        "bus_requests": 0, "bus_refused": 0, "write_units_by": Counter()}
         return counted
 
     def __enter__(self):
@@ -198,8 +199,10 @@ class Meter:
                     for entry in params["TransactItems"] for kind, action in entry.items()]
         return []
 
-    def _write_units(self, old: dict | None, new: dict | None, transactional: bool) -> int:
-        units = write_units(max(item_size(old), item_size(new))) * (2 if transactional else 1)
+    def _write_units(self, old: dict | None, new: dict | None, transactional: bool) -> tuple[int, int]:
+        """(the table's units, the indexes' units) of changing an item from old to new."""
+        table_units = write_units(max(item_size(old), item_size(new))) * (2 if transactional else 1)
+        units = 0
         for index_keys, projected in self.indexes:  # each index the item is in writes its entry
             def entry(item, projected=projected):
                 return item if projected is None else {k: v for k, v in item.items() if k in projected}
@@ -212,7 +215,7 @@ class Meter:
                 units += write_units(item_size(entry(new)))
             elif was and not is_:
                 units += write_units(item_size(entry(old)))
-        return units
+        return table_units, units
 
     def _read_units(self, operation: str, params: dict, response: dict) -> float:
         if operation == "GetItem":
@@ -241,11 +244,16 @@ class Meter:
             response = original(client, operation, params)
             return response
         finally:
-            units = sum(self._write_units(old, self._current(table, key), transactional)
-                        for (table, key, transactional), old in zip(written, before, strict=True))
             with self.lock:
+                for (table, key, transactional), old in zip(written, before, strict=True):
+                    new = self._current(table, key)
+                    table_units, index_units = self._write_units(old, new, transactional)
+                    kind = (new or old or {}).get("kind", {}).get("S", "?")
+                    by = self.counted["write_units_by"]
+                    by[f"{kind}{' (transaction)' if transactional else ''}"] += table_units
+                    by["index entries"] += index_units
+                    self.counted["write_units"] += table_units + index_units
                 self.counted["dynamodb"].append(operation)
-                self.counted["write_units"] += units
                 if response is not None and not written:
                     self.counted["read_units"] += self._read_units(operation, params, response)
 

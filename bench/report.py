@@ -50,6 +50,7 @@ def groups(data: dict, fields: Fields, goals: list) -> None:
         "stream: DynamoDB requests": lambda s: counted(s["stream"]["requests"]),
         "write / read units (send + stream)": lambda s: f"{s['counts']['write_units']:,.0f} / "
                                                         f"{s['counts']['read_units']:,.1f}",
+        "write units by item (send + stream)": lambda s: counted(s["write_units_by"]),
         "stream invocations, seconds in all": lambda s: f"{s['stream']['invocations']}, {s['stream']['seconds']:.2f}",
         "pushes": lambda s: f"{s['pushes']['count']:,}: {counted(s['pushes']['by_type'])}",
         "bytes pushed per participant, mean / most": lambda s: f"{s['pushes']['bytes_per_participant_mean']:,.0f} / "
