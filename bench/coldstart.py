@@ -4,10 +4,7 @@ request (`GET /v1.0/chats/{id}` as an API Gateway proxy event to
 invocation), against a bare Chalice + boto3 app making the same GetItem
 (bench/bare_app.py). DynamoDB is a moto server in this process, on loopback.
 
-"packaged" is ours unable to import `cryptography`, as in the deployment zip
-(PyJWT imports it when it is installed; in this venv it is moto's).
-
-RUNS of each, side by side (ours, packaged, bare, ours, ...) after one warm-up
+RUNS of each, side by side (ours, bare, ours, ...) after one warm-up
 each, so that the machine's load falls on both alike; medians and their
 ratio. Then one `python -X importtime` of each: the packages ours imports
 that the bare app does not, by their own import time.
@@ -26,15 +23,9 @@ from bench import common
 
 RUNS = int(os.environ.get("BENCH_COLDSTART_RUNS", "7"))
 KEYS = ("import_s", "total_s", "cpu_s", "process_s")
-APPS = {"ours": "app", "packaged": "app", "bare": "bench.bare_app"}
+APPS = {"ours": "app", "bare": "bench.bare_app"}
 CHILD = """
 import json, sys, time
-class NotPackaged:
-    def find_spec(self, name, path=None, target=None):
-        if name.partition(".")[0] == "cryptography":
-            raise ModuleNotFoundError(name)
-if sys.argv[2] == "packaged":
-    sys.meta_path.insert(0, NotPackaged())
 event = json.load(open(sys.argv[1]))
 started, started_cpu = time.perf_counter(), time.process_time()
 from {module} import app
@@ -46,7 +37,7 @@ print(json.dumps({{"import_s": imported - started, "total_s": time.perf_counter(
 
 
 def child(name: str, event_path: str, *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *flags, "-c", CHILD.format(module=APPS[name]), event_path, name],
+    return subprocess.run([sys.executable, *flags, "-c", CHILD.format(module=APPS[name]), event_path],
                           cwd=common.ROOT, capture_output=True, text=True, timeout=120, check=True)
 
 
@@ -99,8 +90,8 @@ def main() -> None:
             admin = common.Caller(client, customer_id)
             chat = admin.ok("POST", "/v1.0/chats", {"type": "group", "owner_id": agents[0], "participant_ids": agents})
         path = f"/v1.0/chats/{chat['id']}"
-        ours = proxy_event(path, chat["id"], {"authorization": f"Bearer {admin.token}"})
-        events = {"ours": ours, "packaged": ours, "bare": proxy_event(path, chat["id"], {"x-customer-id": customer_id})}
+        events = {"ours": proxy_event(path, chat["id"], {"authorization": f"Bearer {admin.token}"}),
+                  "bare": proxy_event(path, chat["id"], {"x-customer-id": customer_id})}
         with tempfile.TemporaryDirectory() as tmp:
             paths = {name: Path(tmp) / f"{name}.json" for name in APPS}
             for name, event_path in paths.items():
@@ -121,8 +112,7 @@ def main() -> None:
             extra[module.split(".")[0]] = extra.get(module.split(".")[0], 0) + micros
     common.write_result({
         "runs": RUNS, "all": runs, "medians": medians, "load": os.getloadavg(),
-        "ratio": {name: {key: medians[name][key] / medians["bare"][key] for key in KEYS}
-                  for name in ("ours", "packaged")},
+        "ratio": {key: medians["ours"][key] / medians["bare"][key] for key in KEYS},
         "extra_packages_ms": {k: v / 1000 for k, v in sorted(extra.items(), key=lambda kv: -kv[1])[:10]},
         "modules": {"ours": len(ours), "bare": len(bare)},
     })
