@@ -262,7 +262,8 @@ class Meter:
 
 class InProcessMoto:
     """mock_aws with the table built as production builds it, moto patched as
-    the tests patch it (devtools.moto_patches)."""
+    `make run` patches it (devtools.moto_patches: DynamoDB's transaction
+    semantics, and the speed-ups that keep moto's answers as they are)."""
 
     def __enter__(self):
         import boto3
@@ -273,6 +274,10 @@ class InProcessMoto:
         from devtools import moto_patches
 
         moto_patches.apply()
+        moto_patches.write_attribute_values_as_they_are()
+        moto_patches.size_items_once()
+        moto_patches.cache_condition_expressions()
+        moto_patches.client_attribute_values_as_they_are()
         self.mock = mock_aws()
         self.mock.start()
         self.stream_arn = create_table(boto3.client("dynamodb", region_name=REGION), TABLE)

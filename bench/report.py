@@ -60,8 +60,9 @@ def groups(data: dict, fields: Fields, goals: list) -> None:
                                             f"{counted(s['bus']['by_type'])}",
         "bus entries refused (over PutEvents' limits); records failed": lambda s: (
             f"{s['bus']['refused']:,}; {s['records_failed']:,}"),
-        "messagechat_created after the record, median / p99 / last": lambda s: (
-            f"{s['latency']['median_s']:.2f} / {s['latency']['p99_s']:.2f} / {s['latency']['last_s']:.2f} s"),
+        "messagechat_created after the record, first / median / p99 / last": lambda s: (
+            f"{s['latency']['first_s']:.2f} / {s['latency']['median_s']:.2f} / {s['latency']['p99_s']:.2f} / "
+            f"{s['latency']['last_s']:.2f} s"),
         "that batch, whole": lambda s: f"{s['latency']['batch_s']:.2f} s",
         "create the group (API): requests, write units, seconds": lambda s: (
             f"{s['create']['requests']}, {s['create']['write_units']:,.0f}, {s['create']['seconds']:.2f}"),
@@ -100,7 +101,8 @@ def coldstart(data: dict, fields: Fields, goals: list) -> None:
     fields["coldstart"] = "\n".join(row(label, *(f"{medians[name][key] * 1000:.0f}" for name in ("ours", "bare")),
                                         f"{ratio[key]:.2f}") for key, label in labels.items())
     fields.update(coldstart_runs=data["runs"], coldstart_load=" / ".join(f"{x:.2f}" for x in data["load"]),
-                  coldstart_extra=", ".join(f"{name} {ms:.0f} ms" for name, ms in data["extra_packages_ms"].items()))
+                  coldstart_extra=", ".join(f"{name} {ms:.0f} ms" for name, ms in data["extra_packages_ms"].items()
+                                            if ms >= 0.5))
     for key, label in (("total_s", "wall"), ("cpu_s", "CPU")):
         goals.append(row(f"cold start, ours / bare ({label} time)", f"{ratio[key]:.2f}", GOALS["coldstart_ratio"],
                          verdict(ratio[key], GOALS["coldstart_ratio"])))
