@@ -218,11 +218,21 @@ class Meter:
         return table_units, units
 
     def _read_units(self, operation: str, params: dict, response: dict) -> float:
+        """A read of the table is billed on whole items, whatever a ProjectionExpression
+        returns; one of an index on the entries as the index projects them."""
+        def billed(item):
+            if "ProjectionExpression" in params and "IndexName" not in params and all(k in item for k in self.keys):
+                return self._current(params["TableName"], {k: item[k] for k in self.keys}) or item
+            return item
+
         if operation == "GetItem":
-            return read_units(item_size(response.get("Item")), bool(params.get("ConsistentRead")))
+            item = response.get("Item")
+            if item and "ProjectionExpression" in params:
+                item = self._current(params["TableName"], params["Key"]) or item
+            return read_units(item_size(item), bool(params.get("ConsistentRead")))
         if operation == "Query":
             consistent = bool(params.get("ConsistentRead")) and "IndexName" not in params
-            return read_units(sum(item_size(i) for i in response.get("Items", [])), consistent)
+            return read_units(sum(item_size(billed(i)) for i in response.get("Items", [])), consistent)
         if operation == "BatchGetItem":  # each key is its own read; one not found costs the least read
             units = 0.0
             for table, request in params["RequestItems"].items():
