@@ -38,8 +38,10 @@ def main() -> None:
                         arrived[event["data"]["messagechat_id"]] = time.monotonic()
 
             threading.Thread(target=read, daemon=True).start()
-            answered = {}
+            answered, give_up = {}, time.monotonic() + 200  # inside run_all's timeout, whatever is lost
             for i in range(MESSAGES):
+                if time.monotonic() > give_up:
+                    break
                 status, copy = sender.call("POST", "/chatroommessages", {"chatroom_id": room["id"], "text": f"m{i}"})
                 assert status == 200, copy
                 answered[copy["messagechat_id"]] = time.monotonic()
@@ -47,7 +49,7 @@ def main() -> None:
                 while copy["messagechat_id"] not in arrived and time.monotonic() < deadline:
                     time.sleep(0.001)
     delays = [(arrived[m] - t) * 1000 for m, t in answered.items() if m in arrived]
-    common.write_result({"messages": MESSAGES, "received": len(delays), "median_ms": common.median(delays),
+    common.write_result({"messages": len(answered), "received": len(delays), "median_ms": common.median(delays),
                          "p99_ms": common.percentile(delays, 99), "worst_ms": max(delays, default=float("nan")),
                          "load": os.getloadavg()})
 
