@@ -98,7 +98,8 @@ class Meter:
     - API Gateway's management API (post_to_connection): a stand-in that waits
       PUSH_SECONDS, as on AWS, and notes when, to whom, what and how big.
     - EventBridge PutEvents: a stand-in that notes each entry's billed size
-      (Source + DetailType + Detail + Resources + Time) and accepts it.
+      (Source + DetailType + Detail + Resources + Time) and accepts it, or
+      refuses the whole request beyond 10 entries or 256 KiB, as AWS does.
     """
 
     def __init__(self, push_seconds: float = PUSH_SECONDS):
