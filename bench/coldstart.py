@@ -1,19 +1,13 @@
-"""4. Cold start: wall time and peak memory of a fresh process importing
-app.py and serving a first request (app.app(event, context) with an API
-Gateway proxy event for GET /v1.0/chats/{id}), against a bare Chalice app
-that imports boto3 and makes the same GetItem (bench/bare_app.py). Both talk
-to one moto server on loopback, in this process, as a Lambda talks to
-DynamoDB over the network, so neither child imports moto.
+"""Cold start: a fresh process of this venv imports the app and serves one
+request (`GET /v1.0/chats/{id}` as an API Gateway proxy event to
+`app.app(event, context)`: what Lambda bills as init plus the first
+invocation), against a bare Chalice + boto3 app making the same GetItem
+(bench/bare_app.py). DynamoDB is a moto server in this process, on loopback.
 
-Variants, interleaved, several runs each, medians:
-- ours: this venv as it is (PyJWT finds `cryptography`, a moto dependency,
-  and imports it);
-- ours-packaged: the same, but `cryptography` cannot be imported, as in the
-  deployment zip (`make package` does not ship it);
-- bare: the yardstick.
-
-Then `python -X importtime` of one cold start of each, to see which imports
-dominate and which chalicelib module pulls each one in.
+RUNS of each, side by side (ours, bare, ours, ...) after one warm-up
+each, so that the machine's load falls on both alike; medians and their
+ratio. Then one `python -X importtime` of each: the packages ours imports
+that the bare app does not, by their own import time.
 """
 
 import json
@@ -22,170 +16,110 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections import defaultdict
+import uuid
 from pathlib import Path
 
 from bench import common
 
 RUNS = int(os.environ.get("BENCH_COLDSTART_RUNS", "7"))
-VARIANTS = ("ours", "ours-packaged", "bare")
+KEYS = ("import_s", "total_s", "cpu_s", "process_s")
+APPS = {"ours": "app", "bare": "bench.bare_app"}
+CHILD = """
+import json, sys, time
+event = json.load(open(sys.argv[1]))
+started, started_cpu = time.perf_counter(), time.process_time()
+from {module} import app
+imported = time.perf_counter()
+status = app(event, None)["statusCode"]
+print(json.dumps({{"import_s": imported - started, "total_s": time.perf_counter() - started,
+                  "cpu_s": time.process_time() - started_cpu, "status": status}}))
+"""
 
 
-def child(variant: str, event_path: str, env: dict, importtime: bool = False) -> dict:
-    command = [sys.executable] + (["-X", "importtime"] if importtime else []) + [
-        "-m", "bench.coldstart_child", variant, event_path]
+def child(name: str, event_path: str, *flags: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, *flags, "-c", CHILD.format(module=APPS[name]), event_path],
+                          cwd=common.ROOT, capture_output=True, text=True, timeout=120, check=True, env=env)
+
+
+def cold_start(name: str, event_path: str, env: dict | None = None) -> dict:
     started = time.perf_counter()
-    done = subprocess.run(command, cwd=common.ROOT, env=env, capture_output=True, text=True, timeout=120)
-    wall = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"{variant} cold start failed:\n{done.stderr[-3000:]}")
-    result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["process_wall_seconds"] = wall
-    if importtime:
-        result["importtime"] = done.stderr
-    return result
+    result = json.loads(child(name, event_path, env=env).stdout.strip().splitlines()[-1])
+    assert result["status"] == 200, result
+    return {**result, "process_s": time.perf_counter() - started}
 
 
-def parse_importtime(text: str) -> list[dict]:
-    """`-X importtime` lines into a tree: [{name, self_us, cumulative_us, children}]."""
-    pending: list[tuple[int, dict]] = []
-    for line in text.splitlines():
-        if not line.startswith("import time:") or "self [us]" in line:
-            continue
-        _, self_us, cumulative_us, name = (part for part in [line[:12]] + line[12:].split("|"))
-        depth = (len(name) - len(name.lstrip(" ")) - 1) // 2
-        node = {"name": name.strip(), "self_us": int(self_us), "cumulative_us": int(cumulative_us), "children": []}
-        children = []
-        while pending and pending[-1][0] > depth:
-            children.append(pending.pop()[1])
-        node["children"] = children[::-1]
-        pending.append((depth, node))
-    return [node for _, node in pending]
+def own_times(name: str, event_path: str) -> dict[str, int]:
+    """Each module's own import time in microseconds (-X importtime)."""
+    times = {}
+    for line in child(name, event_path, "-X", "importtime").stderr.splitlines():
+        parts = line.removeprefix("import time:").split("|")
+        if line.startswith("import time:") and parts[0].strip().isdigit():
+            times[parts[2].strip()] = int(parts[0])
+    return times
 
 
-def walk(nodes, parents=()):
-    for node in nodes:
-        yield node, parents
-        yield from walk(node["children"], parents + (node["name"],))
-
-
-def first_party(name: str) -> bool:
-    return name == "app" or name.startswith(("chalicelib", "bench"))
-
-
-def module_level_importers(package: str) -> list[str]:
-    """Our modules that import `package` at module level (the import profile
-    names only the first one)."""
-    found = []
-    for path in sorted((common.ROOT / "chalicelib").rglob("*.py")):
-        lines = path.read_text().splitlines()
-        if any(line.startswith((f"import {package}", f"from {package} ", f"from {package}.")) for line in lines):
-            module = ".".join(path.relative_to(common.ROOT).with_suffix("").parts)
-            found.append(module.removesuffix(".__init__"))
-    return found
-
-
-def analyse(text: str) -> dict:
-    roots = parse_importtime(text)
-    by_package: dict[str, int] = defaultdict(int)
-    pulled_in = []
-    for node, parents in walk(roots):
-        by_package[node["name"].split(".")[0]] += node["self_us"]
-        # A third-party import made directly by one of our modules: its whole
-        # cost is that module's doing (modules are imported once).
-        if parents and first_party(parents[-1]) and not first_party(node["name"]):
-            if node["cumulative_us"] >= 3000:
-                pulled_in.append({"by": parents[-1], "imports": node["name"], "ms": node["cumulative_us"] / 1000})
-    ours = [{"module": node["name"], "ms": node["cumulative_us"] / 1000, "self_ms": node["self_us"] / 1000}
-            for node, _ in walk(roots) if first_party(node["name"])]
-    total = sum(node["cumulative_us"] for node in roots) / 1000
-    packages = sorted(({"package": p, "ms": us / 1000} for p, us in by_package.items()), key=lambda r: -r["ms"])
-    return {
-        "total_ms": total,
-        "packages": [p for p in packages if p["ms"] >= 2][:20],
-        "pulled_in": sorted(pulled_in, key=lambda r: -r["ms"]),
-        "first_party": sorted(ours, key=lambda r: -r["ms"])[:25],
-        "first_party_self_ms": {r["module"]: r["self_ms"] for r in ours},
-        "boto3_importers": module_level_importers("boto3"),
-    }
+def proxy_event(path: str, chat_id: str, headers: dict) -> dict:
+    return {"resource": "/v1.0/chats/{chat_id}", "path": path, "httpMethod": "GET", "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()}, "queryStringParameters": None,
+            "multiValueQueryStringParameters": None, "pathParameters": {"chat_id": chat_id}, "stageVariables": None,
+            "requestContext": {"resourcePath": "/v1.0/chats/{chat_id}", "httpMethod": "GET", "path": f"/api{path}",
+                               "stage": "api", "requestId": str(uuid.uuid4()), "identity": {"sourceIp": "127.0.0.1"}},
+            "body": None, "isBase64Encoded": False}
 
 
 def main() -> None:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
-    from devtools import moto_patches
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    moto_patches.apply()
-    common.tune_moto()
-    common.quiet_logs()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     try:
         host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        common.environment(endpoint=endpoint)
+        common.environment(CHAT_DYNAMODB_ENDPOINT=f"http://{host}:{port}", PYTHONPATH=str(common.ROOT))
         import boto3
 
         from chalicelib.storage.table import create_table
 
-        create_table(boto3.client("dynamodb", region_name=common.REGION, endpoint_url=endpoint), common.TABLE)
-        from chalice.test import Client
-
-        import app as chat_app
-
-        common.quiet_chalice_test_client()
-        with Client(chat_app.app) as client:
-            customer_id = common.new_id()
-            customer = common.Caller(client, customer_id)
-            agents = [common.new_id() for _ in range(3)]
-            chat = customer.ok("POST", "/v1.0/chats", {"type": "group", "owner_id": agents[0],
-                                                       "participant_ids": agents, "name": "cold"})
+        create_table(boto3.client("dynamodb", region_name=common.REGION,
+                                  endpoint_url=os.environ["CHAT_DYNAMODB_ENDPOINT"]), common.TABLE)
+        customer_id, agents = common.new_id(), [common.new_id() for _ in range(3)]
+        with common.test_client() as client:
+            admin = common.Caller(client, customer_id)
+            chat = admin.ok("POST", "/v1.0/chats", {"type": "group", "owner_id": agents[0], "participant_ids": agents})
         path = f"/v1.0/chats/{chat['id']}"
-        events = {
-            "ours": common.proxy_event("GET", "/v1.0/chats/{chat_id}", path, {"chat_id": chat["id"]}, None,
-                                       {"authorization": f"Bearer {customer.token}"}, None),
-            "bare": common.proxy_event("GET", "/v1.0/chats/{chat_id}", path, {"chat_id": chat["id"]}, None,
-                                       {"x-customer-id": customer_id}, None),
-        }
-        events["ours-packaged"] = events["ours"]
-        env = dict(os.environ)
+        events = {"ours": proxy_event(path, chat["id"], {"authorization": f"Bearer {admin.token}"}),
+                  "bare": proxy_event(path, chat["id"], {"x-customer-id": customer_id})}
         with tempfile.TemporaryDirectory() as tmp:
-            paths = {}
-            for variant, event in events.items():
-                paths[variant] = str(Path(tmp) / f"{variant}.json")
-                Path(paths[variant]).write_text(json.dumps(event))
-            for variant in VARIANTS:  # warm the OS page cache and the .pyc files once
-                child(variant, paths[variant], env)
-            runs: dict[str, list] = {variant: [] for variant in VARIANTS}
-            for i in range(RUNS):
-                order = VARIANTS[i % 3:] + VARIANTS[:i % 3]
-                for variant in order:
-                    result = child(variant, paths[variant], env)
-                    assert result["status"] == 200, result
-                    runs[variant].append(result)
-            profiles = {variant: analyse(child(variant, paths[variant], env, importtime=True)["importtime"])
-                        for variant in ("ours", "bare")}
+            paths = {name: Path(tmp) / f"{name}.json" for name in APPS}
+            for name, event_path in paths.items():
+                event_path.write_text(json.dumps(events[name]))
+                # warm the page cache, and write the .pyc files even where PYTHONDONTWRITEBYTECODE is set:
+                # else ours compiles its 28 modules in every run, and the bare app its one
+                cold_start(name, event_path, env={k: v for k, v in os.environ.items()
+                                                  if k != "PYTHONDONTWRITEBYTECODE"})
+            runs = {name: [] for name in APPS}
+            for _ in range(RUNS):
+                for name in APPS:
+                    runs[name].append(cold_start(name, paths[name]))
+            ours, bare = own_times("ours", paths["ours"]), own_times("bare", paths["bare"])
     finally:
         server.stop()
-
-    def med(variant, key):
-        return common.median([r[key] for r in runs[variant]])
-
-    def least(variant, key):
-        return min(r[key] for r in runs[variant])
-
-    summary = {
-        variant: {key: med(variant, key) for key in ("import_seconds", "first_request_seconds", "total_seconds",
-                                                     "import_cpu_seconds", "first_request_cpu_seconds",
-                                                     "total_cpu_seconds",
-                                                     "process_wall_seconds", "peak_rss_mb", "ru_maxrss_mb",
-                                                     "modules")}
-        for variant in VARIANTS
-    }
-    for variant in VARIANTS:  # the least of the runs: what the machine's other work did not add to
-        summary[variant].update({f"min_{key}": least(variant, key) for key in ("total_seconds", "total_cpu_seconds")})
-    common.write_result({"runs": RUNS, "summary": summary, "all": runs, "profiles": profiles})
+    medians = {name: {key: common.median([r[key] for r in results]) for key in KEYS}
+               for name, results in runs.items()}
+    extra: dict[str, int] = {}
+    for module, micros in ours.items():
+        if module not in bare:
+            extra[module.split(".")[0]] = extra.get(module.split(".")[0], 0) + micros
+    common.write_result({
+        "runs": RUNS, "all": runs, "medians": medians, "load": os.getloadavg(),
+        "ratio": {key: medians["ours"][key] / medians["bare"][key] for key in KEYS},
+        "extra_packages_ms": {k: v / 1000 for k, v in sorted(extra.items(), key=lambda kv: -kv[1])[:10]},
+        "modules": {"ours": len(ours), "bare": len(bare)},
+    })
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -12,7 +12,8 @@ import warnings
 
 import jwt
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.conftest import SECRET
 
@@ -54,7 +55,11 @@ def _rsa_key():
 
 
 def _rs256(claims):
-    return jwt.encode(claims, _rsa_key(), algorithm="RS256")
+    """Signed with an RSA key here: the app's PyJWT has no RSA (chalicelib/auth/tokens.py)."""
+    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT"}).encode())
+    payload = _b64(json.dumps(claims).encode())
+    signature = _rsa_key().sign(f"{header}.{payload}".encode(), padding.PKCS1v15(), hashes.SHA256())
+    return f"{header}.{payload}.{_b64(signature)}"
 
 
 def _hs(claims, algorithm):

@@ -59,7 +59,8 @@ def calls_of(dynamodb_calls, request):
     return dynamodb_calls.counts
 
 
-# Every operation at the floor of its access pattern (bench/RESULTS.md gives the why of each):
+# Every operation at the floor of its access pattern (README.md, "Performance", says why some floors are what they are;
+# bench/RESULTS.md quotes this table):
 # (caller, request, expected requests). `s` is the scene; `n` a fresh agent.
 OPERATIONS = {
     "GET /chats/{id} (admin)": ("admin", lambda s: ("get", f"/v1.0/chats/{s['chat']['id']}"), {"GetItem": 1}),

@@ -1,14 +1,32 @@
 """JWT (HS256 only) to Principal, and the reverse for the token tool and tests."""
 
 import json
+import sys
 import time
 from typing import Any
-
-import jwt
 
 from chalicelib.auth.principal import Principal
 from chalicelib.clock import is_uuid
 from chalicelib.errors import Unauthorized
+
+
+def _import_pyjwt_without_cryptography():
+    """PyJWT imports `cryptography` whenever it is installed, to offer RSA and EC:
+    a tenth of a cold start's CPU. We verify HS256 only (hmac, in the standard
+    library) and the deployment package has no `cryptography`; a venv does (moto
+    needs it), so it is hidden while PyJWT loads, for the same PyJWT as on Lambda.
+    Loaded already (by whoever imported it first), it is left as it is."""
+    if "jwt" in sys.modules or "cryptography" in sys.modules:
+        return
+    sys.modules["cryptography"] = None  # `import cryptography...` fails as if absent
+    try:
+        import jwt  # noqa: F401
+    finally:
+        del sys.modules["cryptography"]
+
+
+_import_pyjwt_without_cryptography()
+import jwt  # noqa: E402
 
 ALGORITHM = "HS256"
 # A token valid for longer than this is a mistake (or an attack on a secret
