@@ -188,6 +188,9 @@ def local_server(app, host: str, port: int, in_flight: InFlight | None = None):
         ThreadedHTTPServer,
     )
 
+    from devtools import gateway
+
+    gateway.answer_unknown_routes_as_the_stack_does()  # a 404 of the API's shape, as on AWS
     in_app = threading.BoundedSemaphore(MAX_CONCURRENT_REQUESTS)
     in_flight = in_flight or InFlight()
 

@@ -36,7 +36,7 @@ from moto import mock_aws  # noqa: E402
 import app as chat_app  # noqa: E402
 from chalicelib import auth, storage  # noqa: E402
 from chalicelib.storage.table import create_table  # noqa: E402
-from devtools import aws_limits, moto_patches  # noqa: E402
+from devtools import aws_limits, gateway, moto_patches  # noqa: E402
 from devtools.streams import ShardReader, lambda_event, streams_client  # noqa: E402
 from tests import schema_check  # noqa: E402
 
@@ -44,6 +44,7 @@ from tests import schema_check  # noqa: E402
 # and AWS's quotas on every call of the suite (devtools/aws_limits.py).
 moto_patches.apply()
 aws_limits.install()
+gateway.answer_unknown_routes_as_the_stack_does()  # as the stack's gateway responses do on AWS
 
 
 @contextlib.contextmanager

@@ -270,6 +270,6 @@ def test_two_agents_chat_live_in_chromium(stack, browsers):
     assert answers[0]["status"] == 400 and answers[0]["body"]["Code"] == "BadRequestError"
     assert "chat_id" in answers[0]["body"]["Message"]
     assert answers[1]["status"] == 401 and answers[1]["body"]["Code"] == "UnauthorizedError"
-    assert answers[2]["status"] == 403  # no such route: API Gateway's (and Chalice's local) answer
+    assert answers[2]["status"] == 404 and answers[2]["body"]["Code"] == "NotFoundError"  # no such route
     assert answers[3]["status"] == 400 and "chat_id" in answers[3]["body"]["Message"]  # after a preflight
     assert live_seconds < LIVE_SECONDS

@@ -12,6 +12,7 @@ import pytest
 
 import app as chat_app
 from chalicelib.services import delivery
+from devtools import gateway
 from tests.conftest import SECRET
 from tests.helpers import assert_error, create_chat
 from tests.test_realtime import connect, ws_event
@@ -143,3 +144,16 @@ def test_a_bad_frame_gets_an_error_frame_and_the_connection_stays(aws, make_agen
         assert any("nested too deeply" in record.getMessage() for record in caplog.records)
     chat_app.ws_message(ws_event("$default", connection_id, body=json.dumps({"type": "ping"})), None)
     assert pushed[connection_id][-1] == {"type": "pong"}
+
+
+@pytest.mark.parametrize("path", ["/v1.0/nothing-here", "/v1.0/chats/x/y/z", "/", "/v2.0/chats"])
+def test_an_unknown_route_is_the_apis_404_and_never_quotes_the_token_back(client, customer, path):
+    """API Gateway's own answer is 403 "Missing Authentication Token", and with a
+    Bearer header it quotes the header back; the stack's gateway response (as
+    devtools/gateway.py plays it locally) answers the API's 404."""
+    unchecked = super(type(client), client).http  # no route's schema applies: the answer is checked here
+    for headers in ({}, {"Authorization": f"Bearer {customer.token}"}):
+        response = unchecked.get(path, headers=headers)
+        assert response.status_code == 404, response.body
+        assert json.loads(response.body) == gateway.UNKNOWN_ROUTE_BODY
+        assert customer.token.encode() not in response.body
