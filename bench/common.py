@@ -28,6 +28,8 @@ TABLE = "chat-bench"
 SECRET = "bench-secret-bench-secret-bench-secret-0123456789"
 KB = 1024
 RCU_BYTES = 4 * KB
+# The bench measures the service, not its send limits (services/limits.py): set far above what it sends.
+UNLIMITED_SENDS = {"CHAT_AGENT_SENDS_PER_WINDOW": "1000000", "CHAT_CUSTOMER_SENDS_PER_WINDOW": "1000000"}
 
 
 def environment(table: str = TABLE, endpoint: str | None = None) -> None:
@@ -43,6 +45,7 @@ def environment(table: str = TABLE, endpoint: str | None = None) -> None:
         AWS_SECRET_ACCESS_KEY="testing",
         AWS_SESSION_TOKEN="testing",
         AWS_DEFAULT_REGION=REGION,
+        **UNLIMITED_SENDS,
     )
     if endpoint:
         os.environ["CHAT_DYNAMODB_ENDPOINT"] = endpoint

@@ -86,7 +86,7 @@ def start_server(port: int, dynamodb_port: int, log):
     # Free ports for everything it listens on (the websocket API too, where it has one).
     env.update(CHAT_PORT=str(port), CHAT_WS_PORT=str(free_port()), CHAT_DYNAMODB_PORT=str(dynamodb_port),
                CHAT_TABLE_NAME=TABLE, CHAT_JWT_SECRET=common.SECRET, PYTHONUNBUFFERED="1",
-               CHAT_EPHEMERAL="1")  # a throwaway table: never the repository's .data/
+               CHAT_EPHEMERAL="1", **common.UNLIMITED_SENDS)  # a throwaway table: never the repository's .data/
     process = subprocess.Popen([sys.executable, "-m", "devtools.run"], cwd=common.ROOT, env=env,
                                stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60

@@ -403,3 +403,16 @@ def test_a_connection_lives_two_hours_at_most_and_its_route_expires_with_it(make
     item = AudienceItem.get(AudienceItem.key(agent.customer_id, f"agent#{agent.id}"), META)
     assert item.expires_at >= now + connections.CONNECTION_TTL_SECONDS
     chat_app.ws_disconnect(ws_event("$disconnect", second), None)
+
+
+def test_the_token_tool_signs_with_a_stage_s_current_secret(aws, monkeypatch, capsys):
+    from devtools import token as token_tool
+
+    ssm = boto3.client("ssm", region_name=REGION)
+    ssm.put_parameter(Name="/voipbin-chat/dev/jwt-secret", Value="dev-stage-secret-" + "d" * 40,
+                      Type="SecureString")  # the name .chalice/config.json gives the dev stage
+    customer_id = str(uuid.uuid4())
+    assert token_tool.main(["--customer-id", customer_id, "--stage", "dev"]) == 0
+    minted = capsys.readouterr().out.strip()
+    assert jwt.get_unverified_header(minted)["kid"] == secret.key_id("dev-stage-secret-" + "d" * 40)
+    assert auth.decode(minted, "dev-stage-secret-" + "d" * 40).customer_id == customer_id
