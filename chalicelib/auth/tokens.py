@@ -62,14 +62,13 @@ def _own_key_claims(token: str, keys: KeyRing | str, kid: str | None) -> dict:
         if key is None:
             raise Unauthorized("token: signed with an unknown or retired key (kid)")
         candidates = [key]
-    for number, key in enumerate(candidates, 1):
+    for key in candidates:
         try:
             # exp is checked by the caller, where its type is too (PyJWT takes "123" and 1e300).
             return jwt.decode(token, key.secret, algorithms=[key.algorithm],
                               options={"require": ["exp"], "verify_exp": False})
         except jwt.InvalidSignatureError:
-            if number == len(candidates):
-                break
+            continue  # perhaps the next (previous) key's
         except jwt.MissingRequiredClaimError:
             raise Unauthorized("token: the exp claim is required") from None
         except jwt.InvalidTokenError:
