@@ -416,3 +416,22 @@ def test_the_token_tool_signs_with_a_stage_s_current_secret(aws, monkeypatch, ca
     minted = capsys.readouterr().out.strip()
     assert jwt.get_unverified_header(minted)["kid"] == secret.key_id("dev-stage-secret-" + "d" * 40)
     assert auth.decode(minted, "dev-stage-secret-" + "d" * 40).customer_id == customer_id
+
+
+def test_a_misconfigured_identity_provider_is_a_500_naming_the_fix(client, monkeypatch):
+    customer = {"customer": {"id": str(uuid.uuid4())}}
+    token = idp_token(rsa.generate_private_key(public_exponent=65537, key_size=2048), "rsa-1", "RS256", customer)
+    monkeypatch.setattr(provider, "_provider", None)
+    monkeypatch.setenv("CHAT_JWKS_URL", f"http://127.0.0.1:{free_port()}/jwks.json")
+    answer = client.http.get("/v1.0/chats", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 500 and "CHAT_JWT_ISSUER and CHAT_JWT_AUDIENCE" in answer.json_body["Message"]
+    monkeypatch.setenv("CHAT_JWT_ISSUER", ISSUER)
+    monkeypatch.setenv("CHAT_JWT_AUDIENCE", AUDIENCE)
+    monkeypatch.setattr(jwt.algorithms, "has_crypto", False)
+    answer = client.http.get("/v1.0/chats", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 500 and "add cryptography to requirements.txt" in answer.json_body["Message"]
+    monkeypatch.setattr(jwt.algorithms, "has_crypto", True)
+    answer = client.http.get("/v1.0/chats", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 503, "the provider's keys cannot be fetched (nothing listens there)"
+    # the stage's own tokens are unaffected
+    assert status_of(client, auth.mint(SECRET, customer_id=customer["customer"]["id"])) == 200
