@@ -332,6 +332,7 @@ def test_iam_names_no_wildcard_resource_and_only_this_stages_resources(template,
         *(f"{table}/index/{i['IndexName']}" for i in table_definition(stage.table_name)["GlobalSecondaryIndexes"]),
         f"{table}/stream/*",
         f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}",
+        f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}-previous",  # rotation: the previous secret
         f"arn:aws:sqs:*:*:{stage.failure_queue_name}",
         f"arn:aws:events:*:*:event-bus/{stage.event_bus_name}",
         *(f"arn:aws:logs:*:*:log-group:/aws/lambda/{function.name(stage)}:*" for function in FUNCTIONS),
