@@ -12,7 +12,7 @@ WHEELS := $(WHEELHOUSE)/.complete
 # Lambda's python3.x runtimes up to 3.11 have glibc 2.26: any manylinux tag up to that.
 LAMBDA_PLATFORMS := manylinux2014_x86_64 $(foreach minor,17 18 19 20 21 22 23 24 25 26,manylinux_2_$(minor)_x86_64)
 
-.PHONY: run run-fresh test lint deploy undeploy package wheelhouse fuzz bench clean
+.PHONY: run run-fresh test lint deploy undeploy package rotate-secret wheelhouse fuzz bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ deploy: $(STAMP) $(WHEELS)  ## create or update the stage on AWS (STAGE=dev|prod
 
 undeploy: $(STAMP)  ## chalice delete, then the stage's stack (prod keeps its table and data)
 	$(BIN)/python infra/deploy.py undeploy --stage $(STAGE) $(if $(REPAIR),--repair)
+
+# A new JWT secret; the previous one stays accepted until the next rotation (README, Tokens).
+rotate-secret: $(STAMP)  ## the stage's current JWT secret becomes the previous one, a new one the current
+	$(BIN)/python infra/rotate_secret.py --stage $(STAGE)
 
 # The CloudFormation-only path: one template for the AWS CLI (README).
 package: $(STAMP) $(WHEELS)  ## build/$(STAGE)/: sam.json + deployment.zip (STAGE=dev|prod)

@@ -27,11 +27,15 @@ EVENT_BUS = "chat-bench"
 PUSH_SECONDS = 0.020  # what one post_to_connection takes on AWS, give or take (issue 23)
 
 
+# The bench measures the service, not its send limits (services/limits.py): set far above what it sends.
+UNLIMITED_SENDS = {"CHAT_AGENT_SENDS_PER_WINDOW": "1000000", "CHAT_CUSTOMER_SENDS_PER_WINDOW": "1000000"}
+
+
 def environment(**extra: str) -> None:
     """The settings app.py reads (as tests/conftest.py sets them), before it is imported."""
     os.environ.update(CHAT_JWT_SECRET=SECRET, CHAT_TABLE_NAME=TABLE, CHAT_REGION=REGION,
                       AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION=REGION,
-                      **extra)
+                      **UNLIMITED_SENDS, **extra)
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
 

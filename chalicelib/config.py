@@ -37,6 +37,24 @@ class Settings:
     # Origins whose pages may read the API's answers (CORS): "*" or
     # "scheme://host[:port]" each, from CHAT_CORS_ORIGINS (comma-separated).
     cors_origins: tuple[str, ...] = ("*",)
+    # Rotation (auth/secret.py): where the previous secret is, beside the
+    # current one (SSM: another parameter, by default the current one's name
+    # with "-previous"; Secrets Manager: the AWSPREVIOUS version, no setting).
+    jwt_previous_secret: str | None = None
+    jwt_previous_secret_parameter: str | None = None
+    # An identity provider (auth/provider.py): RS256/ES256 tokens verified
+    # against its JWKS, with `iss` and `aud` checked, and the names of the
+    # claims that carry the customer and the agent.
+    jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    customer_claim: str = "customer"
+    agent_claim: str = "agent"
+    # Send limits (services/limits.py): sends per window of this many seconds,
+    # per agent and per customer (10 and 100 a second by default).
+    send_window_seconds: int = 2
+    agent_sends_per_window: int = 20
+    customer_sends_per_window: int = 200
 
 
 def load() -> Settings:
@@ -57,8 +75,27 @@ def load() -> Settings:
         bus_chatroom_events=os.environ.get("CHAT_BUS_CHATROOM_EVENTS", "") == "1",
         cors_origins=tuple(origin.strip().rstrip("/") for origin in os.environ.get("CHAT_CORS_ORIGINS", "*").split(",")
                            if origin.strip()) or ("*",),
+        jwt_previous_secret=_first_set("CHAT_JWT_PREVIOUS_SECRET"),
+        jwt_previous_secret_parameter=_first_set("CHAT_JWT_PREVIOUS_SECRET_PARAMETER"),
+        jwks_url=_first_set("CHAT_JWKS_URL"),
+        jwt_issuer=_first_set("CHAT_JWT_ISSUER"),
+        jwt_audience=_first_set("CHAT_JWT_AUDIENCE"),
+        customer_claim=_first_set("CHAT_JWT_CUSTOMER_CLAIM") or "customer",
+        agent_claim=_first_set("CHAT_JWT_AGENT_CLAIM") or "agent",
+        send_window_seconds=_positive_int("CHAT_SEND_WINDOW_SECONDS", 2),
+        agent_sends_per_window=_positive_int("CHAT_AGENT_SENDS_PER_WINDOW", 20),
+        customer_sends_per_window=_positive_int("CHAT_CUSTOMER_SENDS_PER_WINDOW", 200),
     )
 
 
 def _first_set(*names: str) -> str | None:
     return next((os.environ[name] for name in names if os.environ.get(name)), None)
+
+
+def _positive_int(name: str, default: int) -> int:
+    raw = _first_set(name)
+    if raw is None:
+        return default
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise RuntimeError(f"{name} must be a positive integer, not {raw!r}")
+    return int(raw)

@@ -47,3 +47,15 @@ class Unavailable(ServiceError):
 
     status = 503
     code = "ServiceUnavailableError"
+
+
+class TooManyRequests(ServiceError):
+    """Over a send limit: nothing was written; the same request may be sent
+    again after `retry_after` seconds (the Retry-After header)."""
+
+    status = 429
+    code = "TooManyRequestsError"
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -1,8 +1,11 @@
 """The token tool: `python -m devtools.token ...` mints a JWT for a customer or
 for one of its agents, signed with CHAT_JWT_SECRET if set, else with the
-secret make run keeps in its data directory (.data/jwt-secret, CHAT_DATA_DIR)."""
+secret make run keeps in its data directory (.data/jwt-secret, CHAT_DATA_DIR);
+with --stage, with that deployed stage's current secret (read from SSM or
+Secrets Manager, as the service reads it). The token names its key (kid)."""
 
 import argparse
+import dataclasses
 import os
 import sys
 import uuid
@@ -30,9 +33,14 @@ def main(argv: list[str] | None = None) -> int:
              f"{PERMISSION_MANAGER} manager (default {PERMISSION_AGENT})",
     )
     token.add_argument("--ttl", type=int, default=24 * 3600, help="seconds until it expires (default one day)")
+    token.add_argument("--stage", help="sign with this stage's current secret (.chalice/config.json names "
+                                       "where it is; needs AWS credentials)")
     args = token.parse_args(argv)
 
-    secret = os.environ.get("CHAT_JWT_SECRET") or datadir.existing_secret(datadir.path())
+    if args.stage:
+        secret = _stage_secret(args.stage)
+    else:
+        secret = os.environ.get("CHAT_JWT_SECRET") or datadir.existing_secret(datadir.path())
     if not secret:
         print(f"no secret: CHAT_JWT_SECRET is not set and {datadir.path() / datadir.SECRET_FILE} does not exist "
               f"(make run creates it; run this from the repository, with the CHAT_DATA_DIR make run uses)",
@@ -41,6 +49,19 @@ def main(argv: list[str] | None = None) -> int:
     print(auth.mint(secret, customer_id=args.customer_id, agent_id=args.agent_id, name=args.name,
                     permission=args.permission, ttl_seconds=args.ttl))
     return 0
+
+
+def _stage_secret(stage: str) -> str:
+    """The stage's current secret, from where its functions read it."""
+    from chalicelib import config
+    from chalicelib.auth.secret import load_secret
+    from infra.rotate_secret import stage_environment
+
+    env = stage_environment(stage)
+    names = ("CHAT_JWT_SECRET_PARAMETER", "CHAT_JWT_PREVIOUS_SECRET_PARAMETER", "CHAT_JWT_SECRET_ID")
+    settings = dataclasses.replace(config.load(), jwt_secret=None, jwt_previous_secret=None,
+                                   **{name.removeprefix("CHAT_").lower(): env.get(name) for name in names})
+    return load_secret(settings)
 
 
 if __name__ == "__main__":

@@ -565,8 +565,10 @@ def policy(stage: Stage) -> dict[str, Any]:
             # policy lets SSM decrypt for any principal allowed GetParameter,
             # so no kms:Decrypt here. A customer-managed key needs kms:Decrypt
             # on that key added (README).
-            {"Sid": "JwtSecretRead", "Effect": "Allow", "Action": ["ssm:GetParameter"],
-             "Resource": ARN.format(service="ssm", resource=f"parameter{stage.jwt_secret_parameter}")},
+            # The current and the previous secret, read together (auth/secret.py: GetParameters).
+            {"Sid": "JwtSecretRead", "Effect": "Allow", "Action": ["ssm:GetParameters"],
+             "Resource": [ARN.format(service="ssm", resource=f"parameter{name}")
+                          for name in (stage.jwt_secret_parameter, stage.jwt_secret_parameter + "-previous")]},
             {"Sid": "StreamFailureQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"],
              "Resource": ARN.format(service="sqs", resource=stage.failure_queue_name)},
             {"Sid": "EventBusPut", "Effect": "Allow", "Action": ["events:PutEvents"],

@@ -21,6 +21,10 @@ os.environ.update(
     AWS_SECRET_ACCESS_KEY="testing",
     AWS_SESSION_TOKEN="testing",
     AWS_DEFAULT_REGION="us-east-1",
+    # Send limits far above what any test sends, so only the tests of the
+    # limits (tests/test_limits.py, which set their own) meet them.
+    CHAT_AGENT_SENDS_PER_WINDOW="1000000",
+    CHAT_CUSTOMER_SENDS_PER_WINDOW="1000000",
 )
 os.environ.pop("CHAT_DYNAMODB_ENDPOINT", None)
 os.environ.pop("CHAT_S3_ENDPOINT", None)

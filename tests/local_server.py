@@ -104,6 +104,8 @@ class LocalServer:
                    CHAT_CONSOLE_PORT=str(self.console_port), PYTHONUNBUFFERED="1")
         if self.secret is not None:
             env["CHAT_JWT_SECRET"] = self.secret
+        # Send limits far above what a test sends, unless the test sets its own (tests/test_limits.py).
+        env.update(CHAT_AGENT_SENDS_PER_WINDOW="1000000", CHAT_CUSTOMER_SENDS_PER_WINDOW="1000000")
         env.update(self._extra_env)
         self._log = tempfile.TemporaryFile(mode="w+")
         self.process = subprocess.Popen(

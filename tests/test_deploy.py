@@ -333,6 +333,7 @@ def test_iam_names_no_wildcard_resource_and_only_this_stages_resources(template,
         *(f"{table}/index/{i['IndexName']}" for i in table_definition(stage.table_name)["GlobalSecondaryIndexes"]),
         f"{table}/stream/*",
         f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}",
+        f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}-previous",  # rotation: the previous secret
         f"arn:aws:sqs:*:*:{stage.failure_queue_name}",
         f"arn:aws:events:*:*:event-bus/{stage.event_bus_name}",
         *(f"arn:aws:logs:*:*:log-group:/aws/lambda/{function.name(stage)}:*" for function in FUNCTIONS),
@@ -439,7 +440,10 @@ def test_secret_queue_bus_and_websocket_permissions(template, stage):
         for action in as_list(statement["Action"]):
             resources = by_action.setdefault(action, [])
             resources += [r for r in as_list(statement["Resource"]) if r not in resources]  # each role has them
-    assert by_action["ssm:GetParameter"] == [f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}"]
+    # the current and the previous secret (rotation), read in one GetParameters
+    assert by_action["ssm:GetParameters"] == [f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}",
+                                              f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}-previous"]
+    assert "ssm:GetParameter" not in by_action
     assert by_action["sqs:SendMessage"] == [f"arn:aws:sqs:*:*:{stage.failure_queue_name}"]
     assert by_action["events:PutEvents"] == [f"arn:aws:events:*:*:event-bus/{stage.event_bus_name}"]
     (push,) = by_action["execute-api:ManageConnections"]

@@ -127,6 +127,9 @@ def test_compaction_keeps_everything_and_empties_the_journal(aws, journal_dir, c
     send_messages(customer, make_agent, 1)  # journaled after the snapshot
     journal.close()
     compacted = Journal(journal_dir, TABLE).load()
-    assert compacted.items[TABLE].items() >= expected.items[TABLE].items()
+    # every item is kept; the send limits' counter of the window moved with the later send
+    assert compacted.items[TABLE].keys() >= expected.items[TABLE].keys()
+    assert {k: v for k, v in compacted.items[TABLE].items() if "#send-window#" not in k} \
+        .items() >= {k: v for k, v in expected.items[TABLE].items() if "#send-window#" not in k}.items()
     assert len(compacted.items[TABLE]) > len(expected.items[TABLE])
     assert set(compacted.pending) >= set(expected.pending)

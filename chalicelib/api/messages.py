@@ -7,7 +7,7 @@ from chalicelib.api.routing import Router, Service
 messages = Service("chalicelib.services.messages")
 bp = Blueprint(__name__)
 route = Router(bp)
-SEND_ERRORS = (400, 401, 403, 404, 409, 413)
+SEND_ERRORS = (400, 401, 403, 404, 409, 413, 429)
 
 
 @route("POST", "/chatmessages", "Send a message to a chat; copied into every chatroom", body="ChatmessageCreate",

@@ -21,6 +21,8 @@ ERROR_TEXT = {
     404: "Not found (or another customer's)",
     409: "Conflict with the current state",
     413: "Body over 256 KiB",
+    429: "Over a send limit (per agent or per customer): nothing was written and the Idempotency-Key was not "
+         "used; send again after the Retry-After header's seconds",
     503: "The database or the file storage stayed busy through every retry; nothing was changed, send the "
          "request again",
 }
@@ -104,6 +106,10 @@ def build_document(app) -> dict:
         for status in (*op.errors, *ALWAYS):
             responses[str(status)] = {"description": ERROR_TEXT[status],
                                       "content": {"application/json": {"schema": ref(Error)}}}
+            if status == 429:
+                responses["429"]["headers"] = {"Retry-After": {
+                    "description": "Seconds until the limit lets this caller send again",
+                    "schema": {"type": "integer", "minimum": 1}}}
         document_op = {
             "operationId": f"{method}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
             "summary": op.summary, "parameters": parameters, "responses": responses, "security": SECURITY,

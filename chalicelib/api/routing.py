@@ -53,7 +53,9 @@ class Operation:
 
 
 def error_response(error: ServiceError) -> Response:
-    return Response(body={"Code": error.code, "Message": error.message}, status_code=error.status)
+    retry_after = getattr(error, "retry_after", None)  # 429: when to send again, in whole seconds
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(body={"Code": error.code, "Message": error.message}, status_code=error.status, headers=headers)
 
 
 class Router:

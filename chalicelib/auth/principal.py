@@ -1,6 +1,6 @@
 """Who is calling: a customer (the tenant's own admin token) or one of its agents."""
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 PERMISSION_AGENT = 16
 PERMISSION_ADMIN = 32
@@ -13,6 +13,8 @@ class Principal:
     agent_id: str | None = None  # None for a customer token
     name: str = ""
     permission: int = 0
+    # The token's exp (epoch seconds): a websocket connection lives no longer.
+    expires_at: int | None = field(default=None, compare=False)
 
     @property
     def is_agent(self) -> bool:

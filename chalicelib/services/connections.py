@@ -34,8 +34,15 @@ def audiences_of(principal: Principal) -> list[str]:
 def register(principal: Principal, connection_id: str) -> None:
     """The route item (connection -> audiences) and the connection in each
     audience's map, in one transaction. An audience seen for the first time
-    gets its map made (a map's entry can only be set once the map exists)."""
-    expires = int(time.time()) + CONNECTION_TTL_SECONDS
+    gets its map made (a map's entry can only be set once the map exists).
+
+    The connection lives until its token expires, 2 hours at most: from then
+    on pushes find it no more. The audience item itself is swept 2 hours
+    after its latest connection, whatever that connection's token says, so a
+    short token never takes the item, and its other connections, with it."""
+    now = int(time.time())
+    sweep = now + CONNECTION_TTL_SECONDS
+    expires = min(principal.expires_at or sweep, sweep)
     audiences = audiences_of(principal)
     new_maps: set[str] = set()
     for _ in range(4):
@@ -44,7 +51,7 @@ def register(principal: Principal, connection_id: str) -> None:
                                         audiences=audiences, expires_at=expires))
             for audience in audiences:
                 item = AudienceItem(AudienceItem.key(principal.customer_id, audience), META)
-                common = [AudienceItem.customer_id.set(principal.customer_id), AudienceItem.expires_at.set(expires)]
+                common = [AudienceItem.customer_id.set(principal.customer_id), AudienceItem.expires_at.set(sweep)]
                 if audience in new_maps:
                     tx.update(item, [AudienceItem.connections.set({connection_id: expires}), *common],
                               condition=AudienceItem.connections.does_not_exist())

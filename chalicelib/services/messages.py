@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.services import access, files, idempotency, membership, readstate, views
+from chalicelib.services import access, files, idempotency, limits, membership, readstate, views
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
@@ -73,6 +73,7 @@ def _counts_reply(parent: ChatmessageItem | None):
 
 
 def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | None):
+    limits.allow_send(principal)  # first: over a limit, nothing is read or written
     membership.require_live_member(principal, body.chat_id, "chat_id: chat")
     parent = _parent(principal, body.chat_id, body.parent_id)
     if not principal.is_privileged:
@@ -268,6 +269,7 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     """The caller sends into a chat through a chatroom; answers with that
     chatroom's copy at once (written with the message, in one transaction)."""
     access.require_agent(principal, "sending a chatroommessage")
+    limits.allow_send(principal)  # first: over a limit, nothing is read or written
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
     membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
     parent = _parent(principal, room.chat_id, body.parent_id)

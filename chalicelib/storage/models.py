@@ -487,8 +487,62 @@ class ConnectionRouteItem(TableItem, discriminator="connection-route"):
         return f"ws#{connection_id}"
 
 
+class SendWindowItem(TableItem, discriminator="send-window"):
+    """A customer's sends in one window of the send limits (services/limits.py):
+    `sends` counts the customer's, and one top-level number per agent
+    ("agent#<id>") that agent's. One conditional UpdateItem counts a send in
+    both, or neither when either is at its cap: one request, exact under
+    concurrency (DynamoDB applies the updates of one item one at a time)."""
+
+    sends = NumberAttribute(default=0)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+
+    @staticmethod
+    def key(customer_id: str, window: int) -> str:
+        return f"{customer_id}#send-window#{window}"
+
+    @staticmethod
+    def agent_counter(agent_id: str) -> str:
+        return f"agent#{agent_id}"
+
+    @classmethod
+    def count(cls, customer_id: str, agent_id: str | None, window: int, customer_cap: int, agent_cap: int,
+              expires_at: int) -> dict | None:
+        """Count one send; None when counted, else (nothing changed) the window's
+        counts as they are: {"sends": n, "agent": m}. Other errors are raised as
+        PynamoDB's, for storage/operations.py's policy."""
+        from botocore.exceptions import BotoCoreError, ClientError
+        from pynamodb.exceptions import UpdateError
+
+        names = {"#sends": "sends", "#kind": "kind", "#ttl": TTL_ATTRIBUTE}
+        values = {":one": {"N": "1"}, ":kind": {"S": "send-window"}, ":ttl": {"N": str(expires_at)},
+                  ":customer_cap": {"N": str(customer_cap)}}
+        add, condition = "#sends :one", "(attribute_not_exists(#sends) OR #sends < :customer_cap)"
+        if agent_id is not None:
+            names["#agent"] = cls.agent_counter(agent_id)
+            values[":agent_cap"] = {"N": str(agent_cap)}
+            add += ", #agent :one"
+            condition += " AND (attribute_not_exists(#agent) OR #agent < :agent_cap)"
+        connection = cls._get_connection().connection
+        try:
+            connection.client.update_item(
+                TableName=cls.Meta.table_name, Key={"pk": {"S": cls.key(customer_id, window)}, "sk": {"S": META}},
+                UpdateExpression=f"ADD {add} SET #kind = :kind, #ttl = :ttl", ConditionExpression=condition,
+                ExpressionAttributeNames=names, ExpressionAttributeValues=values,
+                ReturnValuesOnConditionCheckFailure="ALL_OLD")
+            return None
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise UpdateError("Failed to count the send", error) from error
+            old = error.response.get("Item") or {}
+            return {"sends": int(old.get("sends", {}).get("N", 0)),
+                    "agent": int(old.get(names.get("#agent", ""), {}).get("N", 0))}
+        except BotoCoreError as error:
+            raise UpdateError("Failed to count the send", error) from error
+
+
 MODELS = (
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
     ChatmessageVersionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem, IdempotencyItem,
-    AudienceItem, ConnectionRouteItem,
+    AudienceItem, ConnectionRouteItem, SendWindowItem,
 )
