@@ -16,11 +16,9 @@ from types import SimpleNamespace
 
 import boto3
 import botocore.client
-import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 import app as chat_app
 from chalicelib import auth
@@ -31,6 +29,10 @@ from tests.conftest import REGION, SECRET
 from tests.helpers import create_chat
 from tests.local_server import free_port
 from tests.test_realtime import connect, listening, ws_event
+
+# The app's PyJWT is loaded without `cryptography` (auth/tokens.py); the provider's has it, as the tests need.
+jwt = provider.jwt
+ECAlgorithm, RSAAlgorithm = jwt.algorithms.ECAlgorithm, jwt.algorithms.RSAAlgorithm
 
 ROOT = Path(__file__).resolve().parent.parent
 PARAMETER = "/voipbin-chat/test/jwt-secret"
