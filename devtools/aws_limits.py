@@ -10,8 +10,6 @@ the error AWS gives:
   post_to_connection (128 KiB), DynamoDB PutItem (400 KB item),
   BatchWriteItem (25 puts, 400 KB items), BatchGetItem (100 keys),
   TransactWriteItems (100 actions, 4 MB), SQS messages (256 KiB);
-- Query and Scan answers are cut at 1 MB of items, with a LastEvaluatedKey,
-  as DynamoDB pages them (moto returns everything up to Limit);
 - DynamoDB's write rate of one partition: about 1,000 write units a second
   (counted per partition key over the last second), else it throttles;
 - an UpdateItem, alone or in a transaction, that leaves an item over 400 KB
@@ -27,7 +25,6 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -38,7 +35,6 @@ TRANSACTION_ACTIONS_MAX = 100
 TRANSACTION_BYTES_MAX = 4 * KIB * KIB
 BATCH_WRITE_MAX = 25
 BATCH_GET_KEYS_MAX = 100
-QUERY_PAGE_BYTES = KIB * KIB         # DynamoDB stops a Query or Scan page at 1 MB read
 PUT_EVENTS_ENTRIES_MAX = 10
 PUT_EVENTS_BYTES_MAX = 256 * KIB
 POST_TO_CONNECTION_MAX = 128 * KIB
@@ -49,7 +45,7 @@ LAMBDA_ANSWER_MAX = 6 * KIB * KIB    # synchronous invocation's response payload
 
 _installed = False
 _tally_lock = threading.Lock()
-_tally = {"checked": 0, "refused": 0, "pages_cut": 0}
+_tally = {"checked": 0, "refused": 0}
 
 
 # ---- sizes, as AWS computes them -----------------------------------------------------------
@@ -285,47 +281,15 @@ def check_request(service: str, operation: str, params: dict[str, Any], hash_key
             _partitions.take(operation, units, time.monotonic())
 
 
-# ---- DynamoDB's 1 MB pages -----------------------------------------------------------------
-
-def cut_page(params: dict[str, Any], answer: dict[str, Any], key_names: Iterable[str]) -> dict[str, Any]:
-    """A Query or Scan answer as DynamoDB would page it: items up to the one
-    that reaches 1 MB, then a LastEvaluatedKey (the table's and the index's
-    key attributes of the last item kept)."""
-    items = answer.get("Items")
-    if not items or params.get("Select") == "COUNT":
-        return answer
-    total, kept = 0, 0
-    for item in items:
-        total += item_size(item)
-        kept += 1
-        if total >= QUERY_PAGE_BYTES:
-            break
-    else:
-        return answer
-    if kept == len(items) and "LastEvaluatedKey" in answer:
-        return answer
-    last = items[kept - 1]
-    with _tally_lock:
-        _tally["pages_cut"] += 1
-    cut = dict(answer, Items=items[:kept], Count=kept, ScannedCount=kept)
-    cut["LastEvaluatedKey"] = {name: last[name] for name in key_names if name in last}
-    return cut
-
-
 # ---- installing it -------------------------------------------------------------------------
 
-def _key_names(describe, params: dict[str, Any], cache: dict) -> list[str]:
-    """The table's key attributes, and the index's if the request names one
-    (`describe(table)`: a DescribeTable that nobody counts as the code's own)."""
-    table, index = params["TableName"], params.get("IndexName")
-    if (table, index) not in cache:
-        description = describe(table)["Table"]
-        names = [key["AttributeName"] for key in description["KeySchema"]]
-        for gsi in description.get("GlobalSecondaryIndexes", []) + description.get("LocalSecondaryIndexes", []):
-            if gsi["IndexName"] == index:
-                names += [key["AttributeName"] for key in gsi["KeySchema"]]
-        cache[(table, index)] = list(dict.fromkeys(names))
-    return cache[(table, index)]
+def _hash_key(describe, table: str, cache: dict) -> str:
+    """The table's partition key attribute (`describe(table)`: a DescribeTable
+    that nobody counts as the code's own)."""
+    if table not in cache:
+        [cache[table]] = [key["AttributeName"] for key in describe(table)["Table"]["KeySchema"]
+                          if key["KeyType"] == "HASH"]
+    return cache[table]
 
 
 def install() -> None:
@@ -349,13 +313,10 @@ def install() -> None:
             return original(self, "DescribeTable", {"TableName": table})
 
         def hash_key(table):
-            return _key_names(describe, {"TableName": table}, key_cache)[0]
+            return _hash_key(describe, table, key_cache)
 
         check_request(service, operation_name, api_params, hash_key)
-        answer = original(self, operation_name, api_params)
-        if service == "dynamodb" and operation_name in ("Query", "Scan"):
-            answer = cut_page(api_params, answer, _key_names(describe, api_params, key_cache))
-        return answer
+        return original(self, operation_name, api_params)
 
     BaseClient._make_api_call = make_api_call
 

@@ -289,14 +289,14 @@ def stranger(request, other_customer, make_agent):
 
 def pytest_configure(config):
     config._from_workers = {"schema_checked": 0, "audit_checked": 0, "audit_outside": [],
-                            "aws_calls_checked": 0, "aws_calls_refused": 0, "aws_pages_cut": 0}
+                            "aws_calls_checked": 0, "aws_calls_refused": 0}
 
 
 def _tallies() -> dict:
     limits = aws_limits.tally()
     return {"schema_checked": schema_check.checked_count(), "audit_checked": audit_open.checked(),
             "audit_outside": audit_open.outside(), "aws_calls_checked": limits["checked"],
-            "aws_calls_refused": limits["refused"], "aws_pages_cut": limits["pages_cut"]}
+            "aws_calls_refused": limits["refused"]}
 
 
 @pytest.hookimpl(optionalhook=True)  # an xdist hook: the suite also runs without xdist
@@ -318,7 +318,7 @@ def pytest_terminal_summary(terminalreporter, config):
     totals = {key: value + config._from_workers[key] for key, value in _tallies().items()}
     terminalreporter.write_line(
         f"aws_limits: {totals['aws_calls_checked']} AWS calls checked against AWS's quotas, "
-        f"{totals['aws_calls_refused']} refused as AWS would, {totals['aws_pages_cut']} pages cut at 1 MB")
+        f"{totals['aws_calls_refused']} refused as AWS would")
     if totals["schema_checked"]:
         terminalreporter.write_line(
             f"schema_check: {totals['schema_checked']} responses checked against tests/schemas/")
