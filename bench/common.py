@@ -9,7 +9,6 @@ each starts from a clean moto.
 import json
 import math
 import os
-import re
 import statistics
 import sys
 import threading
@@ -19,6 +18,11 @@ from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from devtools import aws_limits  # noqa: E402 - the one measure of sizes and quotas
+
 REGION = "us-east-1"
 TABLE = "chat-bench"
 SECRET = "bench-secret-bench-secret-bench-secret-0123456789"
@@ -59,26 +63,8 @@ def median(values) -> float:
 
 # ---- DynamoDB item sizes, as DynamoDB counts them ----------------------------------------------
 
-def value_size(value: dict) -> int:
-    (kind, data), = value.items()
-    if kind == "S":
-        return len(data.encode())
-    if kind == "N":  # about 1 byte per 2 significant digits, plus 1
-        digits = re.sub(r"[^0-9]", "", data.lower().split("e")[0]).strip("0") or "0"
-        return math.ceil(len(digits) / 2) + 1 + data.startswith("-")
-    if kind == "B":  # bytes, or base64 as moto's item images hold them
-        return len(data) if isinstance(data, bytes | bytearray) else len(data) * 3 // 4
-    if kind in ("BOOL", "NULL"):
-        return 1
-    if kind in ("SS", "NS", "BS"):
-        return sum(value_size({kind[0]: member}) for member in data)
-    if kind == "L":
-        return 3 + sum(1 + value_size(v) for v in data)
-    return 3 + sum(1 + len(k.encode()) + value_size(v) for k, v in data.items())  # M
-
-
 def item_size(item: dict | None) -> int:
-    return sum(len(name.encode()) + value_size(value) for name, value in (item or {}).items())
+    return aws_limits.item_size(item or {})
 
 
 def read_units(size: int, consistent: bool) -> float:
@@ -164,15 +150,12 @@ class Meter:
 
     def _put_events(self, params: dict) -> dict:
         entries = params["Entries"]
-        sizes = [len(e["Source"]) + len(e["DetailType"]) + len(e["Detail"].encode())
-                 + sum(len(r) for r in e.get("Resources", [])) + (14 if "Time" in e else 0) for e in entries]
-        if len(entries) > 10 or sum(sizes) > 256 * 1024:  # refused whole, as AWS refuses it
-            from botocore.exceptions import ClientError
-
-            with self.lock:
+        sizes = [aws_limits.put_events_entry_size(e) for e in entries]
+        if len(entries) > aws_limits.PUT_EVENTS_ENTRIES_MAX or sum(sizes) > aws_limits.PUT_EVENTS_BYTES_MAX:
+            with self.lock:  # refused whole, as AWS refuses it (devtools/aws_limits.py)
                 self.counted["bus_refused"] += len(entries)
-            raise ClientError({"Error": {"Code": "ValidationException", "Message": (
-                f"{len(entries)} entries of {sum(sizes)} bytes: over 10 entries or 256 KiB")}}, "PutEvents")
+            raise aws_limits.refuse("PutEvents", "ValidationException",
+                                    f"{len(entries)} entries of {sum(sizes)} bytes: over 10 entries or 256 KiB")
         with self.lock:
             self.counted["bus_requests"] += 1
             self.counted["bus_entries"] += [{"type": e["DetailType"], "bytes": size}
@@ -293,6 +276,7 @@ class InProcessMoto:
         moto_patches.size_items_once()
         moto_patches.cache_condition_expressions()
         moto_patches.client_attribute_values_as_they_are()
+        aws_limits.install()  # what AWS refuses, refused here too
         self.mock = mock_aws()
         self.mock.start()
         self.stream_arn = create_table(boto3.client("dynamodb", region_name=REGION), TABLE)
