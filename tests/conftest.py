@@ -246,6 +246,19 @@ def module_fanout(module_aws):
 
 
 @pytest.fixture
+def management(monkeypatch):
+    """API Gateway's management API as a stand-in whose posts take 20 ms, as on
+    AWS (tests/test_delivery_scale.StandInManagementApi)."""
+    from chalicelib.services import delivery
+    from tests.test_delivery_scale import StandInManagementApi
+
+    stand_in = StandInManagementApi()
+    monkeypatch.setenv("CHAT_WEBSOCKET_ENDPOINT", "https://example.execute-api.us-east-1.amazonaws.com/api")
+    monkeypatch.setattr(delivery, "_management_client", lambda endpoint, region: stand_in)
+    return stand_in
+
+
+@pytest.fixture
 def customer_id():
     return str(uuid.uuid4())
 

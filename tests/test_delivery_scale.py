@@ -86,12 +86,6 @@ def group(module_client, module_fanout):
     return SimpleNamespace(customer=customer, agents=agents, chat=chat, connection_of=connection_of)
 
 
-@pytest.fixture
-def management(monkeypatch):
-    stand_in = StandInManagementApi()
-    monkeypatch.setenv("CHAT_WEBSOCKET_ENDPOINT", "https://example.execute-api.us-east-1.amazonaws.com/api")
-    monkeypatch.setattr(delivery, "_management_client", lambda endpoint, region: stand_in)
-    return stand_in
 
 
 def handle_in_lambda_batches(fanout) -> float:

@@ -256,17 +256,6 @@ def test_entries_the_bus_refuses_one_by_one_are_tried_again_alone(customer, make
 
 # ---- pushes through a stand-in of the management API ------------------------------------
 
-@pytest.fixture
-def stand_in(monkeypatch):
-    """API Gateway's management API as a stand-in whose posts take 20 ms (tests/test_delivery_scale.py)."""
-    from tests.test_delivery_scale import StandInManagementApi
-
-    management = StandInManagementApi()
-    monkeypatch.setenv("CHAT_WEBSOCKET_ENDPOINT", "https://example.execute-api.us-east-1.amazonaws.com/api")
-    monkeypatch.setattr(delivery, "_management_client", lambda endpoint, region: management)
-    return management
-
-
 def test_the_management_client_is_made_once_with_a_pool_as_large_as_the_pushes_at_once(aws):
     endpoint = f"http://127.0.0.1:9/{uuid.uuid4().hex}"
     with ThreadPoolExecutor(8) as pool:
@@ -275,29 +264,29 @@ def test_the_management_client_is_made_once_with_a_pool_as_large_as_the_pushes_a
     assert clients[0].meta.config.max_pool_connections == delivery.PUSHES_AT_ONCE
 
 
-def test_a_gone_connection_is_forgotten_without_holding_the_others_back(customer, make_agent, fanout, stand_in):
+def test_a_gone_connection_is_forgotten_without_holding_the_others_back(customer, make_agent, fanout, management):
     agents = [make_agent() for _ in range(6)]
     chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
                                          "participant_ids": [a.id for a in agents]}).json_body
     fanout.drain()
     connection_of = {agent.id: connect(agent) for agent in agents}
     gone = {connection_of[agents[0].id], connection_of[agents[1].id]}
-    stand_in.gone.update(gone)
+    management.gone.update(gone)
     customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "some have left"})
     fanout.drain()
     for agent in agents:
-        posted = [post.connection_id for post in stand_in.posts].count(connection_of[agent.id])
+        posted = [post.connection_id for post in management.posts].count(connection_of[agent.id])
         # a gone connection's first push fails and ends its turn; the others get their three events
         assert posted == (1 if connection_of[agent.id] in gone else 3)
     assert listening(customer.customer_id, f"agent#{agents[0].id}") == []
-    stand_in.posts.clear()
+    management.posts.clear()
     customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "and are forgotten"})
     fanout.drain()
-    assert {post.connection_id for post in stand_in.posts} == set(connection_of.values()) - gone
+    assert {post.connection_id for post in management.posts} == set(connection_of.values()) - gone
 
 
 def test_a_10000_emoji_message_is_pushed_whole_and_one_over_128_kib_as_a_notice_to_fetch(
-        customer, make_agent, fanout, stand_in, event_bus):
+        customer, make_agent, fanout, management, event_bus):
     a, b = make_agent(), make_agent()
     chat = customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]}).json_body
     fanout.drain()
@@ -315,15 +304,15 @@ def test_a_10000_emoji_message_is_pushed_whole_and_one_over_128_kib_as_a_notice_
         return response.json_body, len(raw)
 
     send()
-    pushed = {message["type"]: message for message in stand_in.of(listener)}
+    pushed = {message["type"]: message for message in management.of(listener)}
     assert pushed["messagechat_created"]["data"]["text"] == text  # 40 KB as UTF-8 (as \u escapes: 120 KB)
     assert [body["detail"]["text"] for body in event_bus()] == [text]
 
     # ten agent cards of twenty addresses each take the message past 128 KiB, its bus entry past 256 KiB
     card = {"id": str(uuid.uuid4()), "addresses": [{"detail": "d" * 1080} for _ in range(20)]}
-    stand_in.posts.clear()
+    management.posts.clear()
     large, _ = send([{"type": "agent", "agent": card}] * 10)
-    pushed = {message["type"]: message for message in stand_in.of(listener)}
+    pushed = {message["type"]: message for message in management.of(listener)}
     assert pushed["messagechat_created"] == {
         "type": "messagechat_created", "truncated": True,
         "data": {"id": large["id"], "customer_id": large["customer_id"], "chat_id": chat["id"],
@@ -333,7 +322,7 @@ def test_a_10000_emoji_message_is_pushed_whole_and_one_over_128_kib_as_a_notice_
     fetched = b.get(f"/v1.0/chatroommessages/{copy['data']['id']}").json_body  # what the client does next
     assert fetched["text"] == text and len(fetched["medias"]) == 10
     assert pushed["chatroom_read_state"]["data"]["last_chatroommessage"]["text"] == text[:200]
-    assert all(len(post.body) < 1024 for post in stand_in.posts if post.message.get("truncated"))
+    assert all(len(post.body) < 1024 for post in management.posts if post.message.get("truncated"))
     [entry] = event_bus()
     assert entry["detail-type"] == "messagechat_created"
     assert entry["detail"] == {"id": large["id"], "customer_id": large["customer_id"], "chat_id": chat["id"],
@@ -341,7 +330,7 @@ def test_a_10000_emoji_message_is_pushed_whole_and_one_over_128_kib_as_a_notice_
 
 
 def test_records_whose_connections_could_not_be_read_are_retried_and_still_followed(customer, make_agent, fanout,
-                                                                                    stand_in, monkeypatch):
+                                                                                    management, monkeypatch):
     a, b = make_agent(), make_agent()
     chat = customer.post("/v1.0/chats", {"type": "normal", "owner_id": a.id, "participant_ids": [a.id, b.id]}).json_body
     fanout.drain()
@@ -356,7 +345,7 @@ def test_records_whose_connections_could_not_be_read_are_retried_and_still_follo
     result = fanout.invoke({"Records": [insert]})
     # the chatmessage's record: Lambda hands it again
     assert result["batchItemFailures"] == [{"itemIdentifier": insert["dynamodb"]["SequenceNumber"]}]
-    assert stand_in.posts == []
+    assert management.posts == []
     # its fan-out was done all the same: both copies are there
     images = [r["dynamodb"]["NewImage"] for r in fanout.read_event()["Records"] if r["eventName"] == "INSERT"]
     copies = [image for image in images if image.get("kind") == {"S": "chatroommessage"}]
