@@ -12,11 +12,13 @@ def load_secret(settings: config.Settings) -> str:
         return settings.jwt_secret
     import boto3  # only here: the one read per container, kept out of every cold start's imports
 
+    from chalicelib.storage.clients import client_config  # timeouts under the API's budget
+
     if settings.jwt_secret_parameter:
-        ssm = boto3.client("ssm", region_name=settings.region)
+        ssm = boto3.client("ssm", region_name=settings.region, config=client_config())
         return ssm.get_parameter(Name=settings.jwt_secret_parameter, WithDecryption=True)["Parameter"]["Value"]
     if settings.jwt_secret_id:
-        secrets = boto3.client("secretsmanager", region_name=settings.region)
+        secrets = boto3.client("secretsmanager", region_name=settings.region, config=client_config())
         return secrets.get_secret_value(SecretId=settings.jwt_secret_id)["SecretString"]
     raise RuntimeError(
         "no JWT secret: set CHAT_JWT_SECRET, CHAT_JWT_SECRET_PARAMETER (SSM) or CHAT_JWT_SECRET_ID (Secrets Manager)"

@@ -8,9 +8,10 @@ from functools import lru_cache
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import config
+from chalicelib import config, metrics
 from chalicelib.services import connections
 from chalicelib.services.events import ChatEvent
+from chalicelib.storage.clients import client_config
 
 log = logging.getLogger(__name__)
 EVENTS_PER_PUT = 10  # EventBridge's PutEvents limit
@@ -26,7 +27,7 @@ def _client(service: str, **kwargs):
     import boto3  # here, not at import: boto3 is a third of a cold start, and most requests never push
 
     with _making_client:
-        return boto3.client(service, **kwargs)
+        return boto3.client(service, config=client_config(), **kwargs)  # timeouts, botocore's jittered retries
 
 
 @lru_cache(maxsize=8)
@@ -39,10 +40,13 @@ def push(endpoint: str, connection_id: str, message: dict) -> bool:
     client = _management_client(endpoint, config.load().region)
     try:
         client.post_to_connection(ConnectionId=connection_id, Data=json.dumps(message).encode())
+        metrics.count("PushesSent")
         return True
     except client.exceptions.GoneException:
+        metrics.count("PushesGone")
         connections.forget(connection_id)
     except (ClientError, BotoCoreError) as error:  # one bad connection never blocks the others
+        metrics.count("PushesFailed")
         log.warning("push to %s failed: %s", connection_id, error)
     return False
 
@@ -108,5 +112,6 @@ class Delivery:
             for event in events
         ]
         result = self._events.put_events(Entries=entries)
+        metrics.count("BusEntries", len(entries) - result.get("FailedEntryCount", 0))
         if result.get("FailedEntryCount"):
             raise RuntimeError(f"EventBridge refused {result['FailedEntryCount']} of {len(entries)} events")

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import logcontext, metrics
 from chalicelib.services import fanout
 from chalicelib.services.delivery import Delivery
 from chalicelib.services.events import Lookup, derive
@@ -44,8 +45,20 @@ ITEMS_AT_ONCE = 4
 
 def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, str]]]:
     """Follow each record (the items' records at once), then deliver the events
-    they mean; name exactly the records that failed."""
+    they mean; name exactly the records that failed, each kept whole for
+    `make redrive` (storage/failures.py). The batch's metrics are written
+    once, at its end."""
     records = list(records)
+    with logcontext.request(logcontext.request_id.get(), "stream"):
+        try:
+            failed = _handle(records)
+        finally:
+            metrics.flush()
+    _keep(record for record in records if record.sequence_number in set(failed))
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+
+
+def _handle(records: list[StreamRecord]) -> list[str]:
     followed = _follow_all(records)
     delivery = Delivery.from_settings()
     lookup = Lookup()
@@ -61,7 +74,19 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
             log.exception("stream record %s: its events failed", record.sequence_number)
             failed.append(record.sequence_number)
     failed += delivery.deliver(pending)
-    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+    return failed
+
+
+def _keep(records: Iterable[StreamRecord]) -> None:
+    """Keep the failed records' images (best effort: the failure stands either way)."""
+    from chalicelib.storage import failures
+
+    for record in records:
+        try:
+            failures.keep({"eventName": record.event_name, "sequenceNumber": record.sequence_number,
+                           "itemKey": record.item_key, "NewImage": record.new_image, "OldImage": record.old_image})
+        except Exception:
+            log.exception("stream record %s: could not keep its images for make redrive", record.sequence_number)
 
 
 Followed = tuple[TableItem | None, TableItem | None] | None  # (old, new), or None if it failed
