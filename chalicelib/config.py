@@ -30,6 +30,16 @@ class Settings:
     # server; unset: AWS's).
     files_bucket: str | None = None
     s3_endpoint: str | None = None
+    # The deployed stage (dev, prod): names the REST API (app.py) and the
+    # metrics' Stage dimension; unset locally.
+    stage: str | None = None
+    # Write the code's metrics (chalicelib/metrics.py) to stdout: on Lambda, or CHAT_METRICS=stdout.
+    metrics_to_stdout: bool = False
+
+    @property
+    def app_name(self) -> str:
+        """The REST API's name: the stages' APIs, and their metrics, told apart."""
+        return f"voipbin-chat-{self.stage}" if self.stage else "voipbin-chat"
 
 
 def load() -> Settings:
@@ -47,6 +57,8 @@ def load() -> Settings:
         event_bus=_first_set("CHAT_EVENT_BUS"),
         files_bucket=_first_set("CHAT_FILES_BUCKET"),
         s3_endpoint=_first_set("CHAT_S3_ENDPOINT"),
+        stage=_first_set("CHAT_STAGE"),
+        metrics_to_stdout=bool(_first_set("AWS_LAMBDA_FUNCTION_NAME")) or os.environ.get("CHAT_METRICS") == "stdout",
     )
 
 

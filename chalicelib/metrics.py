@@ -18,11 +18,12 @@ buffer is the process's: Lambda runs one invocation per process at a time, and
 the fan-out's worker threads add to the same invocation's line."""
 
 import json
-import os
 import sys
 import threading
 import time
 from collections import defaultdict
+
+from chalicelib import config
 
 NAMESPACE = "VoipbinChat"
 MAX_VALUES = 100  # EMF: values of one metric in one document
@@ -55,7 +56,7 @@ def documents(stage: str | None = None) -> list[dict]:
         counts, values = dict(_counts), dict(_values)
         _counts.clear()
         _values.clear()
-    stage = stage or os.environ.get("CHAT_STAGE") or "local"
+    stage = stage or config.load().stage or "local"
     grouped: dict[tuple, dict] = {}
     for (name, unit, dims), value in [*counts.items(), *values.items()]:
         document = grouped.setdefault(dims, {"Stage": stage, **dict(dims), "_metrics": []})
@@ -74,6 +75,6 @@ def documents(stage: str | None = None) -> list[dict]:
 def flush() -> None:
     """Write what was counted as EMF lines (on Lambda, or CHAT_METRICS=stdout)."""
     lines = documents()
-    if lines and (os.environ.get("AWS_LAMBDA_FUNCTION_NAME") or os.environ.get("CHAT_METRICS") == "stdout"):
+    if lines and config.load().metrics_to_stdout:
         sys.stdout.write("".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines))
         sys.stdout.flush()

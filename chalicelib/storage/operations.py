@@ -69,7 +69,7 @@ def _kind(error: PynamoDBException) -> str:
         return "transient"
     if isinstance(error, PutError) and error.cause is None:
         return "transient"  # a BatchWriteItem's unprocessed items (throttled): PynamoDB resends none of them
-    code = error.cause_response_code
+    code = _code(error)
     if code == "ConditionalCheckFailedException":
         return "condition"
     if code == "TransactionCanceledException":
@@ -109,6 +109,10 @@ def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T
 
 
 def _code(error: PynamoDBException) -> str:
+    """DynamoDB's error code, or the network failure's name (a timed out
+    request has a `response` of None, on which PynamoDB's cause_response_code fails)."""
+    if isinstance(error.cause, NETWORK_ERRORS) or error.cause is None:
+        return type(error.cause).__name__ if error.cause is not None else type(error).__name__
     return error.cause_response_code or type(error.cause).__name__
 
 
