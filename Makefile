@@ -14,6 +14,14 @@ LAMBDA_PLATFORMS := manylinux2014_x86_64 $(foreach minor,17 18 19 20 21 22 23 24
 
 .PHONY: run run-fresh test lint deploy undeploy redrive package wheelhouse fuzz bench clean
 
+# checkov (the template's policy-as-code scan in make test) in a venv of its
+# own: its pins of boto3, botocore and packaging differ from the app's.
+CHECKOV := build/checkov/bin/checkov
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv build/checkov
+	build/checkov/bin/pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV)
+
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
@@ -39,7 +47,7 @@ run: $(STAMP)  ## start the API on 127.0.0.1:8000 with an embedded DynamoDB, kep
 run-fresh: $(STAMP)  ## the same, from an empty table, keeping nothing (.data/ is left as it is)
 	CHAT_EPHEMERAL=1 $(BIN)/python -m devtools.run
 
-test: $(STAMP) $(WHEELS)  ## lint, then the whole test suite (tests/test_deploy.py packages offline)
+test: $(STAMP) $(WHEELS) $(CHECKOV)  ## lint, then the whole test suite (tests/test_deploy.py packages offline)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
