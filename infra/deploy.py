@@ -394,8 +394,9 @@ def inventory(aws: Aws, stage: Stage) -> Inventory:
         token = page.get("NextToken")
         if not token:
             break
-    # Chalice names the REST API after the app in every stage: it is this
-    # stage's if it may invoke this stage's API handler.
+    # Chalice names the REST API after the app (app.py: voipbin-chat-<stage>;
+    # voipbin-chat in every stage before): it is this stage's if it may invoke
+    # this stage's API handler.
     allowed = set()
     if API_FUNCTION.resource_name in found.functions:
         try:
@@ -409,7 +410,8 @@ def inventory(aws: Aws, stage: Stage) -> Inventory:
             if ":execute-api:" in source:
                 allowed.add(source.split(":")[5].split("/")[0])
     for page in aws.apigateway.get_paginator("get_rest_apis").paginate():
-        found.rest_apis += [a["id"] for a in page["items"] if a["name"] == APP_NAME and a["id"] in allowed]
+        found.rest_apis += [a["id"] for a in page["items"] if a["name"] in (APP_NAME, stage.rest_api_name)
+                           and a["id"] in allowed]
     return found
 
 
