@@ -109,11 +109,11 @@ def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T
 
 
 def _code(error: PynamoDBException) -> str:
-    """DynamoDB's error code, or the network failure's name (a timed out
-    request has a `response` of None, on which PynamoDB's cause_response_code fails)."""
-    if isinstance(error.cause, NETWORK_ERRORS) or error.cause is None:
-        return type(error.cause).__name__ if error.cause is not None else type(error).__name__
-    return error.cause_response_code or type(error.cause).__name__
+    """DynamoDB's error code, or else the failure's name. (A timed out request
+    has a `response` of None, on which PynamoDB's cause_response_code fails.)"""
+    response = getattr(error.cause, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code or type(error.cause if error.cause is not None else error).__name__
 
 
 BATCH_WRITE_MAX = 25  # items in one BatchWriteItem
