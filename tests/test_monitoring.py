@@ -153,3 +153,11 @@ def test_the_stream_reservation_fits_a_shard_and_leaves_the_api_the_account():
     websocket functions keep the rest."""
     for stage in STAGES.values():
         assert stage.parallelization_factor <= stage.stream_reserved_concurrency <= 100
+
+
+def test_the_readme_states_each_stages_throttling_and_reservation():
+    readme = (ROOT / "README.md").read_text()
+    for stage in STAGES.values():
+        row = f"| {stage.name} | {stage.api_rate_limit:,.0f} / {stage.api_burst_limit:,} requests per second | " \
+              f"{stage.stream_reserved_concurrency} |"
+        assert row in readme, row

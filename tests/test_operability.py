@@ -6,6 +6,7 @@ budget (a hung DynamoDB answers our 503 well before API Gateway's 29 s), and
 import contextlib
 import json
 import logging
+import os
 import socket
 import threading
 import time
@@ -277,3 +278,36 @@ def test_a_record_that_fails_again_stays_in_the_queue(aws, bucket, customer, mak
     assert [b["startSequenceNumber"] for b in summary.without_images] == ["1"]
     assert len(sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]) == 2  # visible again
     assert failures.in_range(sequence, sequence)  # still kept
+
+
+def test_make_redrive_runs_with_the_stages_environment(aws, bucket, customer, make_agent, fanout, monkeypatch,
+                                                       tmp_path, capsys):
+    """`make redrive STAGE=dev`: the stage's environment from .chalice/config.json
+    (here naming this test's table and bucket), the stage's queue by name."""
+    agents = [make_agent(), make_agent()]
+    chat = create_chat(customer, *agents)
+    fanout.drain()
+    message = send_chatmessage(customer, chat)
+    with monkeypatch.context() as poisoned:
+        poisoned.setattr(fanout_service, "copy_message", lambda item: 1 / 0)
+        event = fanout.read_event()
+        sequence = event["Records"][0]["dynamodb"]["SequenceNumber"]
+        fanout.invoke(event)
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName=STAGES["dev"].failure_queue_name)["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(lambda_failure_message(aws, sequence, sequence)))
+    environment = {name: value for name, value in os.environ.items()
+                   if name in ("CHAT_TABLE_NAME", "CHAT_FILES_BUCKET", "CHAT_REGION")}
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)  # restored after the test, whatever main() sets
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text(json.dumps(
+        {"stages": {"dev": {"environment_variables": environment}, "prod": {"environment_variables": {}}}}))
+
+    assert redrive.main(["--stage", "prod", "--project-dir", str(tmp_path)]) == 1  # never deployed: no bucket
+    assert redrive.main(["--stage", "dev", "--project-dir", str(tmp_path)]) == 0
+    assert "1 records replayed, 1 messages done" in capsys.readouterr().out
+    for agent in agents:
+        copies = chatroommessages_of(agent, room_of(customer, chat, agent))
+        assert [c["messagechat_id"] for c in copies] == [message["id"]]
+    assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == []
