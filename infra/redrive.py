@@ -18,9 +18,9 @@ queue's 14 days:
 
 Replaying is safe: every action of the fan-out is idempotent (a copy made
 already is not made again). A message whose range has no kept record (the
-function crashed or timed out instead of reporting its failures) is reported
-and left in the queue: within 24 hours of the failure, its records are still in
-the stream (README, Operating it).
+function crashed or timed out instead of reporting its failures) is replayed
+from the stream itself while the stream still has it (24 hours); after that it
+is reported and left in the queue.
 
     python infra/redrive.py --stage dev [--project-dir .]
 """
@@ -52,9 +52,10 @@ class Summary:
     messages_deleted: int = 0
 
 
-def redrive(sqs: Any, queue_url: str) -> Summary:
+def redrive(sqs: Any, queue_url: str, streams: Any = None) -> Summary:
     """Replay what every message of the queue names (the chalicelib
-    configuration in force: table, bucket, bus, websocket endpoint)."""
+    configuration in force: table, bucket, bus, websocket endpoint); records
+    not kept are read from the stream (`streams`: a dynamodbstreams client)."""
     from chalicelib.storage import failures
     from chalicelib.stream import StreamRecord, handle_records
 
@@ -70,13 +71,13 @@ def redrive(sqs: Any, queue_url: str) -> Summary:
         for message in messages:
             batch = json.loads(message["Body"]).get("DDBStreamBatchInfo") or {}
             keys = failures.in_range(batch["startSequenceNumber"], batch["endSequenceNumber"]) if batch else []
-            if not keys:
+            kept = [failures.load(key) for key in keys]
+            records = [StreamRecord(r["eventName"], r["sequenceNumber"], r["NewImage"], r["OldImage"], r["itemKey"])
+                       for r in kept] or (from_stream(streams, batch) if streams is not None and batch else [])
+            if not records:
                 summary.without_images.append(batch)
                 left.append(message["ReceiptHandle"])
                 continue
-            kept = [failures.load(key) for key in keys]
-            records = [StreamRecord(r["eventName"], r["sequenceNumber"], r["NewImage"], r["OldImage"], r["itemKey"])
-                       for r in kept]
             failed = [f["itemIdentifier"] for f in handle_records(records)["batchItemFailures"]]
             summary.replayed += [r.sequence_number for r in records]
             summary.failed += failed
@@ -87,6 +88,34 @@ def redrive(sqs: Any, queue_url: str) -> Summary:
             summary.messages_deleted += 1
             for key in keys:
                 failures.forget(key)
+
+
+def from_stream(streams: Any, batch: dict[str, Any]) -> list:
+    """The records of the batch's range, read from its shard; none once the
+    stream has dropped them (24 hours) or the shard is unknown."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from chalicelib.stream import StreamRecord
+
+    first, last = int(batch["startSequenceNumber"]), int(batch["endSequenceNumber"])
+    found = []
+    try:
+        iterator = streams.get_shard_iterator(
+            StreamArn=batch["streamArn"], ShardId=batch["shardId"], ShardIteratorType="AT_SEQUENCE_NUMBER",
+            SequenceNumber=batch["startSequenceNumber"])["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            for record in page["Records"]:
+                if int(record["dynamodb"]["SequenceNumber"]) > last:
+                    return found
+                if int(record["dynamodb"]["SequenceNumber"]) >= first:
+                    found.append(StreamRecord.from_lambda(record))
+            if not page["Records"]:  # an open shard's end: nothing newer yet
+                break
+            iterator = page.get("NextShardIterator")
+    except (ClientError, BotoCoreError):  # TrimmedDataAccessException (past 24 hours), an unknown shard
+        return []
+    return found
 
 
 def stage_environment(project_dir: Path, stage_name: str) -> dict[str, str]:
@@ -115,13 +144,13 @@ def main(argv: list[str] | None = None) -> int:
     storage.configure()
     sqs = boto3.client("sqs")
     queue_url = sqs.get_queue_url(QueueName=stage.failure_queue_name)["QueueUrl"]
-    summary = redrive(sqs, queue_url)
+    summary = redrive(sqs, queue_url, boto3.client("dynamodbstreams"))
     print(f"[redrive] {len(summary.replayed)} records replayed, {summary.messages_deleted} messages done")
     for sequence in summary.failed:
         print(f"[redrive] record {sequence} failed again (its message stays): see the log above")
     for batch in summary.without_images:
-        print(f"[redrive] no kept record for {batch.get('startSequenceNumber')}..{batch.get('endSequenceNumber')} "
-              f"of {batch.get('shardId')} (message left in the queue; README, Operating it)")
+        print(f"[redrive] no record kept or in the stream for {batch.get('startSequenceNumber')}.."
+              f"{batch.get('endSequenceNumber')} of {batch.get('shardId')} (message left in the queue)")
     return 1 if summary.failed or summary.without_images else 0
 
 

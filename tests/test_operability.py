@@ -21,6 +21,7 @@ from chalicelib import metrics, storage
 from chalicelib.api.application import REQUEST_ID_HEADER
 from chalicelib.services import fanout as fanout_service
 from chalicelib.storage import clients, failures, operations
+from devtools.streams import streams_client
 from infra import redrive
 from infra.build_template import STAGES
 from tests.conftest import REGION, Caller, Client
@@ -272,7 +273,7 @@ def test_a_record_that_fails_again_stays_in_the_queue(aws, bucket, customer, mak
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(lambda_failure_message(aws, sequence, sequence)))
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(lambda_failure_message(aws, "1", "2")))  # none kept
 
-    summary = redrive.redrive(sqs, queue)
+    summary = redrive.redrive(sqs, queue, streams_client(REGION, None))
 
     assert summary.failed == [sequence] and summary.messages_deleted == 0
     assert [b["startSequenceNumber"] for b in summary.without_images] == ["1"]
@@ -311,3 +312,28 @@ def test_make_redrive_runs_with_the_stages_environment(aws, bucket, customer, ma
         copies = chatroommessages_of(agent, room_of(customer, chat, agent))
         assert [c["messagechat_id"] for c in copies] == [message["id"]]
     assert sqs.receive_message(QueueUrl=queue).get("Messages", []) == []
+
+
+def test_a_record_never_kept_is_replayed_from_the_stream_within_its_24_hours(aws, bucket, customer, make_agent,
+                                                                            fanout):
+    """The function timed out (nothing kept): the message's pointers are
+    followed into the stream while it still has the records."""
+    agents = [make_agent(), make_agent()]
+    chat = create_chat(customer, *agents)
+    fanout.drain()
+    message = send_chatmessage(customer, chat)
+    streams = streams_client(REGION, None)
+    (shard,) = streams.describe_stream(StreamArn=aws)["StreamDescription"]["Shards"]
+    sequence = fanout.read_event()["Records"][0]["dynamodb"]["SequenceNumber"]  # the send's record, never handled
+    failure = lambda_failure_message(aws, sequence, sequence)
+    failure["DDBStreamBatchInfo"]["shardId"] = shard["ShardId"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    queue = sqs.create_queue(QueueName=STAGES["dev"].failure_queue_name)["QueueUrl"]
+    sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(failure))
+
+    summary = redrive.redrive(sqs, queue, streams)
+
+    assert summary.replayed == [sequence] and summary.messages_deleted == 1 and summary.without_images == []
+    for agent in agents:
+        copies = chatroommessages_of(agent, room_of(customer, chat, agent))
+        assert [c["messagechat_id"] for c in copies] == [message["id"]]
