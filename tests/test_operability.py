@@ -260,14 +260,18 @@ def test_a_record_given_up_then_fixed_is_redriven_and_copied_once(aws, bucket, c
         assert [c["messagechat_id"] for c in copies] == [message["id"]]
 
 
-def test_a_record_that_fails_again_stays_in_the_queue(aws, bucket, customer, make_agent, fanout, monkeypatch):
+def test_a_record_that_fails_again_stays_in_the_queue(aws, bucket, customer, make_agent, fanout, monkeypatch,
+                                                      caplog):
     chat = create_chat(customer, make_agent(), make_agent())
     fanout.drain()
     send_chatmessage(customer, chat)
     monkeypatch.setattr(fanout_service, "copy_message", lambda item: 1 / 0)
     event = fanout.read_event()
     sequence = event["Records"][0]["dynamodb"]["SequenceNumber"]
-    fanout.invoke(event)
+    with caplog.at_level(logging.ERROR):
+        fanout.invoke(event)
+    (failure,) = [r for r in caplog.records if sequence in r.getMessage()]
+    assert failure.route == "stream"  # the stream function's log lines say so
     sqs = boto3.client("sqs", region_name=REGION)
     queue = sqs.create_queue(QueueName=STAGES["dev"].failure_queue_name)["QueueUrl"]
     sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(lambda_failure_message(aws, sequence, sequence)))

@@ -8,6 +8,7 @@ chat's 1:1 message in the batch of a 1,000-copy fan-out is copied meanwhile,
 not after it. The events are then derived and delivered in record order, all
 together (their lookups and requests are shared by the batch)."""
 
+import contextvars
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -103,8 +104,9 @@ def _follow_all(records: list[StreamRecord]) -> dict[str, Followed]:
     from concurrent.futures import ThreadPoolExecutor  # a batch of several items only
 
     followed: dict[str, Followed] = {}
+    context = contextvars.copy_context()  # the workers' log lines name the batch's route, as this thread's do
     with ThreadPoolExecutor(min(ITEMS_AT_ONCE, len(by_item))) as pool:
-        for done in pool.map(_follow_in_order, by_item.values()):
+        for done in pool.map(lambda item: context.copy().run(_follow_in_order, item), by_item.values()):
             followed.update(done)
     return followed
 
