@@ -12,7 +12,15 @@ WHEELS := $(WHEELHOUSE)/.complete
 # Lambda's python3.x runtimes up to 3.11 have glibc 2.26: any manylinux tag up to that.
 LAMBDA_PLATFORMS := manylinux2014_x86_64 $(foreach minor,17 18 19 20 21 22 23 24 25 26,manylinux_2_$(minor)_x86_64)
 
-.PHONY: run run-fresh test lint deploy undeploy package rotate-secret wheelhouse fuzz bench clean
+.PHONY: run run-fresh test lint deploy undeploy redrive package rotate-secret wheelhouse fuzz bench clean
+
+# checkov (the template's policy-as-code scan in make test) in a venv of its
+# own: its pins of boto3, botocore and packaging differ from the app's.
+CHECKOV := build/checkov/bin/checkov
+$(CHECKOV): requirements-checkov.txt
+	$(PYTHON) -m venv build/checkov
+	build/checkov/bin/pip install --quiet -r requirements-checkov.txt
+	touch $(CHECKOV)
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,7 +47,7 @@ run: $(STAMP)  ## start the API on 127.0.0.1:8000 with an embedded DynamoDB, kep
 run-fresh: $(STAMP)  ## the same, from an empty table, keeping nothing (.data/ is left as it is)
 	CHAT_EPHEMERAL=1 $(BIN)/python -m devtools.run
 
-test: $(STAMP) $(WHEELS)  ## lint, then the whole test suite (tests/test_deploy.py packages offline)
+test: $(STAMP) $(WHEELS) $(CHECKOV)  ## lint, then the whole test suite (tests/test_deploy.py packages offline)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q -n 2 --dist loadfile
 
@@ -55,9 +63,9 @@ lint: $(STAMP)
 # To AWS with `chalice deploy` (infra/deploy.py): the stage's stack, chalice
 # deploy, then what Chalice cannot set. REPAIR=1 makes .chalice/deployed/$(STAGE).json
 # match what exists instead of stopping. Honours AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL.
-deploy: $(STAMP) $(WHEELS)  ## create or update the stage on AWS (STAGE=dev|prod)
+deploy: $(STAMP) $(WHEELS)  ## create or update the stage on AWS (STAGE=dev|prod; ALERT_EMAIL=... subscribes to the alarms)
 	$(BIN)/python infra/build_template.py
-	$(BIN)/python infra/deploy.py deploy --stage $(STAGE) $(if $(REPAIR),--repair)
+	ALERT_EMAIL="$(ALERT_EMAIL)" $(BIN)/python infra/deploy.py deploy --stage $(STAGE) $(if $(REPAIR),--repair)
 
 undeploy: $(STAMP)  ## chalice delete, then the stage's stack (prod keeps its table and data)
 	$(BIN)/python infra/deploy.py undeploy --stage $(STAGE) $(if $(REPAIR),--repair)
@@ -65,6 +73,12 @@ undeploy: $(STAMP)  ## chalice delete, then the stage's stack (prod keeps its ta
 # A new JWT secret; the previous one stays accepted until the next rotation (README, Tokens).
 rotate-secret: $(STAMP)  ## the stage's current JWT secret becomes the previous one, a new one the current
 	$(BIN)/python infra/rotate_secret.py --stage $(STAGE)
+
+# Replays the stream records the on-failure queue names (kept whole in the
+# stage's bucket, so also after the stream's 24 hours), then deletes the
+# messages it replayed. Honours AWS_PROFILE, AWS_REGION, AWS_ENDPOINT_URL.
+redrive: $(STAMP)  ## replay the stream records the stage gave up (STAGE=dev|prod)
+	$(BIN)/python infra/redrive.py --stage $(STAGE)
 
 # The CloudFormation-only path: one template for the AWS CLI (README).
 package: $(STAMP) $(WHEELS)  ## build/$(STAGE)/: sam.json + deployment.zip (STAGE=dev|prod)

@@ -7,7 +7,7 @@ from chalicelib.api.application import ChatChalice
 settings = config.load()
 storage.configure(settings)
 
-app = ChatChalice(app_name="voipbin-chat")
+app = ChatChalice(app_name=settings.app_name)  # voipbin-chat-<stage> once deployed (CHAT_STAGE)
 # `chalice package`/`deploy` refuse the websocket handlers below without this opt-in.
 app.experimental_feature_flags.update(["WEBSOCKETS"])
 for blueprint in (chats.bp, chatrooms.bp, messages.bp, service_agents.bp, files.bp, openapi.bp):

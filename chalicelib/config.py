@@ -55,6 +55,16 @@ class Settings:
     send_window_seconds: int = 2
     agent_sends_per_window: int = 20
     customer_sends_per_window: int = 200
+    # The deployed stage (dev, prod): names the REST API (app.py) and the
+    # metrics' Stage dimension; unset locally.
+    stage: str | None = None
+    # Write the code's metrics (chalicelib/metrics.py) to stdout: on Lambda, or CHAT_METRICS=stdout.
+    metrics_to_stdout: bool = False
+
+    @property
+    def app_name(self) -> str:
+        """The REST API's name: the stages' APIs, and their metrics, told apart."""
+        return f"voipbin-chat-{self.stage}" if self.stage else "voipbin-chat"
 
 
 def load() -> Settings:
@@ -85,6 +95,8 @@ def load() -> Settings:
         send_window_seconds=_positive_int("CHAT_SEND_WINDOW_SECONDS", 2),
         agent_sends_per_window=_positive_int("CHAT_AGENT_SENDS_PER_WINDOW", 20),
         customer_sends_per_window=_positive_int("CHAT_CUSTOMER_SENDS_PER_WINDOW", 200),
+        stage=_first_set("CHAT_STAGE"),
+        metrics_to_stdout=bool(_first_set("AWS_LAMBDA_FUNCTION_NAME")) or os.environ.get("CHAT_METRICS") == "stdout",
     )
 
 

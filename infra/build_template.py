@@ -74,7 +74,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make chalicelib importable
     sys.path.insert(0, str(ROOT))
 
+from chalicelib.storage import failures  # noqa: E402
 from chalicelib.storage.table import TTL_ATTRIBUTE, table_definition  # noqa: E402
+from infra import monitoring  # noqa: E402
 
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
 APP_NAME = "voipbin-chat"  # .chalice/config.json's app_name
@@ -129,6 +131,16 @@ FILES_BUCKET_ID = "FilesBucket"
 FILES_BUCKET_POLICY_ID = "FilesBucketPolicy"  # the bucket's own policy: TLS only
 FILES_ACCESS_POLICY_ID = "FilesAccessPolicy"  # the API handler's S3 permission (make package)
 FILES_ACCESS_POLICY_NAME = "FilesAccess"  # the same, inline in the API role (make deploy puts it after Chalice)
+FAILED_RECORDS_POLICY_ID = "StreamFailuresStorePolicy"  # the stream function keeps failed records in the bucket
+FAILED_RECORDS_POLICY_NAME = "StreamFailuresStore"  # the same, inline in its role (make deploy, after Chalice)
+ALARM_TOPIC_ID = "AlarmTopic"
+ALARM_SUBSCRIPTION_ID = "AlarmEmailSubscription"
+DASHBOARD_ID = "Dashboard"
+REST_API_ID = "RestAPI"  # Chalice's REST API in `chalice package`'s template
+WEBSOCKET_STAGE_ID = "WebsocketAPIStage"
+# X-Ray has no resource-level permissions: its two write actions take "*" only.
+XRAY_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
+FAILED_RECORDS_RETENTION_DAYS = 14  # the failure queue's retention: a kept record outlives its pointer by nothing
 
 # The DynamoDB actions the code performs (tests/test_deploy.py checks this
 # against the PynamoDB calls in chalicelib). Transactions need no action of
@@ -181,6 +193,16 @@ class Stage:
     # in different concurrent batches, so one large fan-out never holds back another
     # chat (README, Large groups). Records of one item stay in order.
     parallelization_factor: int
+    # Concurrency reserved for the stream function (Chalice's reserved_concurrency
+    # in .chalice/config.json): a stream backlog (shards x parallelization_factor
+    # batches at once) cannot take the account's concurrency from the API; the
+    # API and websocket functions keep the rest (README, Operating it).
+    stream_reserved_concurrency: int
+    # The REST API stage's throttling (every method): steady requests per
+    # second, and the burst above it (README, Operating it). The websocket
+    # API's stage gets the same, per route.
+    api_rate_limit: float
+    api_burst_limit: int
     # The web client's origins, for CORS on the API (CHAT_CORS_ORIGINS) and on
     # the files' bucket (browser uploads and fetches of presigned URLs): "*" or
     # "https://host[:port]" each (S3
@@ -200,6 +222,24 @@ class Stage:
     @property
     def jwt_secret_parameter(self) -> str:
         return f"/{APP_NAME}/{self.name}/jwt-secret"
+
+    @property
+    def jwt_secret_id(self) -> str:
+        """The Secrets Manager secret's name, if the secret is kept there (CHAT_JWT_SECRET_ID)."""
+        return f"{APP_NAME}/{self.name}/jwt-secret"
+
+    @property
+    def rest_api_name(self) -> str:
+        """The REST API's name (app.py names the app after CHAT_STAGE): its metrics' ApiName."""
+        return f"{APP_NAME}-{self.name}"
+
+    @property
+    def alarm_topic_name(self) -> str:
+        return f"{APP_NAME}-{self.name}-alarms"
+
+    @property
+    def dashboard_name(self) -> str:
+        return f"{APP_NAME}-{self.name}"
 
     @property
     def failure_queue_name(self) -> str:
@@ -233,15 +273,55 @@ class Stage:
 
 STAGES = {
     "dev": Stage("dev", deletion_protection=False, log_level="INFO", log_retention_days=14,
-                 max_retry_attempts=5, max_record_age_seconds=3600, parallelization_factor=10),
+                 max_retry_attempts=5, max_record_age_seconds=3600, parallelization_factor=10,
+                 stream_reserved_concurrency=10, api_rate_limit=50, api_burst_limit=100),
     "prod": Stage("prod", deletion_protection=True, log_level="WARN", log_retention_days=90,
-                  max_retry_attempts=5, max_record_age_seconds=3600, parallelization_factor=10),
+                  max_retry_attempts=5, max_record_age_seconds=3600, parallelization_factor=10,
+                  stream_reserved_concurrency=100, api_rate_limit=2000, api_burst_limit=1000),
 }
 
 # IAM policy ARNs are static (Chalice copies the policy file into the template
 # as it is), so they name the stage's resources by name in any region of the
 # account that deploys them: standard partition ("aws") only.
 ARN = "arn:aws:{service}:*:*:{resource}"
+
+
+# The policy-as-code scanner's (checkov's, in tests/test_deploy.py) checks
+# this template fails on purpose, each with why, as the resource's Metadata.
+ACCEPTED_CHECKS = {
+    "CKV_AWS_119": "The table is encrypted at rest with DynamoDB's AWS owned key. A customer managed key would "
+                   "cost $1/month per stage plus a KMS request on every cache miss, and put KMS's limits in the "
+                   "path of every read and write, for no reader the AWS owned key lets in.",
+    "CKV_AWS_18": "No server access logs: they need a second bucket per stage, and every access is through a URL "
+                  "the API signed for one key for 15 minutes, each logged by the API with its request id.",
+    "CKV_AWS_21": "No versioning on purpose: a deleted file must be gone (DELETE /files, offboarding).",
+    "CKV_AWS_27": "Encrypted: SqsManagedSseEnabled (SSE-SQS). The check asks for a KMS key, which adds cost "
+                  "and nothing for messages that hold only pointers into the stream.",
+    "CKV_AWS_158": "CloudWatch Logs encrypts log groups at rest by default; a customer managed key would need a "
+                   "key policy for the logs service and cost $1/month per stage for no added reader control.",
+    "CKV_AWS_26": "Not encrypted on purpose: CloudWatch alarms cannot publish to a topic under the AWS managed "
+                  "key aws/sns, and a customer managed key costs $1/month per stage for notifications that "
+                  "carry no customer data (alarm names and states only).",
+    "CKV_AWS_116": "No dead-letter queue: API Gateway invokes these synchronously (a DLQ serves asynchronous "
+                   "invocations only); the stream function's failures go to its mapping's on-failure queue.",
+    "CKV_AWS_117": "Not in a VPC: the functions reach only AWS endpoints (DynamoDB, S3, EventBridge, API "
+                   "Gateway); a VPC would add NAT or endpoint costs and cold start time and isolate nothing.",
+    "CKV_AWS_173": "The environment holds names only (table, bucket, bus, the secret's parameter name), never a "
+                   "secret; Lambda encrypts it at rest with its AWS managed key.",
+    "CKV_AWS_115": "Unreserved on purpose: the API and websocket functions share the account's concurrency; "
+                   "the stream function alone is bounded (reserved concurrency) so that a backlog cannot take "
+                   "it, and the API stage's throttling bounds the API (README, Operating it).",
+    "CKV_AWS_76": "No access logs: they need the account's API Gateway CloudWatch role (one per account and "
+                  "region, not this stack's); execution metrics and the function's log lines, each with API "
+                  "Gateway's request id, cover them (README, Operating it, says how to add them).",
+    "CKV_AWS_95": "No access logs, as for the REST API (CKV_AWS_76).",
+    "CKV_AWS_120": "No caching: every answer depends on the caller's token (tenant, agent, permissions).",
+}
+
+
+def accepted(*check_ids: str) -> dict[str, Any]:
+    """A resource's Metadata naming the scanner checks it fails on purpose, and why (ACCEPTED_CHECKS)."""
+    return {"checkov": {"skip": [{"id": check, "comment": ACCEPTED_CHECKS[check]} for check in check_ids]}}
 
 
 def table_arn(stage: Stage) -> str:
@@ -275,6 +355,7 @@ def table_resource(stage: Stage) -> dict[str, Any]:
     policy = "Retain" if stage.deletion_protection else "Delete"
     return {
         "Type": "AWS::DynamoDB::Table",
+        "Metadata": accepted("CKV_AWS_119"),
         "DeletionPolicy": policy,
         "UpdateReplacePolicy": policy,
         "Properties": properties,
@@ -304,6 +385,8 @@ def stack_environment(stage: Stage) -> dict[str, Any]:
         "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
         # The web client's origins: the API's CORS answers, as the bucket's (chalicelib/api/cors.py).
         "CHAT_CORS_ORIGINS": ",".join(stage.files_cors_origins),
+        # The REST API's name (app.py) and the code's metrics' Stage dimension.
+        "CHAT_STAGE": stage.name,
     }
 
 
@@ -344,6 +427,7 @@ def files_bucket(stage: Stage) -> dict[str, Any]:
     return {
         FILES_BUCKET_ID: {
             "Type": "AWS::S3::Bucket",
+            "Metadata": accepted("CKV_AWS_18", "CKV_AWS_21"),
             "DeletionPolicy": policy,  # dev: make undeploy empties it first; prod: kept with its objects
             "UpdateReplacePolicy": policy,
             "Properties": {
@@ -367,6 +451,9 @@ def files_bucket(stage: Stage) -> dict[str, Any]:
                     # A rule of its own: S3 refuses this action in a rule filtered on tags.
                     {"Id": "AbortIncompleteMultipartUploads", "Status": "Enabled",
                      "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+                    # The stream's failed records (make redrive), as long as the queue keeps their pointers.
+                    {"Id": "ExpireStreamFailures", "Status": "Enabled", "Prefix": failures.PREFIX,
+                     "ExpirationInDays": FAILED_RECORDS_RETENTION_DAYS},
                 ]},
             },
         },
@@ -415,6 +502,43 @@ def files_access_policy() -> dict[str, Any]:
     }
 
 
+def failed_records_policy_document(bucket_arn: Any) -> dict[str, Any]:
+    """The stream function's permission to keep failed records (chalicelib/storage/failures.py) under their prefix."""
+    objects = {"Fn::Sub": f"${{{FILES_BUCKET_ID}.Arn}}/{failures.PREFIX}*"} if isinstance(bucket_arn, dict) \
+        else f"{bucket_arn}/{failures.PREFIX}*"
+    return {
+        "Version": "2012-10-17",
+        "Statement": [{"Sid": "StreamFailuresStore", "Effect": "Allow", "Action": ["s3:PutObject"],
+                       "Resource": objects}],
+    }
+
+
+def failed_records_policy() -> dict[str, Any]:
+    """make package: failed_records_policy_document on this stack's bucket, for the stream function's role only."""
+    return {
+        "Type": "AWS::IAM::Policy",
+        "Properties": {
+            "PolicyName": FAILED_RECORDS_POLICY_NAME,
+            "Roles": [{"Ref": STREAM_FUNCTION.role_id}],
+            "PolicyDocument": failed_records_policy_document({"Fn::GetAtt": [FILES_BUCKET_ID, "Arn"]}),
+        },
+    }
+
+
+def monitored_functions(stage: Stage) -> dict[str, str]:
+    """Chalice's resource name -> the function's name, for the alarms and the dashboard."""
+    return {function.resource_name: function.name(stage) for function in FUNCTIONS}
+
+
+def alarm_topic(stage: Stage) -> dict[str, Any]:
+    """The topic every alarm notifies (make deploy ALERT_EMAIL=... subscribes an address)."""
+    return {
+        "Type": "AWS::SNS::Topic",
+        "Metadata": accepted("CKV_AWS_26"),
+        "Properties": {"TopicName": stage.alarm_topic_name},
+    }
+
+
 def stage_resources(stage: Stage) -> dict[str, Any]:
     """What every stage has besides Chalice's functions, roles and APIs, in
     both paths: the table, the files' bucket, the failure queue, the event bus,
@@ -422,6 +546,7 @@ def stage_resources(stage: Stage) -> dict[str, Any]:
     def log_group(function_name: str) -> dict[str, Any]:
         return {
             "Type": "AWS::Logs::LogGroup",
+            "Metadata": accepted("CKV_AWS_158"),
             "DeletionPolicy": "Delete",
             "UpdateReplacePolicy": "Delete",
             "Properties": {"LogGroupName": log_group_name(function_name), "RetentionInDays": stage.log_retention_days},
@@ -432,11 +557,12 @@ def stage_resources(stage: Stage) -> dict[str, Any]:
         **files_bucket(stage),
         QUEUE_ID: {
             "Type": "AWS::SQS::Queue",
+            "Metadata": accepted("CKV_AWS_27"),
             "DeletionPolicy": "Delete",  # holds only pointers into the stream, which keeps records 24 h
             "UpdateReplacePolicy": "Delete",
             "Properties": {
                 "QueueName": stage.failure_queue_name,
-                "MessageRetentionPeriod": 14 * 24 * 3600,
+                "MessageRetentionPeriod": FAILED_RECORDS_RETENTION_DAYS * 24 * 3600,
                 "SqsManagedSseEnabled": True,
             },
         },
@@ -446,6 +572,7 @@ def stage_resources(stage: Stage) -> dict[str, Any]:
             "UpdateReplacePolicy": "Delete",
             "Properties": {"Name": stage.event_bus_name},
         },
+        ALARM_TOPIC_ID: alarm_topic(stage),
         **{f.log_group_id: log_group(f.name(stage)) for f in FUNCTIONS},
     }
 
@@ -465,6 +592,8 @@ def stack_template(stage: Stage) -> dict[str, Any]:
                for variable, value in stack_environment(stage).items()},
             "StreamFailureQueueArn": {"Description": "on-failure destination of the stream mapping",
                                       "Value": {"Fn::GetAtt": [QUEUE_ID, "Arn"]}},
+            "AlarmTopicArn": {"Description": "the topic every alarm notifies (make deploy puts the alarms)",
+                              "Value": {"Ref": ALARM_TOPIC_ID}},
         },
     }
 
@@ -496,10 +625,15 @@ def push_policy(stage: Stage) -> dict[str, Any]:
 
 def merge_template(stage: Stage) -> dict[str, Any]:
     """The template `chalice package --merge-template` deep-merges into its own."""
-    functions: dict[str, Any] = {f.cfn_id: {"Properties": function_overrides(stage, f)} for f in FUNCTIONS}
+    functions: dict[str, Any] = {
+        f.cfn_id: {"Metadata": accepted("CKV_AWS_116", "CKV_AWS_117", "CKV_AWS_173",
+                                        *(() if f is STREAM_FUNCTION else ("CKV_AWS_115",))),
+                   "Properties": function_overrides(stage, f)}
+        for f in FUNCTIONS}
     for cfn_id in PUSHING_FUNCTION_IDS:  # no push before the permission to
         functions[cfn_id]["DependsOn"] = [PUSH_POLICY_ID]
     functions[API_FUNCTION.cfn_id]["DependsOn"] = [FILES_ACCESS_POLICY_ID]  # no file route before its permission
+    functions[STREAM_FUNCTION.cfn_id]["DependsOn"].append(FAILED_RECORDS_POLICY_ID)
     functions[STREAM_FUNCTION.cfn_id]["Properties"]["Events"] = {
         STREAM_EVENT_ID: {
             "Properties": {
@@ -509,6 +643,10 @@ def merge_template(stage: Stage) -> dict[str, Any]:
         }
     }
     return {
+        "Parameters": {"AlertEmail": {
+            "Type": "String", "Default": "",
+            "Description": "An address the alarms notify (it confirms the subscription by e-mail); empty: none"}},
+        "Conditions": {"HasAlertEmail": {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlertEmail"}, ""]}]}},
         "Description": f"{APP_NAME} ({stage.name}): chat API, stream fan-out and their table. "
                        f"Chalice's template merged with infra/resources-{stage.name}.json.",
         "Metadata": {
@@ -520,7 +658,10 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             **stage_resources(stage),
             PUSH_POLICY_ID: push_policy(stage),
             FILES_ACCESS_POLICY_ID: files_access_policy(),
+            FAILED_RECORDS_POLICY_ID: failed_records_policy(),
             **functions,
+            **api_settings(stage),
+            **monitoring_resources(stage),
         },
         "Outputs": {
             "TableName": {"Value": {"Ref": TABLE_ID}},
@@ -529,8 +670,48 @@ def merge_template(stage: Stage) -> dict[str, Any]:
             "JwtSecretParameter": {"Value": stage.jwt_secret_parameter},
             "EventBusName": {"Value": {"Ref": EVENT_BUS_ID}},
             "FilesBucketName": {"Value": {"Ref": FILES_BUCKET_ID}},
+            "AlarmTopicArn": {"Value": {"Ref": ALARM_TOPIC_ID}},
         },
     }
+
+
+def api_settings(stage: Stage) -> dict[str, Any]:
+    """make package: what make deploy sets on Chalice's APIs after `chalice
+    deploy` (infra/deploy.py, after_chalice): the REST API's name, tracing and
+    stage throttling; the websocket stage's throttling."""
+    return {
+        REST_API_ID: {"Metadata": accepted("CKV_AWS_76", "CKV_AWS_120"), "Properties": {
+            "Name": stage.rest_api_name,
+            "TracingEnabled": True,
+            "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*",
+                                "ThrottlingRateLimit": stage.api_rate_limit,
+                                "ThrottlingBurstLimit": stage.api_burst_limit}],
+        }},
+        WEBSOCKET_STAGE_ID: {"Metadata": accepted("CKV_AWS_95"), "Properties": {"DefaultRouteSettings": {
+            "ThrottlingRateLimit": stage.api_rate_limit, "ThrottlingBurstLimit": stage.api_burst_limit}}},
+    }
+
+
+def monitoring_resources(stage: Stage) -> dict[str, Any]:
+    """make package: the alarms (infra/monitoring.py), the dashboard and the
+    e-mail subscription, on this stack's websocket API."""
+    functions = monitored_functions(stage)
+    alarms = monitoring.alarm_properties(stage, functions, STREAM_FUNCTION.name(stage), {"Ref": WEBSOCKET_API_ID},
+                                         {"Ref": ALARM_TOPIC_ID})
+    resources: dict[str, Any] = {
+        "Alarm" + "".join(part.capitalize() for part in re.split(r"[-_]", alarm["AlarmName"].removeprefix(
+            f"{stage.rest_api_name}-"))): {"Type": "AWS::CloudWatch::Alarm", "Properties": alarm}
+        for alarm in alarms
+    }
+    resources[DASHBOARD_ID] = {"Type": "AWS::CloudWatch::Dashboard", "Properties": {
+        "DashboardName": stage.dashboard_name,
+        "DashboardBody": {"Fn::Sub": monitoring.dashboard_body(
+            stage, functions, STREAM_FUNCTION.name(stage), "${AWS::Region}", f"${{{WEBSOCKET_API_ID}}}")},
+    }}
+    resources[ALARM_SUBSCRIPTION_ID] = {"Type": "AWS::SNS::Subscription", "Condition": "HasAlertEmail",
+                                        "Properties": {"TopicArn": {"Ref": ALARM_TOPIC_ID}, "Protocol": "email",
+                                                       "Endpoint": {"Ref": "AlertEmail"}}}
+    return resources
 
 
 def stream_mapping_settings(stage: Stage, queue_arn: Any) -> dict[str, Any]:
@@ -569,6 +750,10 @@ def policy(stage: Stage) -> dict[str, Any]:
             {"Sid": "JwtSecretRead", "Effect": "Allow", "Action": ["ssm:GetParameters"],
              "Resource": [ARN.format(service="ssm", resource=f"parameter{name}")
                           for name in (stage.jwt_secret_parameter, stage.jwt_secret_parameter + "-previous")]},
+            # The same secret kept in Secrets Manager instead (CHAT_JWT_SECRET_ID=<app>/<stage>/jwt-secret;
+            # chalicelib/auth/secret.py); Secrets Manager adds 6 random characters to a secret's ARN.
+            {"Sid": "JwtSecretManagerRead", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+             "Resource": ARN.format(service="secretsmanager", resource=f"secret:{stage.jwt_secret_id}-??????")},
             {"Sid": "StreamFailureQueueSend", "Effect": "Allow", "Action": ["sqs:SendMessage"],
              "Resource": ARN.format(service="sqs", resource=stage.failure_queue_name)},
             {"Sid": "EventBusPut", "Effect": "Allow", "Action": ["events:PutEvents"],
@@ -576,6 +761,8 @@ def policy(stage: Stage) -> dict[str, Any]:
             {"Sid": "OwnLogGroups", "Effect": "Allow", "Action": list(LOG_ACTIONS),
              "Resource": [ARN.format(service="logs", resource=f"log-group:{log_group_name(name)}:*")
                           for name in log_groups]},
+            # Tracing (Chalice's xray: true): X-Ray's write actions have no resource to name.
+            {"Sid": "XRayTraces", "Effect": "Allow", "Action": list(XRAY_ACTIONS), "Resource": "*"},
         ],
     }
 

@@ -98,6 +98,16 @@ def test_chalice_config_has_both_stages_with_their_policy_files():
         assert settings["lambda_functions"][build_template.STREAM_HANDLER]["lambda_timeout"] <= 900
 
 
+def test_chalice_config_traces_every_function_and_reserves_the_streams_concurrency():
+    config = json.loads((ROOT / ".chalice" / "config.json").read_text())
+    assert config["xray"] is True  # every function's TracingConfig Active, and the REST stage's tracing
+    for name, stage in STAGES.items():
+        stream = config["stages"][name]["lambda_functions"][build_template.STREAM_HANDLER]
+        assert stream["reserved_concurrency"] == stage.stream_reserved_concurrency
+        assert all("reserved_concurrency" not in settings for function, settings in
+                   config["stages"][name]["lambda_functions"].items() if function != build_template.STREAM_HANDLER)
+
+
 def test_chalice_config_names_each_stages_resources_and_no_secret():
     """The committed environment of each stage: what is the same in every
     account. make deploy adds the rest (stream ARN, websocket endpoint) from
@@ -108,7 +118,7 @@ def test_chalice_config_names_each_stages_resources_and_no_secret():
         variables = config["stages"][name]["environment_variables"]
         assert variables == {"CHAT_TABLE_NAME": stage.table_name, "CHAT_EVENT_BUS": stage.event_bus_name,
                              "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
-                             "CHAT_CORS_ORIGINS": ",".join(stage.files_cors_origins)}
+                             "CHAT_CORS_ORIGINS": ",".join(stage.files_cors_origins), "CHAT_STAGE": stage.name}
         assert set(variables) < set(build_template.stack_environment(stage)) | {"CHAT_WEBSOCKET_ENDPOINT"}
         for function in config["stages"][name].get("lambda_functions", {}).values():
             assert "environment_variables" not in function
@@ -144,7 +154,8 @@ def test_both_paths_deploy_the_same_table_bucket_queue_bus_and_log_groups(stage)
     merged = build_template.merge_template(stage)["Resources"]
     assert set(stack) == {build_template.TABLE_ID, build_template.FILES_BUCKET_ID,
                           build_template.FILES_BUCKET_POLICY_ID, build_template.QUEUE_ID,
-                          build_template.EVENT_BUS_ID, *(f.log_group_id for f in FUNCTIONS)}
+                          build_template.EVENT_BUS_ID, build_template.ALARM_TOPIC_ID,
+                          *(f.log_group_id for f in FUNCTIONS)}
     for name, resource in stack.items():
         assert merged[name] == resource, name
     assert not [r for r in stack.values() if r["Type"].startswith(("AWS::Lambda::", "AWS::IAM::", "AWS::ApiGateway"))]
@@ -217,7 +228,8 @@ def test_cfn_lint_passes_on_the_parts_sam_expands(template, tmp_path):
         else:
             resources[name] = resource
     path = tmp_path / "expanded.json"
-    path.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Resources": resources}))
+    path.write_text(json.dumps({"AWSTemplateFormatVersion": "2010-09-09", "Parameters": template["Parameters"],
+                                "Conditions": template["Conditions"], "Resources": resources}))
     returncode, output = cfn_lint(path)
     assert returncode == 0, output
 
@@ -311,7 +323,10 @@ def statements(template, stage):
         assert documents == [policy_file], name
         found += [s for document in documents for s in document["Statement"]]
     attached = resources_of_type(template, "AWS::IAM::Policy")
-    assert set(attached) == {build_template.PUSH_POLICY_ID, build_template.FILES_ACCESS_POLICY_ID}
+    assert set(attached) == {build_template.PUSH_POLICY_ID, build_template.FILES_ACCESS_POLICY_ID,
+                             build_template.FAILED_RECORDS_POLICY_ID}
+    failures_roles = attached[build_template.FAILED_RECORDS_POLICY_ID]["Properties"]["Roles"]
+    assert failures_roles == [{"Ref": build_template.STREAM_FUNCTION.role_id}]
     pushing_roles = [{"Ref": f.role_id} for f in FUNCTIONS if f.cfn_id in build_template.PUSHING_FUNCTION_IDS]
     assert attached[build_template.PUSH_POLICY_ID]["Properties"]["Roles"] == pushing_roles
     files_roles = attached[build_template.FILES_ACCESS_POLICY_ID]["Properties"]["Roles"]
@@ -334,6 +349,7 @@ def test_iam_names_no_wildcard_resource_and_only_this_stages_resources(template,
         f"{table}/stream/*",
         f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}",
         f"arn:aws:ssm:*:*:parameter{stage.jwt_secret_parameter}-previous",  # rotation: the previous secret
+        f"arn:aws:secretsmanager:*:*:secret:{stage.jwt_secret_id}-??????",
         f"arn:aws:sqs:*:*:{stage.failure_queue_name}",
         f"arn:aws:events:*:*:event-bus/{stage.event_bus_name}",
         *(f"arn:aws:logs:*:*:log-group:/aws/lambda/{function.name(stage)}:*" for function in FUNCTIONS),
@@ -343,10 +359,16 @@ def test_iam_names_no_wildcard_resource_and_only_this_stages_resources(template,
         # the files' bucket of this stack (its name is generated), and its keys
         json.dumps({"Fn::GetAtt": ["FilesBucket", "Arn"]}),
         json.dumps({"Fn::Sub": "${FilesBucket.Arn}/*"}),
+        # the stream's failed records, under their prefix only (make redrive)
+        json.dumps({"Fn::Sub": "${FilesBucket.Arn}/stream-failures/*"}),
     }
     for statement in statements(template, stage):
         assert statement["Effect"] == "Allow"
         assert not {"NotAction", "NotResource", "NotPrincipal"} & set(statement)
+        if statement["Resource"] == "*":  # X-Ray's write actions alone: they have no resource to name
+            assert statement == {"Sid": "XRayTraces", "Effect": "Allow",
+                                 "Action": list(build_template.XRAY_ACTIONS), "Resource": "*"}
+            continue
         for resource in as_list(statement["Resource"]):
             if isinstance(resource, dict):
                 if "Fn::Sub" in resource and "WebsocketAPI" in resource["Fn::Sub"]:
@@ -448,10 +470,14 @@ def test_secret_queue_bus_and_websocket_permissions(template, stage):
     assert by_action["events:PutEvents"] == [f"arn:aws:events:*:*:event-bus/{stage.event_bus_name}"]
     (push,) = by_action["execute-api:ManageConnections"]
     assert "${WebsocketAPI}/" in push["Fn::Sub"]
-    assert not any(action.startswith(("kms:", "secretsmanager:", "iam:", "sts:")) for action in by_action)
+    assert by_action["secretsmanager:GetSecretValue"] == [
+        f"arn:aws:secretsmanager:*:*:secret:{stage.jwt_secret_id}-??????"]
+    assert not any(action.startswith(("kms:", "iam:", "sts:")) for action in by_action)
+    assert {a for a in by_action if a.startswith("secretsmanager:")} == {"secretsmanager:GetSecretValue"}
     s3 = {action: resources for action, resources in by_action.items() if action.startswith("s3:")}
     objects = [{"Fn::Sub": "${FilesBucket.Arn}/*"}]
-    assert s3 == {"s3:PutObject": objects, "s3:PutObjectTagging": objects, "s3:GetObject": objects,
+    kept_records = [{"Fn::Sub": "${FilesBucket.Arn}/stream-failures/*"}]
+    assert s3 == {"s3:PutObject": objects + kept_records, "s3:PutObjectTagging": objects, "s3:GetObject": objects,
                   "s3:DeleteObject": objects, "s3:ListBucket": [{"Fn::GetAtt": ["FilesBucket", "Arn"]}]}
 
 
@@ -477,6 +503,8 @@ def test_the_files_bucket_is_private_encrypted_and_expires_pending_uploads(templ
              "TagFilters": [{"Key": objects.UPLOAD_TAG, "Value": objects.PENDING}], "ExpirationInDays": 1},
             {"Id": "AbortIncompleteMultipartUploads", "Status": "Enabled",
              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
+            # the stream's failed records (make redrive), as long as the failure queue keeps messages
+            {"Id": "ExpireStreamFailures", "Status": "Enabled", "Prefix": "stream-failures/", "ExpirationInDays": 14},
         ]},
     }  # no BucketName (generated: nobody can take it first), no VersioningConfiguration, no AccessControl
     # The service sends a file within 23 hours; S3 expires the pending ones a day after upload at the earliest.
@@ -496,9 +524,15 @@ def test_the_files_policy_is_the_api_handlers_only_and_in_place_before_it(templa
     assert policy["PolicyName"] == build_template.FILES_ACCESS_POLICY_NAME
     assert policy["Roles"] == [{"Ref": build_template.API_FUNCTION.role_id}]
     assert build_template.FILES_ACCESS_POLICY_ID in resources[build_template.API_FUNCTION.cfn_id]["DependsOn"]
-    others = [s for name, r in resources.items() if name != build_template.FILES_ACCESS_POLICY_ID
+    others = [s for name, r in resources.items()
+              if name not in (build_template.FILES_ACCESS_POLICY_ID, build_template.FAILED_RECORDS_POLICY_ID)
               and r["Type"].startswith("AWS::IAM::") for s in json.dumps(r).split('"') if s.startswith("s3:")]
     assert not others, f"S3 actions outside the files' policy: {others}"
+    kept = resources[build_template.FAILED_RECORDS_POLICY_ID]["Properties"]
+    assert kept["Roles"] == [{"Ref": build_template.STREAM_FUNCTION.role_id}]
+    assert kept["PolicyDocument"]["Statement"] == [{
+        "Sid": "StreamFailuresStore", "Effect": "Allow", "Action": ["s3:PutObject"],
+        "Resource": {"Fn::Sub": "${FilesBucket.Arn}/stream-failures/*"}}]
 
 
 # boto3 S3 client calls -> the IAM actions S3 checks for them.
@@ -562,3 +596,34 @@ def test_the_deployment_zip_fits_lambda_and_carries_linux_wheels(packaged, stage
     (runtime,) = runtimes
     cpython = "cp" + runtime.removeprefix("python").replace(".", "")
     assert any(tag.startswith(f"{cpython}-") and "manylinux" in tag and tag.endswith("_x86_64") for tag in tags), tags
+
+
+# ---- policy as code: checkov ---------------------------------------------------------
+
+CHECKOV = ROOT / "build" / "checkov" / "bin" / "checkov"  # its own venv (make test; requirements-checkov.txt)
+
+
+def test_checkov_passes_on_both_paths_templates_every_skip_explained(packaged, tmp_path):
+    """One run over make deploy's stacks and make package's merged templates,
+    offline (--skip-download, every proxy a closed port): no failed check, and
+    each check skipped says why (infra/build_template.py, ACCEPTED_CHECKS)."""
+    assert CHECKOV.exists(), "checkov is installed by `make test` into build/checkov (requirements-checkov.txt)"
+    files = [ROOT / "infra" / f"stack-{name}.json" for name in STAGES]
+    for name, (template, _, _) in packaged.items():
+        files.append(tmp_path / f"sam-{name}.json")
+        files[-1].write_text(json.dumps(template))
+    env = {**os.environ, "HTTP_PROXY": package.CLOSED_PORT, "HTTPS_PROXY": package.CLOSED_PORT,
+           "http_proxy": package.CLOSED_PORT, "https_proxy": package.CLOSED_PORT, "NO_PROXY": "", "no_proxy": ""}
+    result = subprocess.run([str(CHECKOV), "--compact", "-o", "json", "--skip-download", "--framework",
+                             "cloudformation", *(arg for path in files for arg in ("-f", str(path)))],
+                            capture_output=True, text=True, env=env, timeout=600)
+    reports = json.loads(result.stdout)
+    reports = reports if isinstance(reports, list) else [reports]
+    (report,) = [r for r in reports if r["check_type"] == "cloudformation"]
+    assert report["summary"]["parsing_errors"] == 0 and report["summary"]["resource_count"] > 0
+    failed = [(c["check_id"], c["resource"], c["file_path"]) for c in report["results"]["failed_checks"]]
+    assert not failed, failed
+    skipped = report["results"]["skipped_checks"]
+    assert all(c["check_result"]["suppress_comment"] == build_template.ACCEPTED_CHECKS[c["check_id"]]
+               for c in skipped)
+    assert {c["check_id"] for c in skipped} == set(build_template.ACCEPTED_CHECKS), "a reason nothing needs"

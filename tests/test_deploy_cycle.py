@@ -49,7 +49,7 @@ from moto.server import ThreadedMotoServer
 
 import app as chat_app
 from chalicelib.storage.table import create_table, table_definition
-from infra import build_template, deploy
+from infra import build_template, deploy, monitoring
 from infra.build_template import API_FUNCTION, FUNCTIONS, STAGES, STREAM_FUNCTION
 from infra.package import CLOSED_PORT
 
@@ -60,6 +60,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REGION = "us-east-1"
 ACCOUNT = "123456789012"  # moto's
 CUSTOMER = "5e4a0680-804e-11ec-8477-2fea5968d85b"  # keys are {customer_id}/{file_id}
+ALERT_EMAIL = "oncall@example.com"
 
 
 # ---- moto shims ----------------------------------------------------------------
@@ -80,8 +81,14 @@ def moto_shims():
        return it, so that a Chalice update that does not send it leaves it.
     5. moto runs a function (in Docker) when its stream mapping has a record;
        there is no Docker here, and the test writes to a table with a mapping.
+    6. apigatewayv2 UpdateStage (make deploy throttles the websocket stage);
+       moto has no route for it. Keep DefaultRouteSettings, as GetStage returns it.
+    7. A REST API's CreateDeployment to an existing stage (every chalice
+       deploy): AWS points the stage at the new deployment and keeps its
+       settings; moto makes a new stage, without its throttling and tracing.
+       Keep them, as AWS does.
     """
-    from moto.apigateway.models import APIGatewayBackend
+    from moto.apigateway.models import APIGatewayBackend, RestAPI
     from moto.apigatewayv2 import urls as apigatewayv2_urls
     from moto.apigatewayv2.responses import ApiGatewayV2Response
     from moto.awslambda.models import LambdaFunction
@@ -90,6 +97,7 @@ def moto_shims():
     from moto.dynamodb.models.table import Table
 
     put_rest_api, import_rest_api = APIGatewayBackend.put_rest_api, APIGatewayBackend.import_rest_api
+    rest_api_deployment = RestAPI.create_deployment
     create_table = Table.create_from_cloudformation_json
     update_configuration, get_configuration = LambdaFunction.update_configuration, LambdaFunction.get_configuration
 
@@ -103,6 +111,22 @@ def moto_shims():
 
     def create_deployment(self):
         return 201, {}, json.dumps({"deploymentId": "shimdeployment", "deploymentStatus": "DEPLOYED"})
+
+    def deployment_keeping_the_stage(self, name, description, stage_variables=None):
+        before = self.stages.get(name)
+        deployment = rest_api_deployment(self, name, description, stage_variables)
+        if before is not None:
+            self.stages[name].method_settings = before.method_settings
+            self.stages[name].tracing_enabled = before.tracing_enabled
+        return deployment
+
+    def update_stage(self):
+        from urllib.parse import unquote
+
+        parts = self.path.split("/")
+        stage = self.apigatewayv2_backend.get_stage(parts[-3], unquote(parts[-1]))
+        stage.default_route_settings = json.loads(self.body).get("defaultRouteSettings", stage.default_route_settings)
+        return 200, {}, json.dumps(stage.to_json())
 
     def table_from_cloudformation(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
         table = create_table(resource_name, cloudformation_json, account_id, region_name, **kwargs)
@@ -130,6 +154,8 @@ def moto_shims():
         patch.setattr(APIGatewayBackend, "import_rest_api", import_swagger)
         patch.setitem(apigatewayv2_urls.url_paths, deployments, ApiGatewayV2Response.dispatch)
         patch.setattr(ApiGatewayV2Response, "create_deployment", create_deployment, raising=False)
+        patch.setattr(ApiGatewayV2Response, "update_stage", update_stage, raising=False)
+        patch.setattr(RestAPI, "create_deployment", deployment_keeping_the_stage)
         patch.setattr(Table, "create_from_cloudformation_json", classmethod(table_from_cloudformation))
         patch.setattr(LambdaFunction, "update_configuration", update_with_logging)
         patch.setattr(LambdaFunction, "get_configuration", get_with_logging)
@@ -254,7 +280,10 @@ def snapshot(aws, project, stage_name):
                 integrations[(resource["path"], method)] = integration.get("uri", "")
         if any(f":function:{API_FUNCTION.name(stage)}/" in uri for uri in integrations.values()):
             stages = [s["stageName"] for s in aws.apigateway.get_stages(restApiId=api["id"])["item"]]
-            shot["rest_apis"][api["id"]] = {"name": api["name"], "integrations": integrations, "stages": stages}
+            settings = aws.apigateway.get_stage(restApiId=api["id"], stageName="api")
+            shot["rest_apis"][api["id"]] = {"name": api["name"], "integrations": integrations, "stages": stages,
+                                            "stage": {key: settings.get(key)
+                                                      for key in ("tracingEnabled", "methodSettings")}}
     shot["websocket_apis"] = {}
     for api in aws.apigatewayv2.get_apis()["Items"]:
         if api["Name"] == stage.websocket_api_name:
@@ -263,8 +292,10 @@ def snapshot(aws, project, stage_name):
             routes = {r["RouteKey"]: integrations[r["Target"].removeprefix("integrations/")]["IntegrationUri"]
                       for r in aws.apigatewayv2.get_routes(ApiId=api["ApiId"])["Items"]}
             stages = [s["StageName"] for s in aws.apigatewayv2.get_stages(ApiId=api["ApiId"])["Items"]]
-            shot["websocket_apis"][api["ApiId"]] = {"protocol": api["ProtocolType"], "routes": routes,
-                                                    "stages": stages}
+            shot["websocket_apis"][api["ApiId"]] = {
+                "protocol": api["ProtocolType"], "routes": routes, "stages": stages,
+                "route_settings": aws.apigatewayv2.get_stage(ApiId=api["ApiId"], StageName="api").get(
+                    "DefaultRouteSettings")}
     shot["roles"] = {}
     for role in aws.iam.list_roles()["Roles"]:
         if role["RoleName"].startswith(f"{build_template.APP_NAME}-{stage_name}-"):
@@ -297,6 +328,16 @@ def snapshot(aws, project, stage_name):
                      if b["Name"] == stage.event_bus_name]
     shot["log_groups"] = {g["logGroupName"]: g.get("retentionInDays") for g in aws.logs.describe_log_groups()[
         "logGroups"] if g["logGroupName"].startswith(f"/aws/lambda/voipbin-chat-{stage_name}")}
+    shot["concurrency"] = {name: aws.lambda_.get_function_concurrency(FunctionName=name).get(
+        "ReservedConcurrentExecutions") for name in shot["functions"]}
+    shot["alarms"] = {a["AlarmName"]: a for a in aws.cloudwatch.describe_alarms(
+        AlarmNamePrefix=f"{stage.rest_api_name}-")["MetricAlarms"]}
+    shot["dashboards"] = {d["DashboardName"]: aws.cloudwatch.get_dashboard(DashboardName=d["DashboardName"])[
+        "DashboardBody"] for d in aws.cloudwatch.list_dashboards(DashboardNamePrefix=stage.dashboard_name)[
+        "DashboardEntries"] if d["DashboardName"] == stage.dashboard_name}
+    shot["topics"] = {t["TopicArn"]: [(s["Protocol"], s["Endpoint"]) for s in aws.sns.list_subscriptions_by_topic(
+        TopicArn=t["TopicArn"])["Subscriptions"]] for t in aws.sns.list_topics()["Topics"]
+        if t["TopicArn"].endswith(f":{stage.alarm_topic_name}")}
     return shot
 
 
@@ -308,8 +349,9 @@ def cycle(endpoint, project):
     for stage in STAGES.values():  # README, step 1: the secret, made by the user
         aws.ssm.put_parameter(Name=stage.jwt_secret_parameter, Type="SecureString", Value=f"secret-of-{stage.name}")
 
-    for name in ("dev", "prod"):
-        out[f"deploy {name}"] = ok(make(env, project, "deploy", name))
+    for name in ("dev", "prod"):  # prod with an address for its alarms (make deploy ALERT_EMAIL=...)
+        stage_env = {**env, "ALERT_EMAIL": ALERT_EMAIL} if name == "prod" else env
+        out[f"deploy {name}"] = ok(make(stage_env, project, "deploy", name))
         out[f"first {name}"] = snapshot(aws, project, name)
 
     chalice_env = {**env, "PIP_NO_INDEX": "1", "PIP_FIND_LINKS": str(ROOT / "build" / "wheelhouse"),
@@ -356,6 +398,9 @@ def cycle(endpoint, project):
         "buses": [b["Name"] for b in aws.events.list_event_buses()["EventBuses"]],
         "log_groups": aws.logs.describe_log_groups()["logGroups"],
         "parameters": [p["Name"] for p in aws.ssm.describe_parameters()["Parameters"]],
+        "alarms": aws.cloudwatch.describe_alarms()["MetricAlarms"],
+        "dashboards": aws.cloudwatch.list_dashboards()["DashboardEntries"],
+        "topics": aws.sns.list_topics()["Topics"],
     }
     return out
 
@@ -415,6 +460,7 @@ def test_every_function_has_the_stage_environment_and_settings(first, stage):
         "CHAT_FILES_BUCKET": bucket,
         "CHAT_JWT_SECRET_PARAMETER": stage.jwt_secret_parameter,
         "CHAT_CORS_ORIGINS": ",".join(stage.files_cors_origins),  # the API's CORS (chalicelib/api/cors.py)
+        "CHAT_STAGE": stage.name,
         "CHAT_WEBSOCKET_ENDPOINT": f"https://{websocket_id}.execute-api.{REGION}.amazonaws.com/api",
     }
     config = json.loads((ROOT / ".chalice" / "config.json").read_text())["stages"][stage.name]
@@ -451,7 +497,7 @@ def test_the_rest_api_routes_every_route_of_the_app_to_the_api_handler(first, st
     (api_id,) = first["rest_apis"]
     assert first["state_ids"]["rest_api"] == [api_id]
     api = first["rest_apis"][api_id]
-    assert api["name"] == build_template.APP_NAME and api["stages"] == ["api"]
+    assert api["name"] == stage.rest_api_name and api["stages"] == ["api"]  # the stages' metrics told apart
     handler_arn = first["functions"][API_FUNCTION.name(stage)]["FunctionArn"]
     for path, methods in chat_app.app.routes.items():
         for method in methods:
@@ -497,11 +543,17 @@ def test_every_role_has_the_policy_file_only_pushers_may_push_only_the_api_may_u
             expected[build_template.PUSH_POLICY_NAME] = push
         if function is API_FUNCTION:
             expected[build_template.FILES_ACCESS_POLICY_NAME] = files
+        if function is STREAM_FUNCTION:
+            expected[build_template.FAILED_RECORDS_POLICY_NAME] = build_template.failed_records_policy_document(
+                f"arn:aws:s3:::{bucket}")
         assert role["inline"] == expected, function.role_name(stage)
         for document in role["inline"].values():
             for statement in document["Statement"]:
                 resources = statement["Resource"] if isinstance(statement["Resource"], list) else [
                     statement["Resource"]]
+                if statement.get("Sid") == "XRayTraces":  # X-Ray's write actions have no resource to name
+                    assert statement["Action"] == list(build_template.XRAY_ACTIONS) and resources == ["*"]
+                    continue
                 assert "*" not in resources and all(r.split(":")[5:] != ["*"] for r in resources), statement
 
 
@@ -564,7 +616,8 @@ def test_repair_rebuilds_the_state_file_and_subscribes_the_new_stream(cycle):
 
 def test_undeploy_leaves_only_the_prod_table_and_bucket_with_their_data(cycle):
     account = cycle["account"]
-    for key in ("functions", "mappings", "roles", "rest_apis", "websocket_apis", "stacks", "queues", "log_groups"):
+    for key in ("functions", "mappings", "roles", "rest_apis", "websocket_apis", "stacks", "queues", "log_groups",
+                "alarms", "dashboards", "topics"):
         assert account[key] == [], key
     assert account["buses"] == ["default"]
     prod = STAGES["prod"]
@@ -632,3 +685,64 @@ def test_make_deploy_refuses_a_kept_prod_table_without_its_stack(offline_account
     message = refusal(project, "prod")
     assert f"table {stage.table_name} exists outside any stack" in message and "Delete the table" in message
     assert offline_account.cloudformation.list_stacks()["StackSummaries"] == []
+
+
+# ---- what watches each stage (README, Operating it) -------------------------------
+
+def test_the_alarms_watch_the_stage_and_notify_its_topic(first, stage):
+    (topic,) = first["topics"]
+    (websocket_id,) = first["websocket_apis"]
+    wanted = monitoring.alarm_properties(stage, build_template.monitored_functions(stage),
+                                         STREAM_FUNCTION.name(stage), websocket_id, topic)
+    assert set(first["alarms"]) == {alarm["AlarmName"] for alarm in wanted}
+    for alarm in wanted:
+        made = first["alarms"][alarm["AlarmName"]]
+        assert made["AlarmActions"] == made["OKActions"] == [topic], alarm["AlarmName"]
+        for key in ("Namespace", "MetricName", "Dimensions", "Period", "EvaluationPeriods", "Threshold",
+                    "ComparisonOperator", "TreatMissingData", "Statistic", "ExtendedStatistic"):
+            assert made.get(key) == alarm.get(key), (alarm["AlarmName"], key)
+    by_metric = {(a["Namespace"], a["MetricName"]) for a in first["alarms"].values()}
+    assert {("AWS/Lambda", "IteratorAge"), ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+            ("AWS/Lambda", "Errors"), ("AWS/Lambda", "Throttles"), ("AWS/ApiGateway", "5XXError"),
+            ("AWS/ApiGateway", "Latency"), ("AWS/ApiGateway", "ExecutionError"),
+            ("AWS/DynamoDB", "WriteThrottleEvents")} <= by_metric
+
+
+def test_alert_email_subscribes_to_the_topic(cycle):
+    assert list(cycle["first prod"]["topics"].values()) == [[("email", ALERT_EMAIL)]]
+    assert list(cycle["first dev"]["topics"].values()) == [[]]  # no ALERT_EMAIL, no subscription
+
+
+def test_the_dashboard_shows_the_stage(first, stage):
+    (websocket_id,) = first["websocket_apis"]
+    body = json.loads(first["dashboards"][stage.dashboard_name])
+    assert json.dumps(body, separators=(",", ":")) == monitoring.dashboard_body(
+        stage, build_template.monitored_functions(stage), STREAM_FUNCTION.name(stage), REGION, websocket_id)
+
+
+def test_every_function_is_traced_and_the_stream_reserved(first, stage):
+    for name, configuration in first["functions"].items():
+        assert configuration["TracingConfig"] == {"Mode": "Active"}, name
+    reserved = {name: value for name, value in first["concurrency"].items() if value is not None}
+    assert reserved == {STREAM_FUNCTION.name(stage): stage.stream_reserved_concurrency}
+
+
+def test_the_stages_are_throttled_and_the_rest_stage_traced(first, stage):
+    (api,) = first["rest_apis"].values()
+    assert api["stage"]["tracingEnabled"] is True
+    settings = api["stage"]["methodSettings"]["*/*"]
+    assert settings["throttlingRateLimit"] == stage.api_rate_limit
+    assert settings["throttlingBurstLimit"] == stage.api_burst_limit
+    (websocket,) = first["websocket_apis"].values()
+    assert websocket["route_settings"] == {"ThrottlingRateLimit": stage.api_rate_limit,
+                                           "ThrottlingBurstLimit": stage.api_burst_limit}
+
+
+def test_a_deploy_again_keeps_what_watches_the_stage(cycle):
+    first, again = cycle["first dev"], cycle["again dev"]
+    for key in ("alarms", "dashboards", "topics", "concurrency"):
+        assert again[key] == first[key], key
+    (api,) = again["rest_apis"].values()
+    assert api["stage"]["methodSettings"] == next(iter(first["rest_apis"].values()))["stage"]["methodSettings"]
+    for configuration in again["functions"].values():
+        assert configuration["TracingConfig"] == {"Mode": "Active"}

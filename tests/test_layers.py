@@ -15,7 +15,7 @@ LAYERS = {
     "chalicelib.api": 4, "chalicelib.stream": 4, "chalicelib.websocket": 4,
     "chalicelib.services": 3,
     "chalicelib.auth": 2, "chalicelib.schemas": 2,
-    "chalicelib.storage": 1,
+    "chalicelib.storage": 1, "chalicelib.metrics": 1,  # metrics reads the stage from config
     "chalicelib.config": 0, "chalicelib.clock": 0, "chalicelib.errors": 0, "chalicelib": 0,
 }
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 from chalice import Blueprint, Response
 
+from chalicelib import logcontext
 from chalicelib.api import inputs
 from chalicelib.errors import ServiceError
 from chalicelib.schemas import render
@@ -88,6 +89,7 @@ class Router:
     def _serve(self, view, operation: Operation, path_ids: list[str], path_args: dict):
         request = self.blueprint.current_request
         arguments = {"caller": inputs.caller(request)}
+        logcontext.set_customer(arguments["caller"].customer_id)  # in every log line of the request from here
         for name in path_ids:
             value = path_args[name]
             arguments[name] = value if name in operation.path_strings else inputs.uuid_value(value, name)

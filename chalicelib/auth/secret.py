@@ -59,15 +59,17 @@ def load_keys(settings: config.Settings) -> list[SigningKey]:
         return [SigningKey.of(s) for s in (settings.jwt_secret, settings.jwt_previous_secret) if s]
     import boto3  # only here: one read per REFRESH_SECONDS, kept out of every cold start's imports
 
+    from chalicelib.storage.clients import client_config  # timeouts under the API's budget
+
     if settings.jwt_secret_parameter:
-        ssm = boto3.client("ssm", region_name=settings.region)
+        ssm = boto3.client("ssm", region_name=settings.region, config=client_config())
         names = [settings.jwt_secret_parameter, previous_parameter(settings)]
         found = {p["Name"]: p["Value"] for p in ssm.get_parameters(Names=names, WithDecryption=True)["Parameters"]}
         if settings.jwt_secret_parameter not in found:
             raise RuntimeError(f"no JWT secret: SSM parameter {settings.jwt_secret_parameter} does not exist")
         return [SigningKey.of(found[name]) for name in names if name in found]
     if settings.jwt_secret_id:
-        secrets = boto3.client("secretsmanager", region_name=settings.region)
+        secrets = boto3.client("secretsmanager", region_name=settings.region, config=client_config())
         current = secrets.get_secret_value(SecretId=settings.jwt_secret_id, VersionStage="AWSCURRENT")
         keys = [SigningKey.of(current["SecretString"])]
         try:

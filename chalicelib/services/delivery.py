@@ -22,9 +22,10 @@ from functools import cached_property
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from chalicelib import config
+from chalicelib import config, metrics
 from chalicelib.services import connections
 from chalicelib.services.events import ChatEvent
+from chalicelib.storage.clients import client_config
 
 log = logging.getLogger(__name__)
 EVENT_SOURCE = "voipbin.chat"
@@ -82,7 +83,7 @@ def _client(service: str, **kwargs):
     import boto3  # here, not at import: boto3 is a third of a cold start, and most requests never push
 
     with _making_client:
-        return boto3.client(service, **kwargs)
+        return boto3.client(service, config=client_config(), **kwargs)  # timeouts, botocore's jittered retries
 
 
 def _management_client(endpoint: str, region: str):
@@ -91,15 +92,13 @@ def _management_client(endpoint: str, region: str):
     key = (endpoint, region)
     client = _management_clients.get(key)
     if client is None:
-        from botocore.config import Config
-
         with _making_client:
             client = _management_clients.get(key)
             if client is None:
                 import boto3
 
                 client = boto3.client("apigatewaymanagementapi", endpoint_url=endpoint, region_name=region,
-                                      config=Config(max_pool_connections=PUSHES_AT_ONCE))
+                                      config=client_config(max_pool_connections=PUSHES_AT_ONCE))
                 _management_clients[key] = client
     return client
 
@@ -111,10 +110,13 @@ def push(endpoint: str, connection_id: str, message: dict) -> bool:
     body = message.body if isinstance(message, Message) else framed(message)
     try:
         client.post_to_connection(ConnectionId=connection_id, Data=body)
+        metrics.count("PushesSent")
         return True
     except client.exceptions.GoneException:
+        metrics.count("PushesGone")
         connections.forget(connection_id)
     except (ClientError, BotoCoreError) as error:  # one bad connection never blocks the others
+        metrics.count("PushesFailed")
         log.warning("push to %s failed: %s", connection_id, error)
     return False
 
@@ -257,6 +259,7 @@ class Delivery:
             except (ClientError, BotoCoreError) as error:
                 log.warning("event bus put of %d entries refused (try %d): %s", len(left), attempt + 1, error)
                 continue
+            metrics.count("BusEntries", len(left) - result.get("FailedEntryCount", 0))
             if not result.get("FailedEntryCount"):
                 return []
             answers = result.get("Entries") or [{"ErrorCode": "unknown"}] * len(left)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib import metrics
 from chalicelib.clock import NOT_DELETED, TIME_FORMAT
 from chalicelib.errors import NotFound
 from chalicelib.services import membership, readstate, views
@@ -111,7 +112,16 @@ def copy_message(message: ChatmessageItem) -> None:
             return None  # a deleted chatroom gets no copy
         return Delivery(delivery.chatroom_id, delivery.owner_id, readstate.RoomState.of(room))
 
-    write_each_once(rooms, add, f"copying chatmessage {message.id}", refused)
+    copied = write_each_once(rooms, add, f"copying chatmessage {message.id}", refused)
+    metrics.count("CopiesWritten", copied)
+    if copied:  # a replayed record writes none: no lag to speak of
+        metrics.measure("FanoutLag", lag_milliseconds(message.tm_create))
+
+
+def lag_milliseconds(tm_create: str) -> float:
+    """From a message's tm_create to now (its copies just written)."""
+    created = datetime.strptime(tm_create, TIME_FORMAT).replace(tzinfo=UTC)
+    return max(0.0, (datetime.now(UTC) - created).total_seconds() * 1000)
 
 
 @dataclass(frozen=True)
@@ -125,13 +135,14 @@ class Delivery:
 
 
 def write_each_once(items: list, add: Callable[[Any, Any], int], what: str,
-                    refused: Callable[[Any, list], Any] | None = None) -> None:
+                    refused: Callable[[Any, list], Any] | None = None) -> int:
     """Conditional writes, 25 items to a transaction: one request per 25.
     `add(tx, item)` adds an item's actions and says how many. An item whose
     condition fails is passed to `refused(item, its reasons)`, which returns
     the item to try again (recomputed) or None to leave it out (done already,
     or not wanted); the rest is written. Transient failures are retried by
-    storage.operations."""
+    storage.operations. Returns how many items were written."""
+    written = 0
     for start in range(0, len(items), ITEMS_PER_TRANSACTION):
         chunk = items[start:start + ITEMS_PER_TRANSACTION]
         for _ in range(WRITE_ROUNDS):
@@ -141,6 +152,7 @@ def write_each_once(items: list, add: Callable[[Any, Any], int], what: str,
             try:
                 transact(lambda tx, chunk=chunk, counts=counts: counts.extend(add(tx, item) or 1 for item in chunk),
                          what)
+                written += len(chunk)
                 break
             except ConditionFailed as failed:
                 counts = counts[-len(chunk):]
@@ -157,6 +169,7 @@ def write_each_once(items: list, add: Callable[[Any, Any], int], what: str,
                 chunk = again
         else:
             raise RuntimeError(f"{what}: still refused after {WRITE_ROUNDS} rounds")
+    return written
 
 
 def delete_copies(message: ChatmessageItem) -> None:

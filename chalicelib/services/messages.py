@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from chalicelib import metrics
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
@@ -91,6 +92,8 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
     )
     if first:
         message = load(ChatmessageItem, principal.customer_id, first[0], "chatmessage")
+    else:
+        metrics.count("MessagesSent")  # a replay of an Idempotency-Key sends nothing
     return views.chatmessage(message)
 
 
@@ -283,6 +286,7 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     )
     if first:
         return get_chatroommessage(principal, first[1])
+    metrics.count("MessagesSent")
     return views.chatroommessage(copy, message)
 
 

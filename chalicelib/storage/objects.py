@@ -25,6 +25,7 @@ from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from chalicelib import config
 from chalicelib.errors import ServiceError, Unavailable
+from chalicelib.storage import clients
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -82,7 +83,8 @@ def client():
                         # A local endpoint (an IP and a port) has no bucket subdomains.
                         s3={"addressing_style": "path" if settings.s3_endpoint else "virtual"},
                         retries={"total_max_attempts": 1, "mode": "standard"},  # retried by `attempt`
-                        connect_timeout=2, read_timeout=10,
+                        connect_timeout=clients.CONNECT_TIMEOUT_SECONDS,
+                        read_timeout=clients.READ_TIMEOUT_SECONDS,
                     ),
                 )
     return _client
@@ -99,6 +101,7 @@ def _code(error: ClientError) -> str:
 def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T:
     """Run one S3 request under the policy above. A missing object raises
     ClientError with a MISSING_CODES code, for the caller to read."""
+    started = clients.now()
     for number in range(1, ATTEMPTS + 1):
         try:
             return request()
@@ -112,11 +115,12 @@ def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T
             transient, failure, code = True, error, type(error).__name__
         except BotoCoreError as error:  # e.g. no credentials
             transient, failure, code = False, error, type(error).__name__
-        if transient and number < ATTEMPTS:
-            time.sleep(min(first_delay * 2 ** (number - 1), 1.0))
+        delay = clients.next_delay(number, started, first_delay) if number < ATTEMPTS else None
+        if transient and delay is not None:
+            time.sleep(delay)
             continue
         if transient:
-            log.warning("%s: still %s after %d attempts", what, code, ATTEMPTS)
+            log.warning("%s: still %s after %d attempts", what, code, number)
             raise Unavailable(f"{what}: file storage is busy, nothing was changed; please retry") from failure
         log.error("%s failed: %s", what, failure, exc_info=failure)
         raise ServiceError(f"{what}: file storage error") from failure

@@ -2,8 +2,10 @@
 
 - a failed condition is the business answer: `ConditionFailed`, which the
   service turns into what it means (not found, deleted, not yours, changed);
-- transient errors (throttling, a transaction conflict, DynamoDB's own 500s)
-  are retried with backoff, then answered 503 (`Unavailable`);
+- transient errors (throttling, a transaction conflict, DynamoDB's own 500s,
+  a timeout) are retried with jittered backoff inside a time budget
+  (storage/clients.py: botocore's own retries are off, so this is the one
+  layer), then answered 503 (`Unavailable`);
 - anything else is logged and answered 500.
 
 So a failed write is never reported as a success, nor as "not found".
@@ -16,11 +18,12 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, TransactWriteError
 
 from chalicelib import storage
 from chalicelib.clock import NOT_DELETED
 from chalicelib.errors import NotFound, ServiceError, Unavailable
+from chalicelib.storage import clients
 from chalicelib.storage.models import META, Resource, TableItem
 
 log = logging.getLogger(__name__)
@@ -64,7 +67,9 @@ def _reasons(error: PynamoDBException) -> list[str | None]:
 def _kind(error: PynamoDBException) -> str:
     if isinstance(error.cause, NETWORK_ERRORS):
         return "transient"
-    code = error.cause_response_code
+    if isinstance(error, PutError) and error.cause is None:
+        return "transient"  # a BatchWriteItem's unprocessed items (throttled): PynamoDB resends none of them
+    code = _code(error)
     if code == "ConditionalCheckFailedException":
         return "condition"
     if code == "TransactionCanceledException":
@@ -80,6 +85,7 @@ def _kind(error: PynamoDBException) -> str:
 def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T:
     """Run one DynamoDB request (a read, a write or a transaction) under the
     policy above. `what` names it in the log and in the error message."""
+    started = clients.now()
     for number in range(1, ATTEMPTS + 1):
         try:
             return request()
@@ -89,15 +95,25 @@ def attempt(request: Callable[[], T], what: str, first_delay: float = 0.05) -> T
             kind = _kind(error)
             if kind == "condition":
                 raise ConditionFailed(_reasons(error)) from error
-            if kind == "transient" and number < ATTEMPTS:
-                time.sleep(min(first_delay * 2 ** (number - 1), 1.0))
+            delay = clients.next_delay(number, started, first_delay) if number < ATTEMPTS else None
+            if kind == "transient" and delay is not None:
+                time.sleep(delay)
                 continue
             if kind == "transient":
-                log.warning("%s: still %s after %d attempts", what, error.cause_response_code, ATTEMPTS)
+                log.warning("%s: still %s after %d attempts in %.1f s", what, _code(error), number,
+                            clients.now() - started)
                 raise Unavailable(f"{what}: the database is busy, nothing was changed; please retry") from error
             log.error("%s failed: %s", what, error, exc_info=error)
             raise ServiceError(f"{what}: storage error") from error
     raise AssertionError("unreachable")
+
+
+def _code(error: PynamoDBException) -> str:
+    """DynamoDB's error code, or else the failure's name. (A timed out request
+    has a `response` of None, on which PynamoDB's cause_response_code fails.)"""
+    response = getattr(error.cause, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return code or type(error.cause if error.cause is not None else error).__name__
 
 
 BATCH_WRITE_MAX = 25  # items in one BatchWriteItem

@@ -9,11 +9,13 @@ not after it. The events are derived first, in record order, all together
 (their lookups and requests are shared by the batch), and pushed while the
 records are followed (services/delivery.py)."""
 
+import contextvars
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib import logcontext, metrics
 from chalicelib.services import fanout
 from chalicelib.services.delivery import Delivery
 from chalicelib.services.events import ChatEvent, Lookup, derive
@@ -52,8 +54,21 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
     they are pushed before the fan-out, not after it: a message's
     `messagechat_created` reaches a 1,000-agent group while its copies are
     being written. A record that fails is handled again by Lambda and its
-    events pushed again: pushes are at least once."""
+    events pushed again: pushes are at least once. A failed record is kept
+    whole for `make redrive` (storage/failures.py); the batch's metrics are
+    written once, at its end."""
     records = list(records)
+    with logcontext.request(logcontext.request_id.get(), "stream"):
+        try:
+            failed = _handle(records)
+        finally:
+            metrics.flush()
+    _keep(record for record in records if record.sequence_number in set(failed))
+    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+
+
+def _handle(records: list[StreamRecord]) -> list[str]:
+    """The failed records' sequence numbers, in order."""
     delivery = Delivery.from_settings()
     failed: dict[str, None] = {}  # the failed records' sequence numbers, in order, once each
     pending: list[tuple[str, ChatEvent]] = []
@@ -78,7 +93,19 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
         failed.update((sequence, None) for sequence in delivery.put_on_bus(on_bus))
     finally:
         delivery.wait_for_pushes()
-    return {"batchItemFailures": [{"itemIdentifier": sequence} for sequence in failed]}
+    return list(failed)
+
+
+def _keep(records: Iterable[StreamRecord]) -> None:
+    """Keep the failed records' images (best effort: the failure stands either way)."""
+    from chalicelib.storage import failures
+
+    for record in records:
+        try:
+            failures.keep({"eventName": record.event_name, "sequenceNumber": record.sequence_number,
+                           "itemKey": record.item_key, "NewImage": record.new_image, "OldImage": record.old_image})
+        except Exception:
+            log.exception("stream record %s: could not keep its images for make redrive", record.sequence_number)
 
 
 Followed = tuple[TableItem | None, TableItem | None] | None  # (old, new), or None if it failed
@@ -95,8 +122,9 @@ def _follow_all(records: list[StreamRecord]) -> dict[str, Followed]:
     from concurrent.futures import ThreadPoolExecutor  # a batch of several items only
 
     followed: dict[str, Followed] = {}
+    context = contextvars.copy_context()  # the workers' log lines name the batch's route, as this thread's do
     with ThreadPoolExecutor(min(ITEMS_AT_ONCE, len(by_item))) as pool:
-        for done in pool.map(_follow_in_order, by_item.values()):
+        for done in pool.map(lambda item: context.copy().run(_follow_in_order, item), by_item.values()):
             followed.update(done)
     return followed
 
