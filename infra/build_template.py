@@ -675,14 +675,45 @@ def merge_template(stage: Stage) -> dict[str, Any]:
     }
 
 
+def gateway_responses(stage: Stage) -> dict[str, dict[str, Any]]:
+    """API Gateway's own answers, made before any function runs, as the API's:
+    an unknown method and path is the API's 404 (API Gateway's own is a 403,
+    "Missing Authentication Token", that quotes an Authorization header back:
+    a caller's whole token), and every other error of its own (its 413, 429,
+    504...) says {"Code", "Message"} with the CORS headers, so a page can read
+    it. devtools/gateway.py plays the first for make run and the tests.
+    Response type -> (status or None to keep API Gateway's, headers, body)."""
+    from devtools.gateway import UNKNOWN_ROUTE_BODY, UNKNOWN_ROUTE_STATUS
+
+    origin = "'*'" if "*" in stage.files_cors_origins else "method.request.header.origin"
+    headers = {"Access-Control-Allow-Origin": origin, "Vary": "'Origin'",
+               "Access-Control-Expose-Headers": "'Retry-After, X-Request-Id'"}
+    own_error = '{"Code": "$context.error.responseType", "Message": $context.error.messageString}'
+    return {
+        "MISSING_AUTHENTICATION_TOKEN": {"status": str(UNKNOWN_ROUTE_STATUS), "headers": headers,
+                                         "body": json.dumps(UNKNOWN_ROUTE_BODY)},
+        "DEFAULT_4XX": {"status": None, "headers": headers, "body": own_error},
+        "DEFAULT_5XX": {"status": None, "headers": headers, "body": own_error},
+    }
+
+
+def sam_gateway_responses(stage: Stage) -> dict[str, Any]:
+    """gateway_responses() as AWS::Serverless::Api's GatewayResponses (SAM redeploys the stage with them)."""
+    return {kind: {**({"StatusCode": response["status"]} if response["status"] else {}),
+                   "ResponseParameters": {"Headers": response["headers"]},
+                   "ResponseTemplates": {"application/json": response["body"]}}
+            for kind, response in gateway_responses(stage).items()}
+
+
 def api_settings(stage: Stage) -> dict[str, Any]:
     """make package: what make deploy sets on Chalice's APIs after `chalice
-    deploy` (infra/deploy.py, after_chalice): the REST API's name, tracing and
-    stage throttling; the websocket stage's throttling."""
+    deploy` (infra/deploy.py, after_chalice): the REST API's name, tracing,
+    stage throttling and gateway responses; the websocket stage's throttling."""
     return {
         REST_API_ID: {"Metadata": accepted("CKV_AWS_76", "CKV_AWS_120"), "Properties": {
             "Name": stage.rest_api_name,
             "TracingEnabled": True,
+            "GatewayResponses": sam_gateway_responses(stage),
             "MethodSettings": [{"ResourcePath": "/*", "HttpMethod": "*",
                                 "ThrottlingRateLimit": stage.api_rate_limit,
                                 "ThrottlingBurstLimit": stage.api_burst_limit}],

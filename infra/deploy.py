@@ -78,6 +78,7 @@ from infra.build_template import (  # noqa: E402
     Stage,
     failed_records_policy_document,
     files_access_policy_document,
+    gateway_responses,
     log_group_name,
     logging_config,
     monitored_functions,
@@ -677,8 +678,32 @@ def api_settings(aws: Aws, project: Project, rest_apis: list[dict[str, Any]], we
                 {"op": "replace", "path": "/*/*/throttling/rateLimit", "value": str(stage.api_rate_limit)},
                 {"op": "replace", "path": "/*/*/throttling/burstLimit", "value": str(stage.api_burst_limit)},
             ])
+        put_gateway_responses(aws, api["id"], api_stage, stage)
     aws.apigatewayv2.update_stage(ApiId=websocket_api_id, StageName=api_stage, DefaultRouteSettings={
         "ThrottlingRateLimit": float(stage.api_rate_limit), "ThrottlingBurstLimit": int(stage.api_burst_limit)})
+
+
+def put_gateway_responses(aws: Aws, api_id: str, api_stage: str, stage: Stage) -> None:
+    """API Gateway's own answers as the API's (infra/build_template.py);
+    a stage serves them from its next deployment, so one is made if any changed."""
+    changed = False
+    for kind, wanted in gateway_responses(stage).items():
+        try:
+            current = aws.apigateway.get_gateway_response(restApiId=api_id, responseType=kind)
+        except ClientError:
+            current = {}
+        parameters = {f"gatewayresponse.header.{name}": value for name, value in wanted["headers"].items()}
+        templates = {"application/json": wanted["body"]}
+        if (current.get("statusCode") if wanted["status"] else None, current.get("responseParameters"),
+                current.get("responseTemplates")) == (wanted["status"], parameters, templates):
+            continue
+        aws.apigateway.put_gateway_response(restApiId=api_id, responseType=kind, responseParameters=parameters,
+                                            responseTemplates=templates,
+                                            **({"statusCode": wanted["status"]} if wanted["status"] else {}))
+        changed = True
+    if changed:
+        say(f"REST API {api_id}: API Gateway's own answers as the API's (an unknown route 404); stage redeployed")
+        aws.apigateway.create_deployment(restApiId=api_id, stageName=api_stage)
 
 
 def watch(aws: Aws, stage: Stage, topic_arn: str, websocket_api_id: str) -> None:

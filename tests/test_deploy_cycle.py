@@ -49,6 +49,7 @@ from moto.server import ThreadedMotoServer
 
 import app as chat_app
 from chalicelib.storage.table import create_table, table_definition
+from devtools import gateway
 from infra import build_template, deploy, monitoring
 from infra.build_template import API_FUNCTION, FUNCTIONS, STAGES, STREAM_FUNCTION
 from infra.package import CLOSED_PORT
@@ -281,6 +282,9 @@ def snapshot(aws, project, stage_name):
         if any(f":function:{API_FUNCTION.name(stage)}/" in uri for uri in integrations.values()):
             stages = [s["stageName"] for s in aws.apigateway.get_stages(restApiId=api["id"])["item"]]
             settings = aws.apigateway.get_stage(restApiId=api["id"], stageName="api")
+            shot.setdefault("gateway_responses", {})[api["id"]] = {
+                response["responseType"]: response
+                for response in aws.apigateway.get_gateway_responses(restApiId=api["id"])["items"]}
             shot["rest_apis"][api["id"]] = {"name": api["name"], "integrations": integrations, "stages": stages,
                                             "stage": {key: settings.get(key)
                                                       for key in ("tracingEnabled", "methodSettings")}}
@@ -746,3 +750,15 @@ def test_a_deploy_again_keeps_what_watches_the_stage(cycle):
     assert api["stage"]["methodSettings"] == next(iter(first["rest_apis"].values()))["stage"]["methodSettings"]
     for configuration in again["functions"].values():
         assert configuration["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_api_gateways_own_answers_are_the_apis(first, stage):
+    """An unknown route is the API's 404, never API Gateway's 403 quoting the
+    Authorization header; its other errors carry the CORS headers."""
+    (api_id,) = first["rest_apis"]
+    responses = first["gateway_responses"][api_id]
+    unknown = responses["MISSING_AUTHENTICATION_TOKEN"]
+    assert unknown["statusCode"] == "404"
+    assert json.loads(unknown["responseTemplates"]["application/json"]) == gateway.UNKNOWN_ROUTE_BODY
+    for kind in ("MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"):
+        assert "gatewayresponse.header.Access-Control-Allow-Origin" in responses[kind]["responseParameters"]

@@ -161,3 +161,16 @@ def test_the_readme_states_each_stages_throttling_and_reservation():
         row = f"| {stage.name} | {stage.api_rate_limit:,.0f} / {stage.api_burst_limit:,} requests per second | " \
               f"{stage.stream_reserved_concurrency} |"
         assert row in readme, row
+
+
+def test_api_gateways_own_answers_are_the_apis_in_the_merged_template(stage):
+    """make package's template sets the gateway responses make deploy puts (test_deploy_cycle.py)."""
+    from devtools import gateway
+
+    rest = build_template.merge_template(stage)["Resources"][build_template.REST_API_ID]["Properties"]
+    unknown = rest["GatewayResponses"]["MISSING_AUTHENTICATION_TOKEN"]
+    assert unknown["StatusCode"] == "404"
+    assert json.loads(unknown["ResponseTemplates"]["application/json"]) == gateway.UNKNOWN_ROUTE_BODY
+    for kind in ("DEFAULT_4XX", "DEFAULT_5XX"):
+        assert "StatusCode" not in rest["GatewayResponses"][kind]
+        assert "Access-Control-Allow-Origin" in rest["GatewayResponses"][kind]["ResponseParameters"]["Headers"]
