@@ -323,6 +323,10 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
     type = UnicodeAttribute()
     text = UnicodeAttribute(default="")
     medias = JSONAttribute(default=list)
+    # Set by the fan-out, once, on the copy POST /chatroommessages wrote with its
+    # message: its chatroom's read state follows in the same transaction, on
+    # the condition that it is not set yet, so a replayed record never counts it twice.
+    counted = BooleanAttribute(null=True)
     owner_type = "agent"  # chatrooms belong to agents only
 
     @staticmethod
