@@ -1,12 +1,21 @@
 """Findings of issue 22 on who may change what, through the HTTP layer and the
 real stream records: a replayed record of an admin's post into another agent's
 chatroom counts once, mark-read to a copy the list index has not caught up
-with moves the marker."""
+with moves the marker, and a media carries exactly its type's payload."""
 
 import pytest
 
 from chalicelib.storage.models import ChatroommessageItem
-from tests.helpers import create_chat, insert_of, ok, room_of, send_chatmessage, send_chatroommessage
+from tests.helpers import (
+    assert_error,
+    create_chat,
+    insert_of,
+    ok,
+    room_of,
+    send_chatmessage,
+    send_chatroommessage,
+)
+from tests.test_files import uploaded_file
 
 
 @pytest.fixture
@@ -59,3 +68,14 @@ def test_mark_read_to_a_copy_the_index_has_not_caught_up_with_moves_the_marker(t
     assert room_of(a, chat)["tm_read"] == middle["tm_create"]
 
 
+# ---- 4. files ------------------------------------------------------------------------------
+
+def test_a_link_media_carrying_a_file_id_is_400_naming_the_media(trio):
+    a, b, _, chat = trio
+    file = uploaded_file(b)
+    link = {"type": "link", "link_url": "https://example.com/", "file_id": file["id"]}
+    response = b.post("/v1.0/chatmessages", {"chat_id": chat["id"], "type": "normal", "text": "t",
+                                             "medias": [{"type": "link", "link_url": "https://example.com/"}, link]})
+    assert_error(response, 400)
+    assert response.json_body["Message"].startswith("medias[1]"), response.json_body
+    assert_error(a.get(f"/v1.0/files/{file['id']}"), 404)
