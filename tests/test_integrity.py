@@ -5,6 +5,7 @@ to a copy the list index has not caught up with moves the marker, and a file's
 upload form changes nothing once the file is sent (nor does a refused send, or
 a media that carries another type's payload, give anyone a file)."""
 
+import threading
 from urllib.parse import unquote, urlsplit
 
 import pytest
@@ -182,3 +183,34 @@ def test_a_refused_chatroommessage_gives_no_one_the_file(trio):
                                                 "medias": [file_media(file)]}, headers={"Idempotency-Key": "k-2"})
     assert_error(refused, 409)
     assert_error(a.get(f"/v1.0/files/{file['id']}"), 404)
+
+
+def test_two_first_sends_of_one_file_at_once_leave_one_copy_and_no_upload(trio, monkeypatch):
+    """Both sends read the file pending and copy its upload (held at a barrier after their copy):
+    one is written, the other refused (409, retry); its copy is removed, and the upload once sent."""
+    a, b, _, chat = trio
+    file = uploaded_file(b)
+    statuses = []
+    both_copied = threading.Barrier(2, timeout=10)
+    head = objects.head
+
+    def head_once_both_copied(key):
+        both_copied.wait()
+        return head(key)
+
+    monkeypatch.setattr(objects, "head", head_once_both_copied)
+
+    def send(text):
+        statuses.append(b.post("/v1.0/chatmessages", {"chat_id": chat["id"], "type": "normal", "text": text,
+                                                      "medias": [file_media(file)]}).status_code)
+
+    threads = [threading.Thread(target=send, args=(text,)) for text in ("one", "two")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [200, 409], statuses
+    content, key = download(a, file)
+    assert content == PNG
+    listed = [item["Key"] for item in objects.client().list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert listed == [key], "the loser's copy is removed, and the upload once sent"
