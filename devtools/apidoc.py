@@ -72,7 +72,8 @@ ACCESS = {
                                                "marker is theirs); another agent's chatroom: 403.",
     "POST /v1.0/service_agents/chatrooms/{chatroom_id}/read": _OWN.format(what="chatroom"),
     "PUT /v1.0/chatmessages/{chatmessage_id}": "its sender only (admins and managers may delete a message, not "
-                                               "edit it); others: 403.",
+                                               "edit it), while the chat is live (else 404) and, a plain agent, "
+                                               "while a participant of it; others: 403.",
     "GET /v1.0/chatmessages/{chatmessage_id}/history": f"{_PRIVILEGED}; a plain agent while a participant of "
                                                        "the chat.",
     "POST /v1.0/chatmessages/{chatmessage_id}/reactions": f"{_PRIVILEGED}; a plain agent while a participant of "

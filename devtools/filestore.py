@@ -14,8 +14,9 @@ objects are put back before the API serves a request.
 Each file is written aside, fsynced and renamed over the old one (the
 description first, the bytes last): a crash at any point leaves the old
 version or the new one, and an object answered 204 survives any end of the
-process, and a power loss too. Copies and multipart uploads (which the
-service never makes) are not kept.
+process, and a power loss too. Copies (the service copies a file's upload at
+its first send) are kept as puts are; multipart uploads (which the service
+never makes) are not.
 """
 
 import contextlib
@@ -166,6 +167,7 @@ def keep(store: FileStore) -> None:
             store.save(key, stored.value, content_type, tags)
 
     post, put, put_tagging = S3Response._bucket_response_post, S3Response.put_object, S3Response.put_object_tagging
+    copy = S3Response.copy_object
     delete = S3Backend.delete_object
 
     def bucket_response_post(self, request, bucket_name):  # a browser-style upload (a presigned POST)
@@ -176,6 +178,11 @@ def keep(store: FileStore) -> None:
 
     def put_object(self):
         result = put(self)
+        sync(self.backend, self.bucket_name, self.parse_key_name())
+        return result
+
+    def copy_object(self):
+        result = copy(self)
         sync(self.backend, self.bucket_name, self.parse_key_name())
         return result
 
@@ -192,6 +199,7 @@ def keep(store: FileStore) -> None:
 
     S3Response._bucket_response_post = bucket_response_post
     S3Response.put_object = put_object
+    S3Response.copy_object = copy_object
     S3Response.put_object_tagging = put_object_tagging
     S3Backend.delete_object = delete_object
 

@@ -168,10 +168,10 @@ LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")  # the log groups ar
 # What the file routes do with the bucket (chalicelib/storage/objects.py;
 # tests/test_deploy.py reads it to check): objects only, under the bucket.
 FILES_OBJECT_ACTIONS = (
-    "s3:DeleteObject",  # DELETE /files/{id}, and a wrong upload removed
-    "s3:GetObject",  # HeadObject at a file's first send; the presigned GET
-    "s3:PutObject",  # the presigned POST (S3 checks its signer's permission when the client posts)
-    "s3:PutObjectTagging",  # the POST's `tagging` field (upload=pending), then upload=attached at the first send
+    "s3:DeleteObject",  # DELETE /files/{id}, a wrong upload removed, the upload once copied at the first send
+    "s3:GetObject",  # CopyObject's source and HeadObject at a file's first send; the presigned GET
+    "s3:PutObject",  # the presigned POST (S3 checks its signer's permission when the client posts); CopyObject
+    "s3:PutObjectTagging",  # the POST's `tagging` field (upload=pending); the sent copy's (upload=attached)
 )
 # On the bucket itself: without it, S3 answers a HEAD of a missing key 403, not 404.
 FILES_BUCKET_ACTIONS = ("s3:ListBucket",)

@@ -538,7 +538,9 @@ def test_the_files_policy_is_the_api_handlers_only_and_in_place_before_it(templa
 # boto3 S3 client calls -> the IAM actions S3 checks for them.
 S3_CALLS = {
     "head_object": {"s3:GetObject"},
-    "put_object_tagging": {"s3:PutObjectTagging"},
+    # CopyObject reads the source (GetObject), writes the target (PutObject) and, with TaggingDirective
+    # REPLACE, sets its tags (PutObjectTagging)
+    "copy_object": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
     "delete_object": {"s3:DeleteObject"},
     # The POST is authorized as its signer's PutObject, and its `tagging` field as PutObjectTagging.
     "generate_presigned_post": {"s3:PutObject", "s3:PutObjectTagging"},

@@ -54,10 +54,17 @@ def file_media(file):
     return {"type": "file", "file_id": file["id"]}
 
 
+def download_key(file):
+    """The key of the object the file's downloads get: its sent copy once sent, else its upload."""
+    item = boto3.client("dynamodb", region_name=REGION).get_item(TableName=TABLE, ConsistentRead=True, Key={
+        "pk": {"S": f"{file['customer_id']}#file#{file['id']}"}, "sk": {"S": "#"}}).get("Item", {})
+    return item.get("sent_key", {}).get("S") or f"{file['customer_id']}/{file['id']}"
+
+
 def stored_object(file):
-    """(bytes, content type, tags) of the file's object, or None."""
+    """(bytes, content type, tags) of the object the file's downloads get, or None."""
     s3 = objects.client()
-    key = f"{file['customer_id']}/{file['id']}"
+    key = download_key(file)
     try:
         got = s3.get_object(Bucket=BUCKET, Key=key)
     except ClientError:
@@ -402,7 +409,9 @@ def test_every_url_names_the_callers_own_customer_only(team, other_customer):
         assert {"key": f"{customer_id}/{file['id']}"} in policy_of(file)["conditions"]
     send_chatmessage(team.alice, team.chat, medias=[file_media(mine)])
     url = urlsplit(ok(team.bob.get(f"/v1.0/files/{mine['id']}"))["download_url"])
-    assert unquote(url.path) == f"/{team.customer.customer_id}/{mine['id']}"
+    sent = download_key(mine)  # the copy made at the first send, under an id of its own
+    assert sent.startswith(f"{team.customer.customer_id}/") and sent != f"{team.customer.customer_id}/{mine['id']}"
+    assert unquote(url.path) == f"/{sent}"
     assert parse_qs(url.query)["X-Amz-Expires"] == ["900"]
 
 
@@ -446,7 +455,7 @@ def inject_s3(monkeypatch):
     return plan
 
 
-@pytest.mark.parametrize("operation", ["HeadObject", "PutObjectTagging"])
+@pytest.mark.parametrize("operation", ["CopyObject", "HeadObject"])
 def test_a_passing_slowdown_at_send_is_retried(team, inject_s3, operation):
     file = uploaded_file(team.alice)
     inject_s3.arm(s3_error("SlowDown", 503), {operation}, times=2)
@@ -455,7 +464,7 @@ def test_a_passing_slowdown_at_send_is_retried(team, inject_s3, operation):
     assert ok(team.alice.get(f"/v1.0/files/{file['id']}"))["status"] == "uploaded"
 
 
-@pytest.mark.parametrize("operation", ["HeadObject", "PutObjectTagging"])
+@pytest.mark.parametrize("operation", ["CopyObject", "HeadObject"])
 def test_s3_busy_through_every_retry_at_send_is_503_and_sends_nothing(team, inject_s3, operation):
     file = uploaded_file(team.alice)
     inject_s3.arm(s3_error("SlowDown", 503), {operation}, times=1000)
@@ -465,6 +474,8 @@ def test_s3_busy_through_every_retry_at_send_is_503_and_sends_nothing(team, inje
     assert ok(team.alice.get(f"/v1.0/chatmessages?chat_id={team.chat['id']}"))["result"] == []
     assert ok(team.alice.get(f"/v1.0/files/{file['id']}"))["status"] == "pending" and chats_of(file) == []
     assert stored_object(file) is not None
+    keys = [listed["Key"] for listed in team.s3.list_objects_v2(Bucket=BUCKET).get("Contents", [])]
+    assert keys == [f"{file['customer_id']}/{file['id']}"], "the upload stays; no copy is left behind"
 
 
 def test_access_denied_is_a_logged_500_never_a_400_or_a_200(team, inject_s3, caplog):
@@ -564,12 +575,16 @@ def test_requests_per_operation(team, calls):
     assert plain == Counter({"dynamodb:UpdateItem": 1, "dynamodb:BatchGetItem": 1, "dynamodb:PutItem": 1}), \
         "no file: nothing more"
     first = counted(calls, lambda: team.alice.post("/v1.0/chatmessages", {**send, "medias": [file_media(file)]}))
-    assert first == plain + Counter({"dynamodb:BatchGetItem": 1, "s3:HeadObject": 1, "s3:PutObjectTagging": 1,
-                                     "dynamodb:TransactWriteItems": 1})
+    # the upload copied to the key downloads use, the copy checked, the message written with the file's record
+    # and link in one transaction, then the upload removed
+    assert first == plain - Counter({"dynamodb:PutItem": 1}) + Counter({
+        "dynamodb:BatchGetItem": 1, "s3:CopyObject": 1, "s3:HeadObject": 1, "dynamodb:TransactWriteItems": 1,
+        "s3:DeleteObject": 1})
     again = counted(calls, lambda: team.alice.post("/v1.0/chatmessages", {**send, "medias": [file_media(file)]}))
     assert again == plain + Counter({"dynamodb:BatchGetItem": 1})
     assert counted(calls, lambda: team.alice.get(f"/v1.0/files/{file['id']}")) == Counter({"dynamodb:GetItem": 1})
     assert counted(calls, lambda: team.bob.get(f"/v1.0/files/{file['id']}")) == Counter({
         "dynamodb:GetItem": 1, "dynamodb:Query": 1, "dynamodb:BatchGetItem": 1})
+    # the upload (a form posted again after the send puts one back) and the sent copy
     assert counted(calls, lambda: team.alice.delete(f"/v1.0/files/{file['id']}")) == Counter({
-        "dynamodb:GetItem": 1, "s3:DeleteObject": 1, "dynamodb:UpdateItem": 1})
+        "dynamodb:GetItem": 1, "s3:DeleteObject": 2, "dynamodb:UpdateItem": 1})

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
@@ -59,7 +59,12 @@ def test_round_trip_through_the_local_server_and_a_restart(data_dir):
         download = requests.get(got["download_url"], timeout=15)
         assert download.status_code == 200 and download.content == CONTENT
         assert download.headers["Content-Type"] == "application/pdf"
-        assert (Path(data_dir) / "files" / customer_id / file["id"]).read_bytes() == CONTENT
+        sent_key = unquote(urlsplit(got["download_url"]).path).split("/", 2)[2]  # path style: /bucket/key
+        assert sent_key.startswith(f"{customer_id}/") and sent_key != f"{customer_id}/{file['id']}"
+        assert (Path(data_dir) / "files" / sent_key).read_bytes() == CONTENT, "the copy made at the send is kept"
+        assert not (Path(data_dir) / "files" / customer_id / file["id"]).exists(), "the upload is removed"
+        assert upload(file, CONTENT[::-1]).status_code == 204  # the form again, within its 15 minutes
+        assert requests.get(got["download_url"], timeout=15).content == CONTENT, "changes nothing downloaded"
 
         server.process.send_signal(signal.SIGTERM)
         assert server.process.wait(timeout=15) == 0, server.output()
@@ -73,6 +78,7 @@ def test_round_trip_through_the_local_server_and_a_restart(data_dir):
         assert status == 200 and deleted["status"] == "deleted", deleted
         assert requests.get(got["download_url"], timeout=15).status_code in (403, 404)  # gone
         assert not (Path(data_dir) / "files" / customer_id / file["id"]).exists()
+        assert not (Path(data_dir) / "files" / sent_key).exists()
 
 
 def test_a_wrong_upload_is_refused_at_send_and_removed(data_dir):

@@ -125,7 +125,7 @@ OPERATIONS = {
         "post", f"/v1.0/chatrooms/{s['chatroom']['id']}/read", {}), {"GetItem": 1, "UpdateItem": 1, "BatchGetItem": 1}),
     "POST /chatrooms/{id}/read (to a copy)": ("agent", lambda s: (
         "post", f"/v1.0/chatrooms/{s['chatroom']['id']}/read", {"chatroommessage_id": s["copy"]["id"]}),
-        {"GetItem": 1, "Query": 1, "UpdateItem": 1, "BatchGetItem": 1}),
+        {"Query": 1, "UpdateItem": 1, "BatchGetItem": 2}),  # the chatroom and the copy in one consistent read
     "POST /chatmessages (a reply)": ("agent", lambda s: ("post", "/v1.0/chatmessages", {
         "chat_id": s["chat"]["id"], "text": "t", "parent_id": s["copy"]["messagechat_id"]}),
         {"UpdateItem": 1, "BatchGetItem": 1, "GetItem": 1, "TransactWriteItems": 1}),

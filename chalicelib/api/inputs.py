@@ -71,7 +71,7 @@ def describe(error) -> str:
     """'field.path: what is wrong' for the first few problems."""
     parts = []
     for problem in error.errors(include_url=False)[:3]:
-        where = ".".join(str(p) for p in problem["loc"]) or "body"
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in problem["loc"]).lstrip(".") or "body"
         message = problem["msg"].removeprefix("Value error, ")
         parts.append(f"{where}: {message}")
     return "; ".join(parts)

@@ -94,9 +94,14 @@ class Media(StrictModel):
 
     @model_validator(mode="after")
     def _payload_matches_type(self) -> "Media":
-        field = {"address": "address", "agent": "agent", "file": "file_id", "link": "link_url"}[self.type]
+        """Exactly its type's payload: another type's (a `file_id` on a link) would be stored unchecked."""
+        payloads = {"address": "address", "agent": "agent", "file": "file_id", "link": "link_url"}
+        field = payloads[self.type]
         if getattr(self, field) is None:
             raise ValueError(f"a media of type {self.type} needs {field}")
+        others = [name for name in payloads.values() if name != field and getattr(self, name) is not None]
+        if others:
+            raise ValueError(f"a media of type {self.type} carries only {field}, not {', '.join(others)}")
         return self
 
     def stored(self) -> dict:

@@ -12,7 +12,7 @@ from chalicelib.schemas.limits import PARTICIPANTS_MAX
 from chalicelib.services import access, readstate, views
 from chalicelib.services.chats import chat_type_for, create_chat_with_rooms
 from chalicelib.storage import paging
-from chalicelib.storage.models import ChatroomItem, ChatroommessageItem
+from chalicelib.storage.models import META, ChatroomItem, ChatroommessageItem, TableItem
 from chalicelib.storage.operations import ConditionFailed, attempt, is_live, load, soft_delete_actions, update
 
 if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a body is parsed
@@ -114,23 +114,21 @@ def owned_live_chatroom(principal: Principal, chatroom_id: str, action: str) -> 
 def mark_read(principal: Principal, chatroom_id: str, body: ChatroomRead):
     """Move the owner's read marker forward: to the newest copy (no id), or to
     a copy of this chatroom; never back. The unread count is recomputed from
-    the marker. At most 3 requests: the chatroom, (for a given copy) the
-    copies newer than the old marker, and one update conditioned on the
-    chatroom's revision, so a fan-out racing it is never lost."""
+    the marker. At most 3 requests: the chatroom (with the copy named, in one
+    consistent BatchGetItem: the list index may not show a copy just written),
+    for a copy newer than the marker the copies newer than the old marker,
+    and one update conditioned on the chatroom's revision, so a fan-out
+    racing it is never lost."""
     for _ in range(MARK_READ_ATTEMPTS):
-        room = load(ChatroomItem, principal.customer_id, chatroom_id, "chatroom")
-        if principal.agent_id != room.owner_id:
-            raise Forbidden(f"chatroom {chatroom_id}: only its owner moves its read marker")
-        if room.deleted:
-            raise NotFound(f"chatroom {chatroom_id} is deleted")
+        room, copy = _room_and_copy(principal, chatroom_id, body.chatroommessage_id)
+        _require_owner(principal, room)
         state = readstate.RoomState.of(room)
-        if body.chatroommessage_id is None:
+        if copy is None:
             target, unread = state.tm_activity, 0
         else:
-            found = _target_and_unread_after(room, state, body.chatroommessage_id)
-            if found is None:
+            if copy.tm_create <= state.tm_read:
                 return views.chatrooms([room])[0]  # a copy at or before the marker: it stays where it is
-            target, unread = found
+            target, unread = copy.tm_create, _unread_after(room, state, copy.tm_create)
         if target <= state.tm_read:
             return views.chatrooms([room])[0]
         actions = [ChatroomItem.tm_read.set(target), ChatroomItem.unread.set(unread), ChatroomItem.revision.add(1)]
@@ -153,10 +151,37 @@ def mark_read(principal: Principal, chatroom_id: str, body: ChatroomRead):
     raise Conflict(f"chatroom {chatroom_id} is changing right now; retry")
 
 
-def _target_and_unread_after(room: ChatroomItem, state, copy_id: str) -> tuple[str, int] | None:
-    """(the copy's tm_create, unread copies after it), from one Query of the
-    copies newer than the old marker. None: the copy is of this chatroom but
-    not newer than the marker. A copy of another chatroom: 400."""
+def _room_and_copy(principal: Principal, chatroom_id: str,
+                   copy_id: str | None) -> tuple[ChatroomItem, ChatroommessageItem | None]:
+    """The caller's chatroom, and the live copy of it that `copy_id` names
+    (400 if it names none): one consistent read."""
+    if copy_id is None:
+        return load(ChatroomItem, principal.customer_id, chatroom_id, "chatroom"), None
+    room_key = ChatroomItem.key(principal.customer_id, chatroom_id)
+    copy_key = ChatroommessageItem.key(principal.customer_id, copy_id)
+    found = {item.pk: item for item in attempt(lambda: list(TableItem.batch_get(
+        [(room_key, META), (copy_key, META)], consistent_read=True)), f"reading chatroom {chatroom_id}")}
+    room, copy = found.get(room_key), found.get(copy_key)
+    if room is None:
+        raise NotFound(f"chatroom {chatroom_id} not found")
+    _require_owner(principal, room)
+    if not isinstance(copy, ChatroommessageItem) or copy.chatroom_id != room.id:
+        raise BadRequest(f"chatroommessage_id: {copy_id} is not a message of chatroom {chatroom_id}")
+    if copy.deleted:
+        raise BadRequest(f"chatroommessage_id: {copy_id} is deleted")
+    return room, copy
+
+
+def _require_owner(principal: Principal, room: ChatroomItem) -> None:
+    if principal.agent_id != room.owner_id:
+        raise Forbidden(f"chatroom {room.id}: only its owner moves its read marker")
+    if room.deleted:
+        raise NotFound(f"chatroom {room.id} is deleted")
+
+
+def _unread_after(room: ChatroomItem, state, target: str) -> int:
+    """The unread copies newer than `target`, from one Query of the copies
+    newer than the old marker."""
     for settle in range(3):
         newer = attempt(lambda: list(ChatroommessageItem.list_index.query(
             ChatroommessageItem.list_key(room.customer_id, room.id),
@@ -168,15 +193,4 @@ def _target_and_unread_after(room: ChatroomItem, state, copy_id: str) -> tuple[s
         if len(others) == state.unread or settle == 2:
             break
         time.sleep(0.1 * (settle + 1))
-    target = next((copy for copy in newer if copy.id == copy_id), None)
-    if target is None:
-        try:
-            copy = load(ChatroommessageItem, room.customer_id, copy_id, "chatroommessage")
-        except NotFound:
-            copy = None
-        if copy is None or copy.chatroom_id != room.id:
-            raise BadRequest(f"chatroommessage_id: {copy_id} is not a message of chatroom {room.id}")
-        if copy.deleted:
-            raise BadRequest(f"chatroommessage_id: {copy_id} is deleted")
-        return None
-    return target.tm_create, sum(1 for copy in others if copy.tm_create > target.tm_create)
+    return sum(1 for copy in others if copy.tm_create > target)

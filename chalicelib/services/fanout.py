@@ -91,8 +91,10 @@ def copy_message(message: ChatmessageItem) -> None:
         room.owner_id, room.customer_id, room.id = delivery.owner_id, message.customer_id, delivery.chatroom_id
         copy = ChatroommessageItem.copy_of(message, delivery.chatroom_id, delivery.owner_id)
         if delivery.chatroom_id == message.origin_chatroom_id:
-            # written with the message by POST /chatroommessages: only its chatroom's state follows
-            tx.condition_check(ChatroommessageItem, copy.pk, META, condition=is_live())
+            # written with the message by POST /chatroommessages: only its chatroom's state follows,
+            # once (the mark is set with it), and not for a copy deleted since
+            tx.update(ChatroommessageItem.keyed(message.customer_id, copy.id), [ChatroommessageItem.counted.set(True)],
+                      condition=is_live() & ChatroommessageItem.counted.does_not_exist())
         else:
             # conditional, so that a replayed record never brings back a copy
             # deleted since (by its owner, or with its chatmessage), nor counts twice
@@ -103,7 +105,7 @@ def copy_message(message: ChatmessageItem) -> None:
 
     def refused(delivery: "Delivery", reasons: list) -> "Delivery | None":
         if reasons[0] == CONDITION_FAILED:
-            return None  # copied already (a replay), deleted since, or the sender's copy is gone
+            return None  # copied (or, the sender's own copy, counted) already: a replay; or deleted since
         try:
             room = load(ChatroomItem, message.customer_id, delivery.chatroom_id, "chatroom")
         except NotFound:

@@ -3,31 +3,37 @@ messages as medias `{type: file, file_id}`, downloaded through presigned GETs.
 
 - `create_file` writes the record (pending) and signs a POST that S3 accepts
   only for the file's key, its declared size and type, for 15 minutes.
-- `attach` (called by the sends) checks every file a message names: a file of
-  the caller's customer that they may read, not deleted; at its first send,
-  one HEAD checks the stored object has the declared size and type (where
-  the store does not enforce POST policies, as moto, this is the check) and
-  marks it uploaded. It records, in the file's partition, the chats the file
-  was sent in.
+- `prepare` (called by sends and edits, before anything is written) checks
+  every file a message names: a file of the caller's customer that they may
+  read, not deleted; at its first send, its upload is copied to a key of its
+  own that downloads use and that its upload form cannot reach (a second POST
+  of the form neither replaces nor expires what is downloaded), and one HEAD
+  checks the copy has the declared size and type (where the store does not
+  enforce POST policies, as moto, this is the check). The `Attachment` it
+  returns writes, in the message's own transaction, the file as uploaded and
+  the chats it was sent in (in the file's partition): a refused send gives
+  no one the file. Then the upload is removed (or, refused, the copy).
 - `get_file` answers the record, with a presigned GET once uploaded, to its
   uploader, customer tokens, admins and managers, and agents of a chat it
   was sent in (one Query of those chats, one BatchGetItem of the caller's
   member items in them); to anyone else, 404.
 - `delete_file` (its uploader, customer tokens, admins, managers) removes the
-  object and marks the record deleted; messages keep their media.
+  objects and marks the record deleted; messages keep their media.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 from typing import TYPE_CHECKING
 
 from chalicelib.auth import Principal
-from chalicelib.clock import now
-from chalicelib.errors import BadRequest, Forbidden, NotFound
+from chalicelib.clock import new_id, now
+from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound, ServiceError
 from chalicelib.storage import objects
 from chalicelib.storage.models import META, ChatItem, ChatMemberItem, FileChatItem, FileItem, TableItem
-from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, attempt, is_live, load, transact, update
+from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, attempt, is_live, load, update
 
 if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a body is parsed
     from chalicelib.schemas.bodies import FileCreate
@@ -38,6 +44,7 @@ if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a bod
 ATTACH_WITHIN_SECONDS = 23 * 3600
 RECORD_TTL_SECONDS = 25 * 3600  # DynamoDB's TTL then drops a record never sent
 BATCH_GET_MAX = 100
+log = logging.getLogger(__name__)
 
 
 def create_file(principal: Principal, body: FileCreate) -> FileItem:
@@ -55,19 +62,22 @@ def create_file(principal: Principal, body: FileCreate) -> FileItem:
 def get_file(principal: Principal, file_id: str) -> FileItem:
     file = _readable(principal, file_id)
     if file.status == "uploaded":
-        file.download_url = objects.presigned_get(file.object_key, file.name)
+        file.download_url = objects.presigned_get(file.download_key, file.name)
     return file
 
 
 def delete_file(principal: Principal, file_id: str) -> FileItem:
-    """Remove the object first (so a deleted record always means the object is
-    gone), then mark the record: one DeleteObject and one conditional
-    UpdateItem. Deleting again removes any late upload and answers the same."""
+    """Remove the objects first (so a deleted record always means they are
+    gone), then mark the record: one DeleteObject (two once sent: the upload
+    and its sent copy) and one conditional UpdateItem. Deleting again removes
+    any late upload and answers the same."""
     file = _readable(principal, file_id)
     if not principal.is_privileged and not _owned(principal, file):
         raise Forbidden(f"file {file_id} was uploaded by someone else; only its uploader, an admin or a manager "
                         "may delete it")
     objects.remove(file.object_key)
+    if file.sent_key:
+        objects.remove(file.sent_key)
     if file.deleted:
         return file
     when = now()
@@ -79,18 +89,86 @@ def delete_file(principal: Principal, file_id: str) -> FileItem:
         return load(FileItem, principal.customer_id, file_id, "file")
 
 
-def attach(principal: Principal, medias: list, chat_id: str) -> list[dict]:
-    """The medias of a message to `chat_id`, as stored; every file they name
-    checked, and recorded as sent in this chat. BadRequest names
-    `medias[i].file_id` and the reason. Sends naming no file cost nothing; a
-    file already sent in this chat, one BatchGetItem."""
+class Attachment:
+    """What a message's medias do to the files they name: checked (and, at a
+    file's first send, its upload copied) before the message is written, then
+    recorded in the message's own transaction (`write`), so a refused send
+    gives no one a file. `stored`: the medias as stored."""
+
+    def __init__(self, stored: list[dict], chat_id: str, files: list[FileItem] = (), linked: set[str] = frozenset(),
+                 sent_keys: dict[str, str] | None = None, field=None):
+        self.stored, self.chat_id = stored, chat_id
+        self._files, self._linked, self._field = list(files), linked, field
+        self._sent_keys = sent_keys or {}  # file id -> the copy this request made of its upload
+        self.needed = bool(self._files)  # anything to add to the message's transaction
+        self._first = 0  # where its actions start in the transaction
+        self._actions: list[FileItem | None] = []  # per action: its file (None: the file's link)
+
+    def write(self, tx) -> None:
+        """Add to the message's transaction: each file sent for the first time
+        marked uploaded with its copy (on the condition that it is still
+        pending and live), each other one checked live, each not yet linked to
+        this chat linked."""
+        self._first, self._actions = len(tx.kinds), []
+        when = now()
+        for file in self._files:
+            keyed = FileItem.keyed(file.customer_id, file.id)
+            if file.id in self._sent_keys:
+                tx.update(keyed, actions=[FileItem.status.set("uploaded"),
+                                          FileItem.sent_key.set(self._sent_keys[file.id]),
+                                          FileItem.tm_update.set(when), FileItem.expires_at.remove()],
+                          condition=is_live() & (FileItem.status == "pending"))
+            else:
+                tx.condition_check(FileItem, keyed.pk, META, condition=is_live())
+            self._actions.append(file)
+            if file.pk not in self._linked:
+                tx.save(FileChatItem.of(file, self.chat_id))
+                self._actions.append(None)
+
+    def explain(self, reasons: list) -> None:
+        """A refused transaction: raise what a file's refused condition means
+        (deleted: 400; sent by another request meanwhile: 409, retry)."""
+        mine = reasons[self._first:self._first + len(self._actions)]
+        for file, reason in zip(self._actions, mine, strict=False):
+            if file is None or reason != CONDITION_FAILED:
+                continue
+            current = load(FileItem, file.customer_id, file.id, "file")
+            if current.deleted:
+                raise BadRequest(f"{self._field(file.id)}: file {file.id} is deleted")
+            raise Conflict(f"{self._field(file.id)}: file {file.id} was sent by another request at the same "
+                           "moment; retry")
+
+    def settle(self, written: bool) -> None:
+        """After the transaction: written, the uploads now copied are removed
+        (their forms can change nothing that is downloaded); not written, the
+        copies this request made are. Best effort either way: a leftover upload
+        is tagged pending (the lifecycle rule removes it within a day)."""
+        for file in self._files:
+            if file.id in self._sent_keys:
+                _remove_quietly(file.object_key if written else self._sent_keys[file.id])
+
+    @contextlib.contextmanager
+    def writing(self):
+        """`with attachment.writing() as done: ...; done()` once the message is written."""
+        written = []
+        try:
+            yield lambda: written.append(True)
+        finally:
+            self.settle(bool(written))
+
+
+def prepare(principal: Principal, medias: list, chat_id: str) -> Attachment:
+    """The medias of a message to `chat_id`; every file they name checked.
+    BadRequest names `medias[i].file_id` and the reason. Sends naming no file
+    cost nothing; a file already sent in this chat, one BatchGetItem; a first
+    send, a CopyObject and a HeadObject of the copy (what downloads will get)."""
     stored = [media.stored() for media in medias]
     positions: dict[str, int] = {}
     for index, media in enumerate(stored):
         if media.get("type") == "file":
             positions.setdefault(media["file_id"], index)
     if not positions:
-        return stored
+        return Attachment(stored, chat_id)
     customer_id = principal.customer_id
     keys = []
     for file_id in positions:
@@ -98,71 +176,63 @@ def attach(principal: Principal, medias: list, chat_id: str) -> list[dict]:
         keys += [(pk, META), (pk, FileChatItem.sort_key(chat_id))]
     found = attempt(lambda: list(TableItem.batch_get(keys, consistent_read=True)), "reading the files")
     files = {item.id: item for item in found if isinstance(item, FileItem)}
-    sent_here = {item.pk for item in found if isinstance(item, FileChatItem)}
+    linked = {item.pk for item in found if isinstance(item, FileChatItem)}
 
     def field(file_id: str) -> str:
         return f"medias[{positions[file_id]}].file_id"
 
     for file_id in positions:
         file = files.get(file_id)
-        if file is None or (file.pk not in sent_here and not _may_read(principal, file)):
+        if file is None or (file.pk not in linked and not _may_read(principal, file)):
             raise BadRequest(f"{field(file_id)}: no file {file_id} (upload one with POST /v1.0/files)")
         if file.deleted:
             raise BadRequest(f"{field(file_id)}: file {file_id} is deleted")
-        if file.status == "pending":
-            _check_upload(file, field(file_id))
-    writes = [file for file in files.values() if file.status == "pending" or file.pk not in sent_here]
-    if writes:
-        _record(writes, chat_id, sent_here, field)
-    return stored
+    sent_keys: dict[str, str] = {}
+    try:
+        for file in files.values():
+            if file.status == "pending":
+                sent_keys[file.id] = _copy_upload(file, field(file.id))
+    except BaseException:
+        for sent_key in sent_keys.values():
+            _remove_quietly(sent_key)
+        raise
+    writes = [file for file in files.values() if file.status == "pending" or file.pk not in linked]
+    return Attachment(stored, chat_id, writes, linked, sent_keys, field)
 
 
-def _check_upload(file: FileItem, field: str) -> None:
-    """The first send of a file: its upload is there, within the time allowed,
-    with the declared size and type (one HeadObject), then out of the
-    lifecycle rule's reach (one PutObjectTagging). A wrong object is removed."""
+def _copy_upload(file: FileItem, field: str) -> str:
+    """The first send of a file: its upload, sent within the time allowed, is
+    copied to a key of its own (one CopyObject) that downloads will use, and
+    the copy must have the declared size and type (one HeadObject). A wrong
+    upload is removed, with its copy. Returns the copy's key."""
     if _expired(file):
         raise BadRequest(f"{field}: file {file.id} was not sent within {ATTACH_WITHIN_SECONDS // 3600} hours of "
                          "its creation and its upload is removed; upload it again as a new file")
-    stored = objects.head(file.object_key)
-    if stored is None:
+    sent_key = objects.object_key(file.customer_id, new_id())
+    if not objects.copy_sent(file.object_key, sent_key):
         raise BadRequest(f"{field}: file {file.id} is not uploaded yet: POST it to its upload url first")
-    if stored.size != file.size or stored.content_type.lower() != file.content_type:
+    try:
+        stored = objects.head(sent_key)
+    except ServiceError:
+        _remove_quietly(sent_key)
+        raise
+    if stored is None or stored.size != file.size or stored.content_type.lower() != file.content_type:
         objects.remove(file.object_key)
-        raise BadRequest(f"{field}: the upload of file {file.id} is {stored.size} bytes of "
-                         f"{stored.content_type or 'no type'}, not the declared {file.size} bytes of "
+        objects.remove(sent_key)
+        size, content_type = (stored.size, stored.content_type) if stored else (0, "")
+        raise BadRequest(f"{field}: the upload of file {file.id} is {size} bytes of "
+                         f"{content_type or 'no type'}, not the declared {file.size} bytes of "
                          f"{file.content_type}; it was removed: upload it again while its upload url is valid, "
                          "or create a new file")
-    if not objects.mark_attached(file.object_key):
-        raise BadRequest(f"{field}: file {file.id} is not uploaded yet: POST it to its upload url first")
+    return sent_key
 
 
-def _record(files: list[FileItem], chat_id: str, sent_here: set[str], field) -> None:
-    """One transaction: each pending file marked uploaded (and its TTL
-    removed), each file not yet linked to this chat linked, all on the
-    condition that none was deleted meanwhile."""
-    when = now()
-
-    def build(tx) -> None:
-        for file in files:
-            keyed = FileItem.keyed(file.customer_id, file.id)
-            if file.status == "pending":
-                tx.update(keyed, actions=[FileItem.status.set("uploaded"), FileItem.tm_update.set(when),
-                                          FileItem.expires_at.remove()], condition=is_live())
-            else:
-                tx.condition_check(FileItem, keyed.pk, META, condition=is_live())
-            if file.pk not in sent_here:
-                tx.save(FileChatItem.of(file, chat_id))
-
+def _remove_quietly(key: str) -> None:
+    """Cleaning up after the answer is decided: a failure is logged, never answered."""
     try:
-        transact(build, "recording the files sent")
-    except ConditionFailed as failed:
-        # The reasons come in the order build() added the actions: a file's, then its link's.
-        actions = [item for file in files for item in ([file] if file.pk in sent_here else [file, None])]
-        deleted = [file for file, reason in zip(actions, failed.reasons, strict=False)
-                   if file is not None and reason == CONDITION_FAILED]
-        file = (deleted or files)[0]
-        raise BadRequest(f"{field(file.id)}: file {file.id} is deleted") from None
+        objects.remove(key)
+    except ServiceError as error:
+        log.warning("could not remove s3 object %s (%s); the lifecycle rule or a later delete will", key, error)
 
 
 # ---- who may read a file ---------------------------------------------------------------

@@ -9,7 +9,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.auth import Principal
 from chalicelib.errors import Conflict
 from chalicelib.storage.models import META, IdempotencyItem, TableItem
-from chalicelib.storage.operations import ConditionFailed, attempt, transact
+from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, attempt, transact
 
 TTL_SECONDS = 24 * 3600
 CLAIM_ATTEMPTS = 3
@@ -24,7 +24,8 @@ def write_once(principal: Principal, scope: str, key: str | None, body_hash: str
                ) -> tuple[str, str | None] | None:
     """Write `items` atomically (and whatever `extra(tx)` adds). With a key,
     also claim it; if it was claimed before, write nothing and return the ids
-    of the first result instead."""
+    of the first result instead. A condition of `extra` that fails raises
+    ConditionFailed, its reasons in the order the actions were added."""
 
     def write(tx, claim=None) -> None:
         if claim is not None:
@@ -50,7 +51,9 @@ def write_once(principal: Principal, scope: str, key: str | None, body_hash: str
         try:
             transact(lambda tx: write(tx, claim), f"storing the {scope[:-1]}")
             return None
-        except ConditionFailed:
+        except ConditionFailed as failed:
+            if failed.reasons and failed.reasons[0] != CONDITION_FAILED:
+                raise  # another of the write's conditions than the claim: the caller's to explain
             first = _claimed(claim.pk)
             if first is None:
                 continue  # lost a race that nobody won: try again

@@ -11,20 +11,23 @@ from urllib.parse import unquote
 
 from chalicelib import metrics
 from chalicelib.auth import Principal
-from chalicelib.clock import now
+from chalicelib.clock import NOT_DELETED, now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
 from chalicelib.services import access, files, idempotency, limits, membership, readstate, views
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
     ChatItem,
+    ChatMemberItem,
     ChatmessageItem,
     ChatmessageVersionItem,
     ChatroomItem,
     ChatroommessageItem,
+    ChatStatusItem,
     TableItem,
 )
 from chalicelib.storage.operations import (
+    CONDITION_FAILED,
     ConditionFailed,
     attempt,
     is_live,
@@ -73,6 +76,25 @@ def _counts_reply(parent: ChatmessageItem | None):
                                 [ChatmessageItem.reply_count.add(1)], condition=ChatmessageItem.pk.exists())
 
 
+def _write_send(principal: Principal, scope: str, key: str | None, body, items: list, ids: tuple,
+                parent: ChatmessageItem | None, attachment: files.Attachment):
+    """The send's one write: its items, the parent's reply count, and what it
+    records of its files, together (a refused send gives no one a file).
+    Returns the first result's ids when the Idempotency-Key was used before."""
+    adders = [add for add in (_counts_reply(parent), attachment.write if attachment.needed else None) if add]
+    extra = (lambda tx: [add(tx) for add in adders]) if adders else None
+    with attachment.writing() as written:
+        try:
+            first = idempotency.write_once(principal, scope, key, idempotency.request_hash(body.model_dump_json()),
+                                           items, ids, extra=extra)
+        except ConditionFailed as failed:
+            attachment.explain(failed.reasons)
+            raise Conflict(f"{scope[:-1]}: what it names changed meanwhile; retry") from None
+        if first is None:
+            written()
+    return first
+
+
 def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | None):
     limits.allow_send(principal)  # first: over a limit, nothing is read or written
     membership.require_live_member(principal, body.chat_id, "chat_id: chat")
@@ -83,13 +105,10 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
         source = body.source.model_dump()
     else:
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
-    medias = files.attach(principal, body.medias, body.chat_id)
-    message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now(),
-                                  parent_id=body.parent_id)
-    first = idempotency.write_once(
-        principal, "chatmessages", key, idempotency.request_hash(body.model_dump_json()),
-        [message], (message.id, None), extra=_counts_reply(parent),
-    )
+    attachment = files.prepare(principal, body.medias, body.chat_id)
+    message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text,
+                                  attachment.stored, now(), parent_id=body.parent_id)
+    first = _write_send(principal, "chatmessages", key, body, [message], (message.id, None), parent, attachment)
     if first:
         message = load(ChatmessageItem, principal.customer_id, first[0], "chatmessage")
     else:
@@ -165,31 +184,65 @@ def delete_chatmessage(principal: Principal, message_id: str):
 # ---- edits and history --------------------------------------------------------------------
 
 def edit_chatmessage(principal: Principal, message_id: str, body: ChatmessageEdit):
-    """Its sender only (admins too may delete a message, not put words in it).
-    The earlier version goes to the history in the same transaction: two items
-    written whatever the size of the group (copies show the chatmessage's text)."""
-    for _ in range(CHANGE_ATTEMPTS):
-        message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
-        if not sent_by(message, principal.agent_id):
-            raise Forbidden(f"chatmessage {message_id}: only its sender may edit it")
-        if message.deleted:
-            raise NotFound(f"chatmessage {message_id} is deleted")
-        tm = now()
-        medias = files.attach(principal, body.medias, message.chat_id)
+    """Its sender only (admins too may delete a message, not put words in it),
+    while the chat is live and, as for a send, they are still a participant
+    of it (admins and managers, who may send to any chat, need not be). The earlier version goes to
+    the history in the same transaction, which also checks the chat's status
+    and the sender's member item and records the files the new medias name:
+    one transaction whatever the size of the group (copies show the
+    chatmessage's text)."""
+    message = _editable(principal, load(ChatmessageItem, principal.customer_id, message_id, "chatmessage"))
+    attachment = files.prepare(principal, body.medias, message.chat_id)
+    with attachment.writing() as written:
+        for _ in range(CHANGE_ATTEMPTS):
+            tm = now()
 
-        def write(tx, message=message, tm=tm, medias=medias) -> None:
-            tx.save(ChatmessageVersionItem.of(message), condition=ChatmessageVersionItem.pk.does_not_exist())
-            tx.update(message, [ChatmessageItem.text.set(body.text), ChatmessageItem.medias.set(medias),
-                                ChatmessageItem.tm_update.set(tm)],
-                      condition=is_live() & (ChatmessageItem.tm_update == message.tm_update))
+            def write(tx, message=message, tm=tm) -> None:
+                tx.save(ChatmessageVersionItem.of(message), condition=ChatmessageVersionItem.pk.does_not_exist())
+                tx.update(message, [ChatmessageItem.text.set(body.text),
+                                    ChatmessageItem.medias.set(attachment.stored), ChatmessageItem.tm_update.set(tm)],
+                          condition=is_live() & (ChatmessageItem.tm_update == message.tm_update))
+                chat = ChatItem.key(message.customer_id, message.chat_id)
+                tx.condition_check(ChatStatusItem, chat, ChatStatusItem.SORT_KEY,
+                                   condition=ChatStatusItem.tm_delete == NOT_DELETED)
+                if not principal.is_privileged:  # as for a send: admins and managers need not be in the chat
+                    tx.condition_check(ChatMemberItem, chat, ChatMemberItem.sort_key(principal.agent_id),
+                                       condition=ChatMemberItem.pk.exists())
+                if attachment.needed:
+                    attachment.write(tx)
 
-        try:
-            transact(write, "editing the chatmessage")
-        except ConditionFailed:
-            continue  # edited or deleted meanwhile: read again
-        message.text, message.medias, message.tm_update = body.text, medias, tm
-        return views.chatmessage(message)
+            try:
+                transact(write, "editing the chatmessage")
+            except ConditionFailed as failed:
+                if CONDITION_FAILED in failed.reasons[2:3 if principal.is_privileged else 4]:
+                    _require_editor_in_live_chat(principal, message.chat_id)  # else: a chat indexed just now
+                attachment.explain(failed.reasons)
+                # edited or deleted meanwhile: read again
+                message = _editable(principal, load(ChatmessageItem, principal.customer_id, message_id, "chatmessage"))
+                continue
+            written()
+            message.text, message.medias, message.tm_update = body.text, attachment.stored, tm
+            return views.chatmessage(message)
     raise Conflict(f"chatmessage {message_id} is changing right now; retry")
+
+
+def _editable(principal: Principal, message: ChatmessageItem) -> ChatmessageItem:
+    if not sent_by(message, principal.agent_id):
+        raise Forbidden(f"chatmessage {message.id}: only its sender may edit it")
+    if message.deleted:
+        raise NotFound(f"chatmessage {message.id} is deleted")
+    return message
+
+
+def _require_editor_in_live_chat(principal: Principal, chat_id: str) -> None:
+    """Why an edit's check of the chat failed: deleted (404), or the sender is
+    no longer in it (403). A chat written before member items is indexed here
+    (and the edit tried again)."""
+    chat, member = membership.chat_and_member(principal.customer_id, chat_id, principal.agent_id)
+    if chat.deleted:
+        raise NotFound(f"chat {chat_id} is deleted: its messages can no longer be edited")
+    if member is None and not principal.is_privileged:
+        raise Forbidden(f"chatmessage: only participants of chat {chat_id} may edit their messages in it")
 
 
 def chatmessage_history(principal: Principal, message_id: str, page: paging.PageRequest) -> paging.Page:
@@ -276,14 +329,12 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
     membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
     parent = _parent(principal, room.chat_id, body.parent_id)
-    medias = files.attach(principal, body.medias, room.chat_id)
+    attachment = files.prepare(principal, body.medias, room.chat_id)
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
-                                  medias, now(), origin_chatroom_id=room.id, parent_id=body.parent_id)
+                                  attachment.stored, now(), origin_chatroom_id=room.id, parent_id=body.parent_id)
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
-    first = idempotency.write_once(
-        principal, "chatroommessages", key, idempotency.request_hash(body.model_dump_json()),
-        [message, copy], (message.id, copy.id), extra=_counts_reply(parent),
-    )
+    first = _write_send(principal, "chatroommessages", key, body, [message, copy], (message.id, copy.id), parent,
+                        attachment)
     if first:
         return get_chatroommessage(principal, first[1])
     metrics.count("MessagesSent")

@@ -340,6 +340,10 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
     type = UnicodeAttribute()
     text = UnicodeAttribute(default="")
     medias = JSONAttribute(default=list)
+    # Set by the fan-out, once, on the copy POST /chatroommessages wrote with its
+    # message: its chatroom's read state follows in the same transaction, on
+    # the condition that it is not set yet, so a replayed record never counts it twice.
+    counted = BooleanAttribute(null=True)
     owner_type = "agent"  # chatrooms belong to agents only
 
     @staticmethod
@@ -380,12 +384,13 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
 
 
 class FileItem(Resource, discriminator="file"):
-    """An attachment: its record here, its bytes in the files' bucket under
-    `{customer_id}/{id}` (`object_key`). pending (created, maybe uploaded) ->
-    uploaded (checked at the first send that names it) -> deleted (the object
-    is gone, the record stays). A pending record carries a TTL: the bucket's
-    lifecycle rule removes an upload never sent within a day, and DynamoDB
-    removes its record."""
+    """An attachment: its record here, its bytes in the files' bucket: the
+    upload under `{customer_id}/{id}` (`object_key`), and from its first send
+    a copy under `sent_key`, which downloads use and no upload form reaches.
+    pending (created, maybe uploaded) -> uploaded (checked and copied at the
+    first send that names it) -> deleted (the objects are gone, the record
+    stays). A pending record carries a TTL: the bucket's lifecycle rule
+    removes an upload never sent within a day, and DynamoDB removes its record."""
 
     owner_type = UnicodeAttribute()  # agent | customer
     owner_id = UnicodeAttribute()  # the uploading agent, or the customer for a customer token
@@ -394,6 +399,9 @@ class FileItem(Resource, discriminator="file"):
     size = NumberAttribute()
     status = UnicodeAttribute()
     expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)
+    # `{customer_id}/{an id of its own}`; None: pending, or sent before sent copies
+    # (their upload key is what downloads use).
+    sent_key = UnicodeAttribute(null=True)
     # Only in answers (set by the service, never stored).
     upload = None
     download_url = None
@@ -419,7 +427,12 @@ class FileItem(Resource, discriminator="file"):
 
     @property
     def object_key(self) -> str:
+        """The upload's key, the one the presigned POST is bound to."""
         return f"{self.customer_id}/{self.id}"
+
+    @property
+    def download_key(self) -> str:
+        return self.sent_key or self.object_key
 
 
 class FileChatItem(TableItem, discriminator="file-chat"):

@@ -1,5 +1,5 @@
-"""The files' bucket: presigned URLs, and the three object requests the
-service makes (HEAD, tagging, DELETE), under the table's write-error policy
+"""The files' bucket: presigned URLs, and the object requests the service
+makes (COPY, HEAD, DELETE), under the table's write-error policy
 (storage/operations.py):
 
 - "no such object" is a business answer (`None`, `False`), never an error;
@@ -9,9 +9,10 @@ service makes (HEAD, tagging, DELETE), under the table's write-error policy
   answered 500.
 
 Every request is idempotent, so a retry never does anything twice. Keys are
-`{customer_id}/{file_id}`, made here from ids only: nothing a client sends
-ever reaches a key. The S3 client is made on first use (importing boto3 is a
-good part of a cold start, and most requests never touch a file).
+`{customer_id}/{id}` (a file's upload under its id, its sent copy under an
+id of its own), made from ids only: nothing a client sends ever reaches a
+key. The S3 client is made on first use (importing boto3 is a good part of
+a cold start, and most requests never touch a file).
 """
 
 import logging
@@ -38,7 +39,8 @@ TRANSIENT_CODES = frozenset({
 })
 MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
 # The lifecycle rule of the bucket expires objects tagged UPLOAD_TAG=PENDING a day after
-# their upload: a file never sent in a message. Sending one tags it ATTACHED.
+# their upload: every upload (the presigned POST requires the tag), so a file never sent,
+# or an upload form posted again after the send. A sent file's copy is tagged ATTACHED.
 UPLOAD_TAG = "upload"
 PENDING = "pending"
 ATTACHED = "attached"
@@ -177,13 +179,16 @@ def head(key: str) -> StoredObject | None:
     return StoredObject(int(found["ContentLength"]), found.get("ContentType", ""))
 
 
-def mark_attached(key: str) -> bool:
-    """Tag the object as sent, out of the lifecycle rule's reach: one
-    PutObjectTagging. False if it is not there."""
+def copy_sent(upload_key: str, sent_key: str) -> bool:
+    """Copy an upload to the key its downloads use, tagged ATTACHED (out of
+    the lifecycle rule's reach): one CopyObject (S3 copies up to 5 GB in one
+    request; a file is at most 30 MiB). Its upload form cannot reach that key.
+    False if the upload is not there."""
     name = bucket()
-    tagging = {"TagSet": [{"Key": UPLOAD_TAG, "Value": ATTACHED}]}
     try:
-        attempt(lambda: client().put_object_tagging(Bucket=name, Key=key, Tagging=tagging), "tagging the file")
+        attempt(lambda: client().copy_object(
+            Bucket=name, Key=sent_key, CopySource={"Bucket": name, "Key": upload_key}, MetadataDirective="COPY",
+            TaggingDirective="REPLACE", Tagging=f"{UPLOAD_TAG}={ATTACHED}"), "keeping the sent file")
     except ClientError:  # missing
         return False
     return True
