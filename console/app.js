@@ -442,6 +442,7 @@ async function handleEvent({ type, data }) {
   switch (type) {
     case "chatroom_created":
     case "chatroom_updated":
+    case "chatroom_read_state": // the read state alone, keyed by chatroom_id
     case "chatroom_deleted":
       if (data.owner_id === undefined || data.owner_id === state.me.id) await upsertRoom(data);
       break;

@@ -244,7 +244,7 @@ def test_two_agents_chat_live_in_chromium(stack, browsers):
     b.switch_to.window(bob_other)
     b.execute_script("""
         const [socket, room] = [window.sockets.at(-1), arguments[0]];
-        const event = {type: "chatroom_updated", data: {chatroom_id: room, unread_count: 7}};
+        const event = {type: "chatroom_read_state", data: {chatroom_id: room, unread_count: 7}};
         socket.dispatchEvent(new MessageEvent("message", {data: JSON.stringify(event)}));
     """, room_b)
     bob.wait_for(lambda d: _unread(d, room_b) == "7")

@@ -105,13 +105,14 @@ MEMBER_WRITES_PER_SECOND = 500
 
 def _write_the_rest(chat: ChatItem, rooms: list[ChatroomItem], members: list) -> None:
     """After the transaction: the other chatrooms (each its own partition) at
-    full speed, then their member items, paced, the last one last (the stream
+    full speed, then their member items, paced (in the same batches: as few
+    requests as 25 items a batch allow), the last one last (the stream
     handler waits for it). The chat exists from the transaction on, so a
     failure here is not the create's: the stream handler writes what is
     missing (fanout.ensure_chatrooms) and the create answers 200."""
     try:
-        put_all(ChatroomItem, rooms, "creating the chat's chatrooms")
-        put_all(ChatMemberItem, members, "indexing the chat's members", items_per_second=MEMBER_WRITES_PER_SECOND)
+        put_all(ChatroomItem, rooms + members, "creating the chat's chatrooms",
+                paced=(len(rooms), MEMBER_WRITES_PER_SECOND))
     except Exception:  # noqa: BLE001 - whatever it was, the chat is there and the stream finishes it
         log.exception("chat %s: writing its other chatrooms failed; the stream handler completes them", chat.id)
 

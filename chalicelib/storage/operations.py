@@ -121,14 +121,17 @@ _sleep, _monotonic = time.sleep, time.monotonic  # a fake clock in tests
 CONCURRENT_BATCH_WRITES = 4
 
 
-def put_all(model: type[TableItem], items: list[TableItem], what: str, items_per_second: int | None = None) -> None:
+def put_all(model: type[TableItem], items: list[TableItem], what: str,
+            paced: tuple[int, int] | None = None) -> None:
     """Put every item, 25 to a BatchWriteItem, up to CONCURRENT_BATCH_WRITES of
     them at once (a 1,000-agent group's 1,900 items in a fraction of 77
-    round trips), each under the policy above; or, with `items_per_second`
-    (items of one partition), one batch after another at that pace. The batch
-    with the last item goes only once all the others are written: whoever
-    sees the last item sees them all."""
+    round trips), each under the policy above. `paced` = (first, per second):
+    the batches that hold items[first:] (one partition's) go one after another,
+    at most `per second` items a second, after the others. The batch with the
+    last item goes only once all the others are written: whoever sees the
+    last item sees them all."""
     chunks = [items[start:start + BATCH_WRITE_MAX] for start in range(0, len(items), BATCH_WRITE_MAX)]
+    first_paced = paced[0] // BATCH_WRITE_MAX if paced else len(chunks) - 1
 
     def write(chunk: list[TableItem]) -> None:
         def request() -> None:
@@ -138,22 +141,19 @@ def put_all(model: type[TableItem], items: list[TableItem], what: str, items_per
 
         attempt(request, what)
 
-    if items_per_second:
-        started = _monotonic()
-        for number, chunk in enumerate(chunks):
-            due = started + number * BATCH_WRITE_MAX / items_per_second
-            if due > _monotonic():
-                _sleep(due - _monotonic())
-            write(chunk)
-        return
-    if len(chunks) > 1:
+    if first_paced > 0:
         from concurrent.futures import ThreadPoolExecutor  # large groups only: not on a cold start's path
 
         with ThreadPoolExecutor(CONCURRENT_BATCH_WRITES) as pool:
-            for written in [pool.submit(write, chunk) for chunk in chunks[:-1]]:
+            for written in [pool.submit(write, chunk) for chunk in chunks[:first_paced]]:
                 written.result()
-    if chunks:
-        write(chunks[-1])
+    started = _monotonic()
+    for number, chunk in enumerate(chunks[max(first_paced, 0):]):
+        if paced:
+            due = started + number * BATCH_WRITE_MAX / paced[1]
+            if due > _monotonic():
+                _sleep(due - _monotonic())
+        write(chunk)
 
 
 def load(model: type[R], customer_id: str, item_id: str, what: str) -> R:
