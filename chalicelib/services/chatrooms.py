@@ -125,15 +125,16 @@ def mark_read(principal: Principal, chatroom_id: str, body: ChatroomRead):
             raise NotFound(f"chatroom {chatroom_id} is deleted")
         state = readstate.RoomState.of(room)
         if body.chatroommessage_id is None:
-            target, unread = state.tm_activity, 0
+            target, unread, mentions = state.tm_activity, 0, 0
         else:
             found = _target_and_unread_after(room, state, body.chatroommessage_id)
             if found is None:
                 return views.chatrooms([room])[0]  # a copy at or before the marker: it stays where it is
-            target, unread = found
+            target, unread, mentions = found
         if target <= state.tm_read:
             return views.chatrooms([room])[0]
-        actions = [ChatroomItem.tm_read.set(target), ChatroomItem.unread.set(unread), ChatroomItem.revision.add(1)]
+        actions = [ChatroomItem.tm_read.set(target), ChatroomItem.unread.set(unread),
+                   ChatroomItem.mention_count.set(mentions), ChatroomItem.revision.add(1)]
         if state.revision is None:  # written before read state
             actions += [ChatroomItem.tm_activity.set(state.tm_activity),
                         ChatroomItem.gsi3pk.set(ChatroomItem.by_activity_key(room.customer_id, room.owner_id)),
@@ -153,8 +154,9 @@ def mark_read(principal: Principal, chatroom_id: str, body: ChatroomRead):
     raise Conflict(f"chatroom {chatroom_id} is changing right now; retry")
 
 
-def _target_and_unread_after(room: ChatroomItem, state, copy_id: str) -> tuple[str, int] | None:
-    """(the copy's tm_create, unread copies after it), from one Query of the
+def _target_and_unread_after(room: ChatroomItem, state, copy_id: str) -> tuple[str, int, int] | None:
+    """(the copy's tm_create, unread copies after it, those of them that
+    mention the owner), from one Query of the
     copies newer than the old marker. None: the copy is of this chatroom but
     not newer than the marker. A copy of another chatroom: 400."""
     for settle in range(3):
@@ -179,4 +181,5 @@ def _target_and_unread_after(room: ChatroomItem, state, copy_id: str) -> tuple[s
         if copy.deleted:
             raise BadRequest(f"chatroommessage_id: {copy_id} is deleted")
         return None
-    return target.tm_create, sum(1 for copy in others if copy.tm_create > target.tm_create)
+    after = [copy for copy in others if copy.tm_create > target.tm_create]
+    return target.tm_create, len(after), sum(1 for copy in after if copy.mentioned)

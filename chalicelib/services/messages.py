@@ -73,7 +73,7 @@ def _counts_reply(parent: ChatmessageItem | None):
 
 
 def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | None):
-    membership.require_live_member(principal, body.chat_id, "chat_id: chat")
+    membership.require_live_member(principal, body.chat_id, "chat_id: chat", mentions=body.mentions)
     parent = _parent(principal, body.chat_id, body.parent_id)
     if not principal.is_privileged:
         source = caller_source(principal)  # plain agents speak only as themselves
@@ -83,7 +83,7 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
     medias = files.attach(principal, body.medias, body.chat_id)
     message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now(),
-                                  parent_id=body.parent_id)
+                                  parent_id=body.parent_id, mentions=body.mentions)
     first = idempotency.write_once(
         principal, "chatmessages", key, idempotency.request_hash(body.model_dump_json()),
         [message], (message.id, None), extra=_counts_reply(parent),
@@ -269,11 +269,13 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     chatroom's copy at once (written with the message, in one transaction)."""
     access.require_agent(principal, "sending a chatroommessage")
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
-    membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
+    # its own chatroom: a participant; everyone it mentions must be one too
+    membership.require_live(principal.customer_id, room.chat_id, "chat", mentions=body.mentions)
     parent = _parent(principal, room.chat_id, body.parent_id)
     medias = files.attach(principal, body.medias, room.chat_id)
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
-                                  medias, now(), origin_chatroom_id=room.id, parent_id=body.parent_id)
+                                  medias, now(), origin_chatroom_id=room.id, parent_id=body.parent_id,
+                                  mentions=body.mentions)
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
     first = idempotency.write_once(
         principal, "chatroommessages", key, idempotency.request_hash(body.model_dump_json()),

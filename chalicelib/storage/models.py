@@ -200,6 +200,7 @@ class ChatroomItem(Resource, discriminator="chatroom"):
     last_copy_id = UnicodeAttribute(null=True)  # that copy
     last_messagechat_id = UnicodeAttribute(null=True)  # and its chatmessage
     revision = NumberAttribute(null=True)  # bumped by every change of the above: writes condition on it
+    mention_count = NumberAttribute(null=True)  # of the unread copies, those that mention the owner (absent: 0)
 
     @staticmethod
     def key(customer_id: str, chatroom_id: str) -> str:
@@ -258,21 +259,26 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     reply_count = NumberAttribute(null=True)  # its live replies
     # "<owner_type>:<owner_id>:<emoji>" -> {emoji, owner_type, owner_id, tm_create}: one per (caller, emoji)
     reactions = MapAttribute(null=True)
+    mentions = ListAttribute(of=UnicodeAttribute, null=True)  # agent ids, participants at the send
 
     @staticmethod
     def key(customer_id: str, message_id: str) -> str:
         return f"{customer_id}#chatmessage#{message_id}"
 
+    def mentions_agent(self, agent_id: str) -> bool:
+        return agent_id in (self.mentions or ())
+
     @classmethod
     def new(cls, customer_id: str, chat_id: str, source: dict, message_type: str, text: str, medias: list, tm: str,
-            origin_chatroom_id: str | None = None, parent_id: str | None = None) -> "ChatmessageItem":
+            origin_chatroom_id: str | None = None, parent_id: str | None = None,
+            mentions: list[str] | None = None) -> "ChatmessageItem":
         mid, c = new_id(), customer_id
         message = cls(
             cls.key(c, mid),
             id=mid, customer_id=c, chat_id=chat_id, source=source, type=message_type, text=text,
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
-            parent_id=parent_id, reply_count=0, reactions={},
+            parent_id=parent_id, reply_count=0, reactions={}, mentions=list(mentions) if mentions else None,
             gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
         if parent_id:
@@ -323,6 +329,9 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
     type = UnicodeAttribute()
     text = UnicodeAttribute(default="")
     medias = JSONAttribute(default=list)
+    # True when its chatmessage mentions this copy's owner: a mark-read recounts
+    # the chatroom's mention_count from the copies it reads anyway.
+    mentioned = BooleanAttribute(null=True)
     owner_type = "agent"  # chatrooms belong to agents only
 
     @staticmethod
@@ -347,6 +356,7 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
             source=message.source, type=message.type, tm_create=message.tm_create, tm_update=message.tm_create,
             gsi1pk=cls.list_key(c, chatroom_id), gsi1sk=list_sort_key(message.tm_create, cid),
             gsi2pk=cls.by_message_key(c, message.id), gsi2sk=chatroom_id,
+            mentioned=True if message.mentions_agent(owner_id) else None,
         )
 
     @classmethod
@@ -477,14 +487,47 @@ class ConnectionRouteItem(TableItem, discriminator="connection-route"):
     customer_id = UnicodeAttribute()
     audiences = ListAttribute(of=UnicodeAttribute)
     expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+    agent_name = UnicodeAttribute(null=True)  # the agent's name from the token: typing frames show it
 
     @staticmethod
     def key(connection_id: str) -> str:
         return f"ws#{connection_id}"
 
 
+class PresenceItem(TableItem, discriminator="presence"):
+    """An agent's status, filed in the partition of the agent's AudienceItem
+    (sort key `presence`): the presence of 100 agents and their live
+    connections come back in two BatchGetItems of 100 keys."""
+
+    customer_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    tm_update = UnicodeAttribute()
+    SORT_KEY = "presence"
+
+
+class PresenceWatcherItem(TableItem, discriminator="presence-watcher"):
+    """A websocket connection that watches an agent's presence, in that
+    agent's audience partition (sort key `watcher#<connection id>`): a status
+    change finds its watchers with one Query; it lives as long as the connection."""
+
+    connection_id = UnicodeAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+    SORT_PREFIX = "watcher#"
+
+
+class TypingThrottleItem(TableItem, discriminator="typing-throttle"):
+    """When an agent may next be pushed as typing in a chat, in the agent's
+    audience partition (sort key `typing#<chat id>`); the stream handler has
+    no business with it (no fan-out, no event), and its TTL sweeps it."""
+
+    until_ms = NumberAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+    SORT_PREFIX = "typing#"
+
+
 MODELS = (
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
     ChatmessageVersionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem, IdempotencyItem,
-    AudienceItem, ConnectionRouteItem,
+    AudienceItem, ConnectionRouteItem, PresenceItem, PresenceWatcherItem, TypingThrottleItem,
 )
