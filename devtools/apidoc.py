@@ -85,6 +85,10 @@ ACCESS = {
                                  "are participants); anyone else: 404.",
     "DELETE /v1.0/files/{file_id}": f"its uploader, {_PRIVILEGED}. An agent of a chat it was sent in: 403; "
                                     "anyone else: 404.",
+    "PUT /v1.0/presence": "agent tokens only (any permission): the caller's own status. A customer token: 403.",
+    "GET /v1.0/presence": "any token of the customer (agents of another customer are simply never seen).",
+    "GET /v1.0/chatmessages/{chatmessage_id}/receipts": f"{_PRIVILEGED}; a plain agent while a participant of "
+                                                        "the chat.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".

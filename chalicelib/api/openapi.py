@@ -86,7 +86,9 @@ def build_document(app) -> dict:
         parameters += [_uuid_parameter(name, "query", True) for name in op.required_query]
         parameters += [_uuid_parameter(name, "query", False) for name in op.query]
         if op.page:
-            parameters += PAGING_PARAMETERS
+            parameters += PAGING_PARAMETERS if op.page_size_max == PAGE_SIZE_MAX else [
+                {**PAGING_PARAMETERS[0], "schema": {**PAGING_PARAMETERS[0]["schema"], "maximum": op.page_size_max,
+                                                    "default": op.page_size_max}}, PAGING_PARAMETERS[1]]
         if op.idempotent:
             parameters.append(IDEMPOTENCY_HEADER)
         responses = {"200": {"description": "OK", "content": {

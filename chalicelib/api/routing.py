@@ -46,6 +46,7 @@ class Operation:
     query: tuple[str, ...] = ()  # optional UUID query parameters
     required_query: tuple[str, ...] = ()  # required UUID query parameters
     orders: tuple[str, ...] = ("create",)  # list orders offered (`order` query parameter when more than one)
+    page_size_max: int = inputs.PAGE_SIZE_MAX  # a list whose whole answer is small may offer larger pages
     path_strings: tuple[str, ...] = ()  # path parameters that are not ids (validated by the view's service)
     idempotent: bool = False  # takes an Idempotency-Key header
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404))
@@ -94,7 +95,7 @@ class Router:
         for name in operation.query:
             arguments[name] = inputs.query_id(request, name, required=False)
         if operation.page:
-            arguments["page"] = inputs.page(request, operation.orders)
+            arguments["page"] = inputs.page(request, operation.orders, operation.page_size_max)
         if operation.idempotent:
             arguments["idempotency_key"] = inputs.idempotency_key(request)
         if operation.body:

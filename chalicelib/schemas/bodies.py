@@ -143,6 +143,10 @@ class ChatroomRead(StrictModel):
     chatroommessage_id: UUIDStr | None = None
 
 
+class PresenceUpdate(StrictModel):
+    status: Literal["available", "away", "busy", "offline"]
+
+
 class FileCreate(StrictModel):
     name: Annotated[str, Field(min_length=1, max_length=NAME_MAX,
                                description="the file's name, shown to whoever downloads it; no control characters")]

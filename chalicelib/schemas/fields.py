@@ -16,6 +16,9 @@ FIELDS: dict[str, tuple[str, ...]] = {
                         "tm_create", "tm_update", "tm_delete", "owner_type", "owner_id", "metadata", "parent_id",
                         "mentions"),
     "ChatmessageVersion": ("text", "medias", "tm_update"),
+    "Presence": ("agent_id", "status", "online", "tm_update"),
+    "PresenceList": ("result",),
+    "Receipt": ("agent_id", "tm_read"),
     "File": ("id", "customer_id", "owner_id", "name", "content_type", "size", "status", "upload", "download_url",
              "tm_create", "tm_update", "tm_delete", "owner_type"),
 }

@@ -109,6 +109,26 @@ class ChatmessageVersion(_Resource):
     tm_update: str  # when this version was written
 
 
+class Presence(_Resource):
+    """An agent's presence: `online` while they have a live websocket connection."""
+
+    agent_id: str
+    status: Literal["available", "away", "busy", "offline"]  # offline for an agent never seen
+    online: bool
+    tm_update: str  # when the status was last set; "" for an agent who never set one
+
+
+class PresenceList(_Resource):
+    result: list[Presence]  # in the order asked
+
+
+class Receipt(_Resource):
+    """A participant (not the sender) whose read marker is at or past the message."""
+
+    agent_id: str
+    tm_read: str  # their read marker
+
+
 class FileUpload(BaseModel):
     """A presigned S3 POST: send a multipart/form-data POST to `url` with every
     field of `fields`, then the file as the last field, `file`."""

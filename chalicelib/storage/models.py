@@ -517,13 +517,16 @@ class PresenceWatcherItem(TableItem, discriminator="presence-watcher"):
 
 
 class TypingThrottleItem(TableItem, discriminator="typing-throttle"):
-    """When an agent may next be pushed as typing in a chat, in the agent's
-    audience partition (sort key `typing#<chat id>`); the stream handler has
-    no business with it (no fan-out, no event), and its TTL sweeps it."""
+    """When an agent may next be pushed as typing in a chat (sort key: the
+    chat id). The stream handler has no business with it (no fan-out, no
+    event: it is neither a resource nor a chat's item), and its TTL sweeps it."""
 
     until_ms = NumberAttribute()
     expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
-    SORT_PREFIX = "typing#"
+
+    @staticmethod
+    def key(customer_id: str, agent_id: str) -> str:
+        return f"{customer_id}#typing#{agent_id}"
 
 
 MODELS = (
