@@ -93,6 +93,18 @@ def query_id(request, name: str, required: bool) -> str | None:
     return uuid_value(value, name)
 
 
+LIST_QUERY_MAX = 100  # values of one repeated query parameter
+
+
+def query_list(request, name: str) -> list[str]:
+    """Every value of a repeated UUID query parameter (`?x=a&x=b`): 1 to LIST_QUERY_MAX."""
+    query = request.query_params
+    values = query.getlist(name) if query is not None and name in query else []
+    if not 1 <= len(values) <= LIST_QUERY_MAX:
+        raise BadRequest(f"{name}: give 1 to {LIST_QUERY_MAX} (repeat the parameter), got {len(values)}")
+    return [uuid_value(value, name) for value in values]
+
+
 ORDERS = ("create", "activity")
 ACTIVITY_TOKEN_PREFIX = "activity:"
 

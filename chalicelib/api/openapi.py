@@ -7,7 +7,7 @@ import re
 
 from chalice import Blueprint
 
-from chalicelib.api.inputs import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, body_model
+from chalicelib.api.inputs import LIST_QUERY_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, body_model
 from chalicelib.api.routing import NO_BODY
 
 bp = Blueprint(__name__)
@@ -85,6 +85,10 @@ def build_document(app) -> dict:
                                "schema": {"type": "string", "enum": list(op.orders), "default": op.orders[0]}})
         parameters += [_uuid_parameter(name, "query", True) for name in op.required_query]
         parameters += [_uuid_parameter(name, "query", False) for name in op.query]
+        parameters += [{"name": name, "in": "query", "required": True, "style": "form", "explode": True,
+                        "description": f"repeat it for each value: ?{name}=...&{name}=...",
+                        "schema": {"type": "array", "minItems": 1, "maxItems": LIST_QUERY_MAX,
+                                   "items": {"type": "string", "format": "uuid"}}} for name in op.list_query]
         if op.page:
             parameters += PAGING_PARAMETERS if op.page_size_max == PAGE_SIZE_MAX else [
                 {**PAGING_PARAMETERS[0], "schema": {**PAGING_PARAMETERS[0]["schema"], "maximum": op.page_size_max,

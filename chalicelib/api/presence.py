@@ -18,14 +18,12 @@ def set_presence(caller, body):
 
 
 @route("GET", "/presence", "The presence of 1 to 100 agents of your customer, in the order asked",
-       returns="PresenceList", errors=(400, 401),
+       returns="PresenceList", errors=(400, 401), list_query=("agent_id",),
        description="Repeat the `agent_id` query parameter for each agent (1 to 100 UUIDs): "
                    "`?agent_id=...&agent_id=...`. An agent never seen is `offline`, `online: false`, "
                    "`tm_update: \"\"`.")
-def get_presence(caller):
-    query = bp.current_request.query_params
-    return presence.get_presence(caller, query.getlist("agent_id") if query is not None and "agent_id" in query
-                                 else [])
+def get_presence(caller, agent_id):
+    return presence.get_presence(caller, agent_id)
 
 
 @route("GET", "/chatmessages/{chatmessage_id}/receipts",

@@ -45,6 +45,7 @@ class Operation:
     page: bool = False  # a list envelope of `returns`
     query: tuple[str, ...] = ()  # optional UUID query parameters
     required_query: tuple[str, ...] = ()  # required UUID query parameters
+    list_query: tuple[str, ...] = ()  # required, repeated UUID query parameters (?x=..&x=..), as lists
     orders: tuple[str, ...] = ("create",)  # list orders offered (`order` query parameter when more than one)
     page_size_max: int = inputs.PAGE_SIZE_MAX  # a list whose whole answer is small may offer larger pages
     path_strings: tuple[str, ...] = ()  # path parameters that are not ids (validated by the view's service)
@@ -94,6 +95,8 @@ class Router:
             arguments[name] = inputs.query_id(request, name, required=True)
         for name in operation.query:
             arguments[name] = inputs.query_id(request, name, required=False)
+        for name in operation.list_query:
+            arguments[name] = inputs.query_list(request, name)
         if operation.page:
             arguments["page"] = inputs.page(request, operation.orders, operation.page_size_max)
         if operation.idempotent:
