@@ -79,6 +79,19 @@ def test_presence_refusals(customer, make_agent, other_customer):
     assert presence_of(other_customer, a)[0]["status"] == "offline"  # another customer's agent is never seen
 
 
+def test_presence_items_go_through_the_stream_as_nothing(customer, make_agent, fanout, pushed):
+    a, watcher = make_agent(), make_agent()
+    watching = connect(watcher)
+    frame(watching, {"type": "watch_presence", "agent_ids": [a.id]})
+    ok(a.put("/v1.0/presence", {"status": "away"}))
+    pushed.clear()
+    records = fanout.read_event()["Records"]
+    kinds = {r["dynamodb"]["NewImage"].get("kind", {}).get("S") for r in records}
+    assert {"presence", "presence-watcher"} <= kinds
+    assert fanout.invoke({"Records": records}) == {"batchItemFailures": []}
+    assert not pushed  # no fan-out, no event: the status change was pushed by the request itself
+
+
 def test_a_status_change_is_pushed_to_its_watchers_only(customer, make_agent, pushed):
     a, watcher, bystander = make_agent(), make_agent(), make_agent()
     create_chat(customer, a, watcher, bystander)  # sharing a chat is not watching
