@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from chalicelib.storage.models import ChatroomItem
 from tests.helpers import (
     assert_error,
     chatroommessages_of,
@@ -162,3 +163,20 @@ def test_concurrent_fanouts_and_mark_reads_keep_the_mention_count_exact(trio, fa
     assert room_of(a, chat)["mention_count"] == recount(a, chat)
     ok(a.post(f"/v1.0/chatrooms/{mine['id']}/read", {}))
     assert counts(a, chat) == (0, 0)
+
+
+def test_a_chatroom_written_before_read_state_counts_its_mentions_from_its_copies(trio, fanout):
+    a, b, _, chat = trio
+    send_chatmessage(b, chat, "before", mentions=[a.id])
+    send_chatmessage(b, chat, "not you")
+    fanout.drain()
+    stored = ChatroomItem.get(ChatroomItem.key(a.customer_id, room_of(a, chat)["id"]), "#")
+    stored.update([ChatroomItem.unread.remove(), ChatroomItem.tm_read.remove(), ChatroomItem.tm_activity.remove(),
+                   ChatroomItem.revision.remove(), ChatroomItem.last_copy_id.remove(),
+                   ChatroomItem.last_messagechat_id.remove(), ChatroomItem.mention_count.remove()])
+    assert counts(a, chat) == (0, 0)  # nothing known yet: shown as read
+    send_chatmessage(b, chat, "after", mentions=[a.id])
+    fanout.drain()
+    assert counts(a, chat) == (3, 2)
+    shown = ok(a.post(f"/v1.0/chatrooms/{room_of(a, chat)['id']}/read", {}))
+    assert (shown["unread_count"], shown["mention_count"]) == (0, 0)
