@@ -41,7 +41,6 @@ from chalicelib.storage.models import (
 )
 from chalicelib.storage.operations import attempt
 
-STATUSES = ("available", "away", "busy", "offline")
 AGENTS_MAX = 100  # agents in one GET /presence or one watch_presence frame
 # At most this many watchers of one agent are told of a change (one Query
 # page): what one change costs is bounded whatever the number of watchers.
@@ -67,8 +66,8 @@ class Sender:
 
 def sender_of(connection_id: str) -> Sender | None:
     try:
-        route = attempt(lambda: ConnectionRouteItem.get(ConnectionRouteItem.key(connection_id), META),
-                        "reading a connection")
+        route = attempt(lambda: ConnectionRouteItem.get(ConnectionRouteItem.key(connection_id), META,
+                                                        consistent_read=True), "reading a connection")
     except DoesNotExist:
         return None
     prefix = connections.agent_audience("")
