@@ -195,12 +195,12 @@ class ChatroomItem(Resource, discriminator="chatroom"):
     # Read state, kept by the writes that add or remove copies (services/readstate.py).
     # Chatrooms written before read state have none of them: see the defaults there.
     unread = NumberAttribute(null=True)  # live copies not from the owner newer than tm_read
+    mention_count = NumberAttribute(null=True)  # of the unread copies, those that mention the owner (absent: 0)
     tm_read = UnicodeAttribute(null=True)  # the read marker
     tm_activity = UnicodeAttribute(null=True)  # tm_create of the newest live copy (or of the chatroom)
     last_copy_id = UnicodeAttribute(null=True)  # that copy
     last_messagechat_id = UnicodeAttribute(null=True)  # and its chatmessage
     revision = NumberAttribute(null=True)  # bumped by every change of the above: writes condition on it
-    mention_count = NumberAttribute(null=True)  # of the unread copies, those that mention the owner (absent: 0)
 
     @staticmethod
     def key(customer_id: str, chatroom_id: str) -> str:
