@@ -45,7 +45,8 @@ def test_two_agents_see_each_others_typing_and_presence(server, stack):
     listen_a, listen_b = Listener(server, a_token, stack), Listener(server, b_token, stack)
 
     send(listen_a, {"type": "watch_presence", "agent_ids": [b_id, c_id]})
-    watching = listen_a.wait_for(lambda m: m["type"] == "presence")
+    watching = listen_a.wait_for(lambda m: m["type"] == "presence", 30)
+    assert watching, (listen_a.received, server.output()[-4000:])  # what came instead, and what the server said
     assert [(p["agent_id"], p["status"], p["online"]) for p in watching["data"]["result"]] == [
         (b_id, "offline", True), (c_id, "offline", False)]
     send(listen_b, {"type": "watch_presence", "agent_ids": [a_id]})
