@@ -40,9 +40,10 @@ def test_two_agents_see_each_others_typing_and_presence(server, stack):
     b_id, b_api, b_token = agent(server, customer)
     c_id, _, c_token = agent(server, customer)
     a_token = server.token(customer, a_id, name="alice", permission=16)  # the name typing shows
+    # connected first: a push that reaches a connection still connecting finds it gone (and forgets it)
+    listen_a, listen_b = Listener(server, a_token, stack), Listener(server, b_token, stack)
     status, room = a_api.call("POST", "/chatrooms", {"participant_ids": [b_id], "name": "pair"})
     assert status == 200, room
-    listen_a, listen_b = Listener(server, a_token, stack), Listener(server, b_token, stack)
 
     send(listen_a, {"type": "watch_presence", "agent_ids": [b_id, c_id]})
     watching = listen_a.wait_for(lambda m: m["type"] == "presence", 30)

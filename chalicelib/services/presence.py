@@ -164,12 +164,28 @@ def _partition_state(customer_id: str, agent_id: str, presence: PresenceItem | N
     return _State(shown, len(live), watchers)
 
 
-def connection_changed(customer_id: str, agent_id: str, connected: bool, endpoint: str | None) -> None:
-    """After a connect or a disconnect: tell the watchers when the agent's
-    `online` flipped (their first connection came, or their last went). One
-    Query when nobody watches; then one BatchGetItem and the pushes."""
+def watchers_before_connect(customer_id: str, agent_id: str) -> _State | None:
+    """Before a connect is registered: the agent's presence and watchers if
+    this connection will flip them online (someone watches, none is live).
+    One Query when nobody watches, then one BatchGetItem. Read before the
+    registration, so the connect handler does no more work after it than
+    before: a push that reaches a connection still connecting finds it gone."""
     state = _partition_state(customer_id, agent_id, only_if_watched=True)
-    if state is not None and state.live_connections == (1 if connected else 0):  # the first came, the last went
+    return state if state is not None and state.live_connections == 0 else None
+
+
+def announce_online(state: _State, endpoint: str | None) -> None:
+    """After the connect is registered: its watchers learn the agent is online."""
+    state.shown.online = True
+    push_each(endpoint, state.watchers, {"type": EVENT, "data": _data(state.shown)})
+
+
+def connection_closed(customer_id: str, agent_id: str, endpoint: str | None) -> None:
+    """After a disconnect: when it was the agent's last connection, the
+    watchers learn they are offline. One Query when nobody watches; then one
+    BatchGetItem and the pushes."""
+    state = _partition_state(customer_id, agent_id, only_if_watched=True)
+    if state is not None and state.live_connections == 0:
         push_each(endpoint, state.watchers, {"type": EVENT, "data": _data(state.shown)})
 
 

@@ -38,9 +38,11 @@ def on_connect(event):
         principal = auth.authenticate(raw.get("headers") or {}, _query_tokens(raw))
     except Unauthorized as error:
         return Response(body={"Code": error.code, "Message": error.message}, status_code=401)
+    flip = _best_effort(lambda p: p.watchers_before_connect(principal.customer_id, principal.agent_id)) \
+        if principal.is_agent else None
     connections.register(principal, event.connection_id)
-    if principal.is_agent:
-        _online_may_have_flipped(principal.customer_id, principal.agent_id, True, event)
+    if flip is not None:
+        _best_effort(lambda p: p.announce_online(flip, _management_endpoint(event)))
     return None
 
 
@@ -88,14 +90,16 @@ def on_disconnect(event):
     sender = presence.sender_of(event.connection_id)
     connections.forget(event.connection_id)
     if sender is not None and sender.agent_id is not None:
-        _online_may_have_flipped(sender.customer_id, sender.agent_id, False, event)
+        _best_effort(lambda p: p.connection_closed(sender.customer_id, sender.agent_id, _management_endpoint(event)))
 
 
-def _online_may_have_flipped(customer_id: str, agent_id: str, connected: bool, event) -> None:
-    """Best effort: a failure here never refuses the connect nor the disconnect."""
+def _best_effort(step):
+    """A presence step of a connect or disconnect (`step(presence module)`):
+    a failure here is logged, and never refuses the connect nor the disconnect."""
     from chalicelib.services import presence
 
     try:
-        presence.connection_changed(customer_id, agent_id, connected, _management_endpoint(event))
+        return step(presence)
     except Exception:  # noqa: BLE001 (logged; the connection itself is fine)
-        log.exception("presence after a connection change of agent %s", agent_id)
+        log.exception("presence around a connection change")
+        return None
