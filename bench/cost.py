@@ -465,17 +465,6 @@ def main() -> None:
             f"/v1.0/chatmessages/{message['id']}/history",
             floor=Floor({"GetItem": 2, "Query": 1}, "the message, the caller's member item, 1 Query of the message's "
                         "partition (versions, newest first)", budget="GET /chatmessages/{id}/history"))
-        api("GET /chatmessages/{id}/receipts", "agent (participant)", c, "GET",
-            f"/v1.0/chatmessages/{message['id']}/receipts",
-            floor=Floor({"GetItem": 1, "Query": 1, "BatchGetItem": 1}, "the message, 1 Query of the chat's member "
-                        "items (membership and chatrooms), 1 BatchGetItem of their chatrooms' read markers per 100"))
-        api("PUT /presence", "agent", a, "PUT", "/v1.0/presence", {"status": "busy"},
-            floor=Floor({"PutItem": 1, "Query": 1, "BatchGetItem": 1}, "the status item, who watches (1 Query of "
-                        "the agent's partition), whether the agent is connected (their audience item)"))
-        api("GET /presence (7 agents)", "agent", b, "GET",
-            "/v1.0/presence?" + "&".join(f"agent_id={x.id}" for x in agents),
-            floor=Floor({"BatchGetItem": 2}, "the status items, then the audience items: 2 BatchGetItems for up "
-                        "to 100 agents"))
         react_why = ("the message, the caller's member item (may they read it?), then 1 UpdateItem of the message's "
                      "reactions map conditioned on live and absent: 1 item whatever the group's size")
         api("POST /chatmessages/{id}/reactions", "agent (participant)", c, "POST",
