@@ -7,7 +7,7 @@ import re
 
 from chalice import Blueprint
 
-from chalicelib.api.inputs import LIST_QUERY_MAX, PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, body_model
+from chalicelib.api.inputs import PAGE_SIZE_DEFAULT, PAGE_SIZE_MAX, body_model
 from chalicelib.api.routing import NO_BODY
 
 bp = Blueprint(__name__)
@@ -49,6 +49,7 @@ def build_document(app) -> dict:
     # pydantic and the resource models load here, not with the app (cold starts)
     from pydantic.json_schema import models_json_schema
 
+    from chalicelib.api.inputs import LIST_QUERY_MAX
     from chalicelib.schemas import resources
     from chalicelib.schemas.resources import Error, Page
 

@@ -480,20 +480,6 @@ class AudienceItem(TableItem, discriminator="ws-audience"):
         return sorted(cid for cid, expiry in connections.items() if int(expiry) > now)
 
 
-class ConnectionRouteItem(TableItem, discriminator="connection-route"):
-    """From a connection id (all a disconnect event carries) to its items.
-    The only key not led by a customer id: API Gateway names the connection."""
-
-    customer_id = UnicodeAttribute()
-    audiences = ListAttribute(of=UnicodeAttribute)
-    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
-    agent_name = UnicodeAttribute(null=True)  # the agent's name from the token: typing frames show it
-
-    @staticmethod
-    def key(connection_id: str) -> str:
-        return f"ws#{connection_id}"
-
-
 class PresenceItem(TableItem, discriminator="presence"):
     """An agent's status, filed in the partition of the agent's AudienceItem
     (sort key `presence`): the presence of 100 agents and their live
@@ -529,8 +515,23 @@ class TypingThrottleItem(TableItem, discriminator="typing-throttle"):
         return f"{customer_id}#typing#{agent_id}"
 
 
+class ConnectionRouteItem(TableItem, discriminator="connection-route"):
+    """From a connection id (all a disconnect event carries) to its items.
+    The only key not led by a customer id: API Gateway names the connection."""
+
+    customer_id = UnicodeAttribute()
+    audiences = ListAttribute(of=UnicodeAttribute)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+    agent_name = UnicodeAttribute(null=True)  # the agent's name from the token: typing frames show it
+
+    @staticmethod
+    def key(connection_id: str) -> str:
+        return f"ws#{connection_id}"
+
+
 MODELS = (
+    PresenceItem, PresenceWatcherItem, TypingThrottleItem,  # presence and typing (services/presence.py)
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
     ChatmessageVersionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem, IdempotencyItem,
-    AudienceItem, ConnectionRouteItem, PresenceItem, PresenceWatcherItem, TypingThrottleItem,
+    AudienceItem, ConnectionRouteItem,
 )
