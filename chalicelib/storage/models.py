@@ -322,6 +322,9 @@ class ChatmessageVersionItem(TableItem, discriminator="chatmessage-version"):
 
 
 class ChatroommessageItem(Resource, discriminator="chatroommessage"):
+    # True when its chatmessage mentions this copy's owner: a mark-read recounts
+    # the chatroom's mention_count from the copies it reads anyway.
+    mentioned = BooleanAttribute(null=True)
     chatroom_id = UnicodeAttribute()
     messagechat_id = UnicodeAttribute()
     owner_id = UnicodeAttribute()
@@ -329,9 +332,6 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
     type = UnicodeAttribute()
     text = UnicodeAttribute(default="")
     medias = JSONAttribute(default=list)
-    # True when its chatmessage mentions this copy's owner: a mark-read recounts
-    # the chatroom's mention_count from the copies it reads anyway.
-    mentioned = BooleanAttribute(null=True)
     owner_type = "agent"  # chatrooms belong to agents only
 
     @staticmethod
