@@ -86,6 +86,10 @@ ACCESS = {
                                  "are participants); anyone else: 404.",
     "DELETE /v1.0/files/{file_id}": f"its uploader, {_PRIVILEGED}. An agent of a chat it was sent in: 403; "
                                     "anyone else: 404.",
+    "PUT /v1.0/presence": "agent tokens only (any permission): the caller's own status. A customer token: 403.",
+    "GET /v1.0/presence": "any token of the customer (agents of another customer are simply never seen).",
+    "GET /v1.0/chatmessages/{chatmessage_id}/receipts": f"{_PRIVILEGED}; a plain agent while a participant of "
+                                                        "the chat.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
@@ -190,7 +194,7 @@ EVENTS = {
     "chatroom_deleted": ("it is deleted (by its owner, with its chat, or its owner removed)", "its owner",
                          "[Chatroom](#chatroom)"),
     "chatroom_read_state": ("its read state moves: a copy arrives or goes, its owner marks it read", "its owner",
-                            "the read state alone: `{chatroom_id, customer_id, chat_id, owner_id, unread_count, "
+                            "the read state alone: `{chatroom_id, customer_id, chat_id, owner_id, unread_count, mention_count, "
                             "tm_read, tm_activity, last_chatroommessage}`, as the [Chatroom](#chatroom) shows them"),
     "messagechat_created": ("a chatmessage is sent", _FEED, "[Chatmessage](#chatmessage)"),
     "messagechat_updated": ("it is edited, reacted to, or replied to", _FEED, "[Chatmessage](#chatmessage)"),

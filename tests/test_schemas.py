@@ -33,7 +33,7 @@ EXAMPLES = {
         "detail": "test chat with agent 1 and agent2", "tm_create": "2022-09-22 02:41:45.237021",
         "tm_update": "2022-09-22 02:41:45.237021", "tm_delete": NOT_DELETED,
         "unread_count": 0, "tm_read": "2022-09-22 02:41:45.237021", "tm_activity": "2022-09-22 02:41:45.237021",
-        "last_chatroommessage": None,
+        "last_chatroommessage": None, "mention_count": 0,
     },
     "chatmessage": {
         "id": "2b4acb7b-f1ba-43c5-ae43-0435a07d55ea", "customer_id": CUSTOMER,
@@ -41,6 +41,7 @@ EXAMPLES = {
         "text": "test message", "medias": [], "tm_create": "2022-09-25 13:11:59.075363",
         "tm_update": "2022-09-25 13:11:59.075363", "tm_delete": NOT_DELETED,
         "metadata": {"reactions": []}, "parent_id": "", "reply_count": 0,
+        "mentions": [],
     },
     "chatroommessage": {
         "id": "04f90d46-2d51-4c8e-ba7d-e181f48bc925", "customer_id": CUSTOMER,
@@ -48,6 +49,7 @@ EXAMPLES = {
         "source": SOURCE, "type": "normal", "text": "test message", "medias": [],
         "tm_create": "2022-09-25 13:11:59.274200", "tm_update": "2022-09-25 13:11:59.274200", "tm_delete": NOT_DELETED,
         "owner_type": "agent", "owner_id": AGENT_1, "metadata": {"reactions": []}, "parent_id": "",
+        "mentions": [],
     },
 }
 RESOURCES = sorted(EXAMPLES)

@@ -96,13 +96,26 @@ def query_id(request, name: str, required: bool) -> str | None:
     return uuid_value(value, name)
 
 
+LIST_QUERY_MAX = 100  # values of one repeated query parameter
+
+
+def query_list(request, name: str) -> list[str]:
+    """Every value of a repeated UUID query parameter (`?x=a&x=b`): 1 to LIST_QUERY_MAX."""
+    query = request.query_params
+    values = query.getlist(name) if query is not None and name in query else []
+    if not 1 <= len(values) <= LIST_QUERY_MAX:
+        raise BadRequest(f"{name}: give 1 to {LIST_QUERY_MAX} (repeat the parameter), got {len(values)}")
+    return [uuid_value(value, name) for value in values]
+
+
 ORDERS = ("create", "activity")
 ACTIVITY_TOKEN_PREFIX = "activity:"
 
 
-def page(request, orders: tuple[str, ...] = ("create",)) -> PageRequest:
-    """page_size, page_token and (where a list offers more than one) order."""
-    size = page_size(query_param(request, "page_size"))
+def page(request, orders: tuple[str, ...] = ("create",), size_max: int = PAGE_SIZE_MAX) -> PageRequest:
+    """page_size, page_token and (where a list offers more than one) order.
+    A list offering pages larger than PAGE_SIZE_MAX has them by default."""
+    size = page_size(query_param(request, "page_size"), size_max)
     order = query_param(request, "order") if len(orders) > 1 else None
     if order is None:
         order = "create"
@@ -124,11 +137,11 @@ def next_page_token(page_request: PageRequest, token: str) -> str:
     return token
 
 
-def page_size(raw: str | None) -> int:
+def page_size(raw: str | None, size_max: int = PAGE_SIZE_MAX) -> int:
     if raw is None:
-        return PAGE_SIZE_DEFAULT
-    if not _PAGE_SIZE.fullmatch(raw) or not 1 <= int(raw) <= PAGE_SIZE_MAX:
-        raise BadRequest(f"page_size: must be an integer from 1 to {PAGE_SIZE_MAX} (ASCII digits)")
+        return max(PAGE_SIZE_DEFAULT, size_max)
+    if not _PAGE_SIZE.fullmatch(raw) or not 1 <= int(raw) <= size_max:
+        raise BadRequest(f"page_size: must be an integer from 1 to {size_max} (ASCII digits)")
     return int(raw)
 
 

@@ -61,6 +61,7 @@ def build_document(app) -> dict:
     # pydantic and the resource models load here, not with the app (cold starts)
     from pydantic.json_schema import models_json_schema
 
+    from chalicelib.api.inputs import LIST_QUERY_MAX
     from chalicelib.schemas import resources
     from chalicelib.schemas.resources import Error, Page
 
@@ -97,8 +98,14 @@ def build_document(app) -> dict:
                                "schema": {"type": "string", "enum": list(op.orders), "default": op.orders[0]}})
         parameters += [_uuid_parameter(name, "query", True) for name in op.required_query]
         parameters += [_uuid_parameter(name, "query", False) for name in op.query]
+        parameters += [{"name": name, "in": "query", "required": True, "style": "form", "explode": True,
+                        "description": f"repeat it for each value: ?{name}=...&{name}=...",
+                        "schema": {"type": "array", "minItems": 1, "maxItems": LIST_QUERY_MAX,
+                                   "items": {"type": "string", "format": "uuid"}}} for name in op.list_query]
         if op.page:
-            parameters += PAGING_PARAMETERS
+            parameters += PAGING_PARAMETERS if op.page_size_max == PAGE_SIZE_MAX else [
+                {**PAGING_PARAMETERS[0], "schema": {**PAGING_PARAMETERS[0]["schema"], "maximum": op.page_size_max,
+                                                    "default": op.page_size_max}}, PAGING_PARAMETERS[1]]
         if op.idempotent:
             parameters.append(IDEMPOTENCY_HEADER)
         responses = {"200": {"description": "OK", "content": {

@@ -46,7 +46,9 @@ class Operation:
     page: bool = False  # a list envelope of `returns`
     query: tuple[str, ...] = ()  # optional UUID query parameters
     required_query: tuple[str, ...] = ()  # required UUID query parameters
+    list_query: tuple[str, ...] = ()  # required, repeated UUID query parameters (?x=..&x=..), as lists
     orders: tuple[str, ...] = ("create",)  # list orders offered (`order` query parameter when more than one)
+    page_size_max: int = inputs.PAGE_SIZE_MAX  # a list whose whole answer is small may offer larger pages
     path_strings: tuple[str, ...] = ()  # path parameters that are not ids (validated by the view's service)
     idempotent: bool = False  # takes an Idempotency-Key header
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404))
@@ -97,8 +99,10 @@ class Router:
             arguments[name] = inputs.query_id(request, name, required=True)
         for name in operation.query:
             arguments[name] = inputs.query_id(request, name, required=False)
+        for name in operation.list_query:
+            arguments[name] = inputs.query_list(request, name)
         if operation.page:
-            arguments["page"] = inputs.page(request, operation.orders)
+            arguments["page"] = inputs.page(request, operation.orders, operation.page_size_max)
         if operation.idempotent:
             arguments["idempotency_key"] = inputs.idempotency_key(request)
         if operation.body:

@@ -88,6 +88,24 @@ class ChatroomCreate(_Participants):
     detail: Detail = ""
 
 
+MENTIONS_MAX = 50
+
+
+class _Mentions(StrictModel):
+    """`mentions`: agents of the chat the message calls on (each must be a participant)."""
+
+    mentions: Annotated[list[UUIDStr], Field(description=f"at most {MENTIONS_MAX} agent ids, each a participant "
+                                                          "of the chat; duplicates are dropped")] = []
+
+    @field_validator("mentions")
+    @classmethod
+    def _distinct(cls, ids: list[str]) -> list[str]:
+        ids = list(dict.fromkeys(ids))
+        if len(ids) > MENTIONS_MAX:
+            raise ValueError(f"at most {MENTIONS_MAX} distinct agents")
+        return ids
+
+
 class _MessageContent(StrictModel):
     text: Text = ""
     medias: Medias = []
@@ -99,14 +117,14 @@ class _MessageContent(StrictModel):
         return self
 
 
-class ChatmessageCreate(_MessageContent):
+class ChatmessageCreate(_MessageContent, _Mentions):
     chat_id: UUIDStr
     source: Address | None = None
     type: Literal["system", "normal"] = "normal"
     parent_id: UUIDStr | None = None  # a chatmessage of the same chat: this one replies in its thread
 
 
-class ChatroommessageCreate(_MessageContent):
+class ChatroommessageCreate(_MessageContent, _Mentions):
     chatroom_id: UUIDStr
     parent_id: UUIDStr | None = None
 
@@ -123,6 +141,10 @@ class ChatroomRead(StrictModel):
     """Move the read marker to this copy (of this chatroom), or to the newest when absent."""
 
     chatroommessage_id: UUIDStr | None = None
+
+
+class PresenceUpdate(StrictModel):
+    status: Literal["available", "away", "busy", "offline"]
 
 
 class FileCreate(StrictModel):

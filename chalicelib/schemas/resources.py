@@ -62,6 +62,7 @@ class Chatroom(_Resource):
     tm_read: str  # the read marker
     tm_activity: str  # tm_create of the newest live copy, or of the chatroom
     last_chatroommessage: ChatroommessagePreview | None
+    mention_count: int  # of the unread copies, those whose chatmessage mentions the owner (at most 1,000)
 
 
 class Chatmessage(_Resource):
@@ -78,6 +79,7 @@ class Chatmessage(_Resource):
     metadata: Metadata
     parent_id: str  # "" when it is not a reply
     reply_count: int  # its live replies
+    mentions: list[str]  # agent ids the sender mentioned ([] when none)
 
 
 class Chatroommessage(_Resource):
@@ -96,6 +98,7 @@ class Chatroommessage(_Resource):
     owner_id: str
     metadata: Metadata  # the chatmessage's
     parent_id: str  # the chatmessage's
+    mentions: list[str]  # the chatmessage's
 
 
 class ChatmessageVersion(_Resource):
@@ -104,6 +107,26 @@ class ChatmessageVersion(_Resource):
     text: str
     medias: list[Media]
     tm_update: str  # when this version was written
+
+
+class Presence(_Resource):
+    """An agent's presence: `online` while they have a live websocket connection."""
+
+    agent_id: str
+    status: Literal["available", "away", "busy", "offline"]  # offline for an agent never seen
+    online: bool
+    tm_update: str  # when the status was last set; "" for an agent who never set one
+
+
+class PresenceList(_Resource):
+    result: list[Presence]  # in the order asked
+
+
+class Receipt(_Resource):
+    """A participant (not the sender) whose read marker is at or past the message."""
+
+    agent_id: str
+    tm_read: str  # their read marker
 
 
 class FileUpload(BaseModel):

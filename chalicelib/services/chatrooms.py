@@ -124,14 +124,15 @@ def mark_read(principal: Principal, chatroom_id: str, body: ChatroomRead):
         _require_owner(principal, room)
         state = readstate.RoomState.of(room)
         if copy is None:
-            target, unread = state.tm_activity, 0
+            target, unread, mentions = state.tm_activity, 0, 0
         else:
             if copy.tm_create <= state.tm_read:
                 return views.chatrooms([room])[0]  # a copy at or before the marker: it stays where it is
-            target, unread = copy.tm_create, _unread_after(room, state, copy.tm_create)
+            target, (unread, mentions) = copy.tm_create, _unread_after(room, state, copy.tm_create)
         if target <= state.tm_read:
             return views.chatrooms([room])[0]
-        actions = [ChatroomItem.tm_read.set(target), ChatroomItem.unread.set(unread), ChatroomItem.revision.add(1)]
+        actions = [ChatroomItem.tm_read.set(target), ChatroomItem.unread.set(unread),
+                   ChatroomItem.mention_count.set(mentions), ChatroomItem.revision.add(1)]
         if state.revision is None:  # written before read state
             actions += [ChatroomItem.tm_activity.set(state.tm_activity),
                         ChatroomItem.gsi3pk.set(ChatroomItem.by_activity_key(room.customer_id, room.owner_id)),
@@ -179,9 +180,9 @@ def _require_owner(principal: Principal, room: ChatroomItem) -> None:
         raise NotFound(f"chatroom {room.id} is deleted")
 
 
-def _unread_after(room: ChatroomItem, state, target: str) -> int:
-    """The unread copies newer than `target`, from one Query of the copies
-    newer than the old marker."""
+def _unread_after(room: ChatroomItem, state, target: str) -> tuple[int, int]:
+    """The unread copies newer than `target`, and those of them that mention
+    the owner, from one Query of the copies newer than the old marker."""
     for settle in range(3):
         newer = attempt(lambda: list(ChatroommessageItem.list_index.query(
             ChatroommessageItem.list_key(room.customer_id, room.id),
@@ -193,4 +194,5 @@ def _unread_after(room: ChatroomItem, state, target: str) -> int:
         if len(others) == state.unread or settle == 2:
             break
         time.sleep(0.1 * (settle + 1))
-    return sum(1 for copy in others if copy.tm_create > target)
+    after = [copy for copy in others if copy.tm_create > target]
+    return len(after), sum(1 for copy in after if copy.mentioned)

@@ -48,7 +48,7 @@ def register(principal: Principal, connection_id: str) -> None:
     for _ in range(4):
         def write(tx, new_maps=frozenset(new_maps)) -> None:
             tx.save(ConnectionRouteItem(ConnectionRouteItem.key(connection_id), customer_id=principal.customer_id,
-                                        audiences=audiences, expires_at=expires))
+                                        audiences=audiences, expires_at=expires, agent_name=principal.name))
             for audience in audiences:
                 item = AudienceItem(AudienceItem.key(principal.customer_id, audience), META)
                 common = [AudienceItem.customer_id.set(principal.customer_id), AudienceItem.expires_at.set(sweep)]

@@ -35,9 +35,9 @@ _SHOWN_IN_COPIES = ("text", "medias", "reactions")
 _CHATROOM_OWN = ("name", "detail", "owner_id", "tm_update")
 # A chatroom's read state: a change alone is `chatroom_read_state`, the read state without the chatroom
 # (whose participant list is the chat's, 39 KB at 1,000, and has not changed).
-_READ_STATE = ("unread", "tm_read", "tm_activity", "last_copy_id", "last_messagechat_id")
-READ_STATE_FIELDS = ("chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "tm_read", "tm_activity",
-                     "last_chatroommessage")
+_READ_STATE = ("unread", "mention_count", "tm_read", "tm_activity", "last_copy_id", "last_messagechat_id")
+READ_STATE_FIELDS = ("chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "mention_count", "tm_read",
+                     "tm_activity", "last_chatroommessage")
 # Every event type derive() makes (docs/API.md, "Events", documents each).
 EVENT_TYPES = tuple(f"{prefix}_{action}" for prefix, _ in _KINDS.values()
                     for action in ("created", "updated", "deleted")) + ("chatroom_read_state",)

@@ -12,7 +12,7 @@ first use (`ensure_indexed`), or all at once by `python -m devtools.migrate`.
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
-from chalicelib.errors import Forbidden, NotFound
+from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.services import access
 from chalicelib.storage import paging
 from chalicelib.storage.models import META, ChatItem, ChatMemberItem, ChatroomItem, ChatStatusItem, TableItem
@@ -40,28 +40,36 @@ def member(customer_id: str, chat_id: str, agent_id: str) -> ChatMemberItem | No
         return None
 
 
-def require_live_member(principal: Principal, chat_id: str, what: str) -> None:
+def require_live_member(principal: Principal, chat_id: str, what: str, mentions: list[str] = ()) -> None:
     """Before a send: the chat is live and the caller is in it (admins,
-    managers and customer tokens need not be)."""
-    require_live(principal.customer_id, chat_id, what, None if principal.is_privileged else principal.agent_id)
+    managers and customer tokens need not be), as is everyone it mentions."""
+    require_live(principal.customer_id, chat_id, what, None if principal.is_privileged else principal.agent_id,
+                 mentions)
 
 
-def require_live(customer_id: str, chat_id: str, what: str, member_id: str | None = None) -> None:
-    """The chat is live (and `member_id`, if given, is in it): one
-    BatchGetItem of two small items, whatever the size of the group."""
+def require_live(customer_id: str, chat_id: str, what: str, member_id: str | None = None,
+                 mentions: list[str] = ()) -> None:
+    """The chat is live (and `member_id`, if given, is in it, and so is every
+    agent `mentions` names, else 400 naming `mentions`): one BatchGetItem of
+    two small items (and one per mention, at most 50), whatever the size of the group."""
     pk = ChatItem.key(customer_id, chat_id)
-    keys = [(pk, ChatStatusItem.SORT_KEY)] + ([(pk, ChatMemberItem.sort_key(member_id))] if member_id else [])
+    wanted = ([member_id] if member_id else []) + [agent for agent in mentions if agent != member_id]
+    keys = [(pk, ChatStatusItem.SORT_KEY)] + [(pk, ChatMemberItem.sort_key(agent)) for agent in wanted]
     found = attempt(lambda: list(TableItem.batch_get(keys, consistent_read=True)), f"reading chat {chat_id}")
     status = next((item for item in found if isinstance(item, ChatStatusItem)), None)
     if status is None:  # unknown, or written before status items: the chat itself says
         chat = load_live(ChatItem, customer_id, chat_id, what)
-        if member_id and member_id not in chat.participant_ids:
-            raise Forbidden(f"only participants of chat {chat_id} may do this")
-        return
-    if status.deleted:
-        raise NotFound(f"{what} {chat_id} is deleted")
-    if member_id and not any(isinstance(item, ChatMemberItem) for item in found):
+        present = set(chat.participant_ids)
+    else:
+        if status.deleted:
+            raise NotFound(f"{what} {chat_id} is deleted")
+        present = {item.agent_id for item in found if isinstance(item, ChatMemberItem)}
+    if member_id and member_id not in present:
         raise Forbidden(f"only participants of chat {chat_id} may do this")
+    strangers = [agent for agent in mentions if agent not in present]
+    if strangers:
+        raise BadRequest(f"mentions: {', '.join(strangers[:5])} not a participant of chat {chat_id} "
+                         f"(mention only participants, at most 50)")
 
 
 def chat_and_member(customer_id: str, chat_id: str, agent_id: str) -> tuple[ChatItem, ChatMemberItem | None]:

@@ -97,7 +97,7 @@ def _write_send(principal: Principal, scope: str, key: str | None, body, items: 
 
 def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | None):
     limits.allow_send(principal)  # first: over a limit, nothing is read or written
-    membership.require_live_member(principal, body.chat_id, "chat_id: chat")
+    membership.require_live_member(principal, body.chat_id, "chat_id: chat", mentions=body.mentions)
     parent = _parent(principal, body.chat_id, body.parent_id)
     if not principal.is_privileged:
         source = caller_source(principal)  # plain agents speak only as themselves
@@ -107,7 +107,7 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
     attachment = files.prepare(principal, body.medias, body.chat_id)
     message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text,
-                                  attachment.stored, now(), parent_id=body.parent_id)
+                                  attachment.stored, now(), parent_id=body.parent_id, mentions=body.mentions)
     first = _write_send(principal, "chatmessages", key, body, [message], (message.id, None), parent, attachment)
     if first:
         message = load(ChatmessageItem, principal.customer_id, first[0], "chatmessage")
@@ -327,11 +327,13 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     access.require_agent(principal, "sending a chatroommessage")
     limits.allow_send(principal)  # first: over a limit, nothing is read or written
     room = owned_live_chatroom(principal, body.chatroom_id, "send")
-    membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
+    # its own chatroom: a participant; everyone it mentions must be one too
+    membership.require_live(principal.customer_id, room.chat_id, "chat", mentions=body.mentions)
     parent = _parent(principal, room.chat_id, body.parent_id)
     attachment = files.prepare(principal, body.medias, room.chat_id)
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
-                                  attachment.stored, now(), origin_chatroom_id=room.id, parent_id=body.parent_id)
+                                  attachment.stored, now(), origin_chatroom_id=room.id, parent_id=body.parent_id,
+                                  mentions=body.mentions)
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
     first = _write_send(principal, "chatroommessages", key, body, [message, copy], (message.id, copy.id), parent,
                         attachment)

@@ -2,7 +2,8 @@
 preview, kept exact by the same writes that add or remove its copies.
 
 The invariant: `unread` = the live copies in the chatroom not sent by its
-owner and newer than `tm_read`; `tm_activity`/`last_copy_id` = the newest
+owner and newer than `tm_read`; `mention_count` = those of them whose
+chatmessage mentions the owner (moved by the same actions, beside `unread`); `tm_activity`/`last_copy_id` = the newest
 live copy (or the chatroom's own tm_create). Every change bumps `revision`.
 
 A copy's write carries its chatroom's update in the same transaction. The
@@ -46,6 +47,7 @@ class RoomState:
     newest: Newest | None
     revision: int | None  # None: written before read state (no revision attribute yet)
     tm_create: str
+    mentions: int = 0  # unread copies that mention the owner
 
     @classmethod
     def of(cls, room: ChatroomItem) -> "RoomState":
@@ -53,7 +55,7 @@ class RoomState:
             return _legacy_state(room)
         newest = Newest(room.last_copy_id, room.last_messagechat_id, room.tm_activity) if room.last_copy_id else None
         return cls(not room.deleted, int(room.unread or 0), room.tm_read, room.tm_activity, newest,
-                   int(room.revision), room.tm_create)
+                   int(room.revision), room.tm_create, int(room.mention_count or 0))
 
 
 KEEP = object()  # the preview stays as it is
@@ -68,13 +70,22 @@ def is_own(message: ChatmessageItem, owner_id: str) -> bool:
     return message.sender_id == owner_id or from_owner(message.source, owner_id)
 
 
-def _update(room: ChatroomItem, state: RoomState, unread_delta: int, newest) -> tuple[list, object]:
-    """Actions that move the chatroom from `state` by `unread_delta` and to
-    `newest` (a Newest, None for no copy left, or KEEP), conditioned on the
-    revision `state` was read at."""
+def _mention_actions(unread_delta: int, message: ChatmessageItem, owner_id: str) -> list:
+    """mention_count moves with unread, for the copies whose message mentions the owner."""
+    if unread_delta and message.mentions_agent(owner_id):
+        return [ChatroomItem.mention_count.add(unread_delta)]
+    return []
+
+
+def _update(room: ChatroomItem, state: RoomState, unread_delta: int, newest,
+            mention_delta: int = 0) -> tuple[list, object]:
+    """Actions that move the chatroom from `state` by `unread_delta` (and
+    `mention_delta`) and to `newest` (a Newest, None for no copy left, or
+    KEEP), conditioned on the revision `state` was read at."""
     actions = [ChatroomItem.revision.add(1)]
     if state.revision is None:  # first change since before read state: write all of it
         actions += [ChatroomItem.tm_read.set(state.tm_read), ChatroomItem.unread.set(state.unread + unread_delta),
+                    ChatroomItem.mention_count.set(state.mentions + mention_delta),
                     ChatroomItem.gsi3pk.set(ChatroomItem.by_activity_key(room.customer_id, room.owner_id))]
         if newest is KEEP:
             newest = state.newest
@@ -82,6 +93,8 @@ def _update(room: ChatroomItem, state: RoomState, unread_delta: int, newest) -> 
     else:
         if unread_delta:
             actions.append(ChatroomItem.unread.add(unread_delta))
+        if mention_delta:
+            actions.append(ChatroomItem.mention_count.add(mention_delta))
         condition = ChatroomItem.revision == state.revision
     if newest is not KEEP:
         actions += _as_newest(room, newest, state.tm_create)
@@ -111,12 +124,13 @@ def on_copy_added(room: ChatroomItem, copy: ChatroommessageItem, message: Chatme
         if not own:
             condition &= ChatroomItem.tm_read < t
         actions = [ChatroomItem.revision.add(1), *([] if own else [ChatroomItem.unread.add(1)]),
-                   *_as_newest(room, arriving, t)]
+                   *_mention_actions(0 if own else 1, message, room.owner_id), *_as_newest(room, arriving, t)]
         return actions, condition
     unread_delta = 1 if not own and t > state.tm_read else 0
     newest = t >= state.tm_activity
     if state.revision is None:
-        return _update(room, state, unread_delta, arriving if newest else KEEP)
+        return _update(room, state, unread_delta, arriving if newest else KEEP,
+                       unread_delta if message.mentions_agent(room.owner_id) else 0)
     # Conditioned on the case read (newest or not, counted or not), not on the
     # revision: other fan-outs into this chatroom (stream batches run
     # concurrently) only move tm_activity forward and add to unread, which
@@ -128,6 +142,7 @@ def on_copy_added(room: ChatroomItem, copy: ChatroommessageItem, message: Chatme
     if not own:
         condition &= (ChatroomItem.tm_read < t) if unread_delta else (ChatroomItem.tm_read >= t)
     actions = [ChatroomItem.revision.add(1), *([ChatroomItem.unread.add(1)] if unread_delta else []),
+               *_mention_actions(unread_delta, message, room.owner_id),
                *(_as_newest(room, arriving, t) if newest else [])]
     return actions, condition
 
@@ -141,7 +156,8 @@ def on_copy_deleted(room: ChatroomItem, copy, message: ChatmessageItem, state: R
     was the newest."""
     unread_delta = -1 if not is_own(message, room.owner_id) and copy.tm_create > state.tm_read else 0
     was_newest = state.newest is not None and state.newest.copy_id == copy.id
-    return _update(room, state, unread_delta, replacement if was_newest else KEEP)
+    mention_delta = unread_delta if message.mentions_agent(room.owner_id) else 0
+    return _update(room, state, unread_delta, replacement if was_newest else KEEP, mention_delta)
 
 
 def newest_other_copy(room: ChatroomItem, excluded: str) -> Newest | None:
@@ -163,9 +179,10 @@ def _legacy_state(room: ChatroomItem) -> RoomState:
         ChatroommessageItem.list_key(room.customer_id, room.id), scan_index_forward=False)),
         f"counting chatroom {room.id}")
     unread = sum(1 for copy in copies if not from_owner(copy.source, room.owner_id))
+    mentions = sum(1 for copy in copies if copy.mentioned and not from_owner(copy.source, room.owner_id))
     newest = Newest(copies[0].id, copies[0].messagechat_id, copies[0].tm_create) if copies else None
     return RoomState(not room.deleted, unread, room.tm_create, newest.tm_create if newest else room.tm_create,
-                     newest, None, room.tm_create)
+                     newest, None, room.tm_create, mentions)
 
 
 def page_by_activity(customer_id: str, owner_id: str, page: paging.PageRequest) -> paging.Page:

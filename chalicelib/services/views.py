@@ -47,6 +47,7 @@ def chatmessage(message: ChatmessageItem) -> SimpleNamespace:
         metadata={"reactions": reactions_of(message)},
         parent_id=message.parent_id or "",
         reply_count=int(message.reply_count or 0),
+        mentions=list(message.mentions or []),
     )
 
 
@@ -69,6 +70,7 @@ def chatroommessage(copy, message: ChatmessageItem | None) -> SimpleNamespace:
         tm_delete=copy.tm_delete, owner_type="agent", owner_id=copy.owner_id,
         metadata={"reactions": reactions_of(message) if message is not None else []},
         parent_id=(message.parent_id or "") if message is not None else "",
+        mentions=list(message.mentions or []) if message is not None else [],
     )
 
 
@@ -133,6 +135,7 @@ def chatroom(room, chat: ChatItem | None, last: ChatmessageItem | None) -> Simpl
         detail=room.detail, tm_create=room.tm_create, tm_update=room.tm_update, tm_delete=room.tm_delete,
         unread_count=min(unread, UNREAD_SHOWN_MAX), tm_read=tm_read, tm_activity=tm_activity,
         last_chatroommessage=preview,
+        mention_count=min(max(int(room.mention_count or 0), 0), UNREAD_SHOWN_MAX),
     )
 
 

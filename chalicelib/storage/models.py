@@ -208,6 +208,7 @@ class ChatroomItem(Resource, discriminator="chatroom"):
     # Read state, kept by the writes that add or remove copies (services/readstate.py).
     # Chatrooms written before read state have none of them: see the defaults there.
     unread = NumberAttribute(null=True)  # live copies not from the owner newer than tm_read
+    mention_count = NumberAttribute(null=True)  # of the unread copies, those that mention the owner (absent: 0)
     tm_read = UnicodeAttribute(null=True)  # the read marker
     tm_activity = UnicodeAttribute(null=True)  # tm_create of the newest live copy (or of the chatroom)
     last_copy_id = UnicodeAttribute(null=True)  # that copy
@@ -275,21 +276,26 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     reply_count = NumberAttribute(null=True)  # its live replies
     # "<owner_type>:<owner_id>:<emoji>" -> {emoji, owner_type, owner_id, tm_create}: one per (caller, emoji)
     reactions = MapAttribute(null=True)
+    mentions = ListAttribute(of=UnicodeAttribute, null=True)  # agent ids, participants at the send
 
     @staticmethod
     def key(customer_id: str, message_id: str) -> str:
         return f"{customer_id}#chatmessage#{message_id}"
 
+    def mentions_agent(self, agent_id: str) -> bool:
+        return agent_id in (self.mentions or ())
+
     @classmethod
     def new(cls, customer_id: str, chat_id: str, source: dict, message_type: str, text: str, medias: list, tm: str,
-            origin_chatroom_id: str | None = None, parent_id: str | None = None) -> "ChatmessageItem":
+            origin_chatroom_id: str | None = None, parent_id: str | None = None,
+            mentions: list[str] | None = None) -> "ChatmessageItem":
         mid, c = new_id(), customer_id
         message = cls(
             cls.key(c, mid),
             id=mid, customer_id=c, chat_id=chat_id, source=source, type=message_type, text=text,
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
-            parent_id=parent_id, reply_count=0, reactions={},
+            parent_id=parent_id, reply_count=0, reactions={}, mentions=list(mentions) if mentions else None,
             gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
         if parent_id:
@@ -333,6 +339,9 @@ class ChatmessageVersionItem(TableItem, discriminator="chatmessage-version"):
 
 
 class ChatroommessageItem(Resource, discriminator="chatroommessage"):
+    # True when its chatmessage mentions this copy's owner: a mark-read recounts
+    # the chatroom's mention_count from the copies it reads anyway.
+    mentioned = BooleanAttribute(null=True)
     chatroom_id = UnicodeAttribute()
     messagechat_id = UnicodeAttribute()
     owner_id = UnicodeAttribute()
@@ -368,6 +377,7 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
             source=message.source, type=message.type, tm_create=message.tm_create, tm_update=message.tm_create,
             gsi1pk=cls.list_key(c, chatroom_id), gsi1sk=list_sort_key(message.tm_create, cid),
             gsi2pk=cls.by_message_key(c, message.id), gsi2sk=chatroom_id,
+            mentioned=True if message.mentions_agent(owner_id) else None,
         )
 
     @classmethod
@@ -500,6 +510,41 @@ class AudienceItem(TableItem, discriminator="ws-audience"):
         return sorted(cid for cid, expiry in connections.items() if int(expiry) > now)
 
 
+class PresenceItem(TableItem, discriminator="presence"):
+    """An agent's status, filed in the partition of the agent's AudienceItem
+    (sort key `presence`): the presence of 100 agents and their live
+    connections come back in two BatchGetItems of 100 keys."""
+
+    customer_id = UnicodeAttribute()
+    agent_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    tm_update = UnicodeAttribute()
+    SORT_KEY = "presence"
+
+
+class PresenceWatcherItem(TableItem, discriminator="presence-watcher"):
+    """A websocket connection that watches an agent's presence, in that
+    agent's audience partition (sort key `watcher#<connection id>`): a status
+    change finds its watchers with one Query; it lives as long as the connection."""
+
+    connection_id = UnicodeAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+    SORT_PREFIX = "watcher#"
+
+
+class TypingThrottleItem(TableItem, discriminator="typing-throttle"):
+    """When an agent may next be pushed as typing in a chat (sort key: the
+    chat id). The stream handler has no business with it (no fan-out, no
+    event: it is neither a resource nor a chat's item), and its TTL sweeps it."""
+
+    until_ms = NumberAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+
+    @staticmethod
+    def key(customer_id: str, agent_id: str) -> str:
+        return f"{customer_id}#typing#{agent_id}"
+
+
 class ConnectionRouteItem(TableItem, discriminator="connection-route"):
     """From a connection id (all a disconnect event carries) to its items.
     The only key not led by a customer id: API Gateway names the connection."""
@@ -507,6 +552,7 @@ class ConnectionRouteItem(TableItem, discriminator="connection-route"):
     customer_id = UnicodeAttribute()
     audiences = ListAttribute(of=UnicodeAttribute)
     expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
+    agent_name = UnicodeAttribute(null=True)  # the agent's name from the token: typing frames show it
 
     @staticmethod
     def key(connection_id: str) -> str:
@@ -568,6 +614,7 @@ class SendWindowItem(TableItem, discriminator="send-window"):
 
 
 MODELS = (
+    PresenceItem, PresenceWatcherItem, TypingThrottleItem,  # presence and typing (services/presence.py)
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
     ChatmessageVersionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem, IdempotencyItem,
     AudienceItem, ConnectionRouteItem, SendWindowItem,
