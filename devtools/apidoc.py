@@ -194,8 +194,9 @@ EVENTS = {
     "chatroom_deleted": ("it is deleted (by its owner, with its chat, or its owner removed)", "its owner",
                          "[Chatroom](#chatroom)"),
     "chatroom_read_state": ("its read state moves: a copy arrives or goes, its owner marks it read", "its owner",
-                            "the read state alone: `{chatroom_id, customer_id, chat_id, owner_id, unread_count, mention_count, "
-                            "tm_read, tm_activity, last_chatroommessage}`, as the [Chatroom](#chatroom) shows them"),
+                            "the read state alone: `{chatroom_id, customer_id, chat_id, owner_id, unread_count, "
+                            "mention_count, tm_read, tm_activity, last_chatroommessage}`, as the [Chatroom](#chatroom) "
+                            "shows them"),
     "messagechat_created": ("a chatmessage is sent", _FEED, "[Chatmessage](#chatmessage)"),
     "messagechat_updated": ("it is edited, reacted to, or replied to", _FEED, "[Chatmessage](#chatmessage)"),
     "messagechat_deleted": ("it is deleted", _FEED, "[Chatmessage](#chatmessage)"),

@@ -88,8 +88,8 @@ def test_an_agent_hears_their_chat_and_own_copies_and_nobody_else_does(customer,
     # the copy moved b's chatroom's read state: pushed as the read state alone, one unread, a preview
     read_state = next(m for m in got_b if m["type"] == "chatroom_read_state")["data"]
     b_room = next(m for m in got_b if m["type"] == "chatroom_created")["data"]
-    assert list(read_state) == ["chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "tm_read",
-                                "tm_activity", "last_chatroommessage"]
+    assert list(read_state) == ["chatroom_id", "customer_id", "chat_id", "owner_id", "unread_count", "mention_count",
+                                "tm_read", "tm_activity", "last_chatroommessage"]
     assert read_state["chatroom_id"] == b_room["id"] and read_state["owner_id"] == b.id
     assert read_state["unread_count"] == 1 and read_state["last_chatroommessage"]["text"] == "hi"
     copy_event = next(m for m in got_b if m["type"] == "messagechatroom_created")
