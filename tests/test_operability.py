@@ -25,7 +25,7 @@ from devtools.streams import streams_client
 from infra import redrive
 from infra.build_template import STAGES
 from tests.conftest import REGION, Caller, Client
-from tests.helpers import chatroommessages_of, create_chat, room_of, send_chatmessage
+from tests.helpers import chatroommessages_of, create_chat, insert_of, room_of, send_chatmessage
 
 # ---- a stand-in DynamoDB on loopback ------------------------------------------------
 
@@ -224,6 +224,12 @@ def lambda_failure_message(stream_arn, first, last):
     }
 
 
+def the_send(fanout, message) -> dict:
+    """A Lambda event of the message's own record (a send also writes its send
+    limits' window, services/limits.py, a record the handler passes over)."""
+    return {"Records": [insert_of(fanout.read_event(), message)]}
+
+
 def test_a_record_given_up_then_fixed_is_redriven_and_copied_once(aws, bucket, customer, make_agent, fanout,
                                                                   monkeypatch):
     agents = [make_agent() for _ in range(3)]
@@ -235,9 +241,8 @@ def test_a_record_given_up_then_fixed_is_redriven_and_copied_once(aws, bucket, c
         raise RuntimeError("a bug in the fan-out")
 
     monkeypatch.setattr(fanout_service, "copy_message", poisoned)
-    event = fanout.read_event()
-    (record,) = event["Records"]
-    sequence = record["dynamodb"]["SequenceNumber"]
+    event = the_send(fanout, message)
+    sequence = event["Records"][0]["dynamodb"]["SequenceNumber"]
     for _ in range(3):  # Lambda retries, then gives up
         assert fanout.invoke(event) == {"batchItemFailures": [{"itemIdentifier": sequence}]}
     sqs = boto3.client("sqs", region_name=REGION)
@@ -264,9 +269,9 @@ def test_a_record_that_fails_again_stays_in_the_queue(aws, bucket, customer, mak
                                                       caplog):
     chat = create_chat(customer, make_agent(), make_agent())
     fanout.drain()
-    send_chatmessage(customer, chat)
+    message = send_chatmessage(customer, chat)
     monkeypatch.setattr(fanout_service, "copy_message", lambda item: 1 / 0)
-    event = fanout.read_event()
+    event = the_send(fanout, message)
     sequence = event["Records"][0]["dynamodb"]["SequenceNumber"]
     with caplog.at_level(logging.ERROR):
         fanout.invoke(event)
@@ -295,7 +300,7 @@ def test_make_redrive_runs_with_the_stages_environment(aws, bucket, customer, ma
     message = send_chatmessage(customer, chat)
     with monkeypatch.context() as poisoned:
         poisoned.setattr(fanout_service, "copy_message", lambda item: 1 / 0)
-        event = fanout.read_event()
+        event = the_send(fanout, message)
         sequence = event["Records"][0]["dynamodb"]["SequenceNumber"]
         fanout.invoke(event)
     sqs = boto3.client("sqs", region_name=REGION)
@@ -328,7 +333,7 @@ def test_a_record_never_kept_is_replayed_from_the_stream_within_its_24_hours(aws
     message = send_chatmessage(customer, chat)
     streams = streams_client(REGION, None)
     (shard,) = streams.describe_stream(StreamArn=aws)["StreamDescription"]["Shards"]
-    sequence = fanout.read_event()["Records"][0]["dynamodb"]["SequenceNumber"]  # the send's record, never handled
+    sequence = the_send(fanout, message)["Records"][0]["dynamodb"]["SequenceNumber"]  # never handled
     failure = lambda_failure_message(aws, sequence, sequence)
     failure["DDBStreamBatchInfo"]["shardId"] = shard["ShardId"]
     sqs = boto3.client("sqs", region_name=REGION)

@@ -4,18 +4,32 @@ the client's frames (ping, typing, watch_presence), $disconnect forgets the
 connection. A connect or disconnect that flips an agent's `online` is told
 to whoever watches that agent."""
 
+import functools
 import json
 import logging
 
 from chalice import Response
 
-from chalicelib import auth, config
+from chalicelib import auth, config, metrics
 from chalicelib.errors import ServiceError, Unauthorized
 from chalicelib.services import connections, delivery
 
 log = logging.getLogger(__name__)
 PING_HINT = ('send {"type": "ping"}, {"type": "typing", "chat_id": ...} or '
              '{"type": "watch_presence", "agent_ids": [...]}; events arrive on their own')
+
+
+def _writes_metrics(handler):
+    """The invocation's metrics (pushes sent, gone, failed) written once it is
+    answered, as the REST API's and the stream's are."""
+    @functools.wraps(handler)
+    def handle(event):
+        try:
+            return handler(event)
+        finally:
+            metrics.flush()
+
+    return handle
 
 
 def _management_endpoint(event) -> str:
@@ -32,6 +46,7 @@ def _query_tokens(raw: dict) -> list[str]:
     return [single] if single else []
 
 
+@_writes_metrics
 def on_connect(event):
     raw = event.to_dict()
     try:
@@ -46,6 +61,7 @@ def on_connect(event):
     return None
 
 
+@_writes_metrics
 def on_message(event):
     endpoint = _management_endpoint(event)
     reply = reply_to(event.body, event.connection_id, endpoint)
@@ -84,6 +100,7 @@ def reply_to(body: str, connection_id: str, endpoint: str | None = None) -> dict
     return {"type": "error", "message": PING_HINT}
 
 
+@_writes_metrics
 def on_disconnect(event):
     from chalicelib.services import presence
 
