@@ -14,6 +14,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "Chatroommessage": ("id", "customer_id", "chatroom_id", "messagechat_id", "source", "type", "text", "medias",
                         "tm_create", "tm_update", "tm_delete", "owner_type", "owner_id", "metadata", "parent_id"),
     "ChatmessageVersion": ("text", "medias", "tm_update"),
+    "Reaction": ("emoji", "owner_type", "owner_id", "tm_create"),
     "File": ("id", "customer_id", "owner_id", "name", "content_type", "size", "status", "upload", "download_url",
              "tm_create", "tm_update", "tm_delete", "owner_type"),
 }
