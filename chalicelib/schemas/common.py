@@ -65,11 +65,14 @@ def _pictographic(char: str) -> bool:
 
 
 def _emoji_element(part: str) -> bool:
-    """A base, then at most one skin tone and one presentation selector."""
+    """A base, then at most one skin tone (unless the base is one) and one
+    presentation selector."""
     if not part or not _pictographic(part[0]):
         return False
     rest = part[1:]
     tones = [char for char in rest if _within(char, _SKIN_TONES)]
+    if tones and _within(part[0], _SKIN_TONES):
+        return False
     return len(rest) <= 2 and len(tones) <= 1 and rest.count(_PRESENTATION) == len(rest) - len(tones) <= 1
 
 
