@@ -465,17 +465,20 @@ def main() -> None:
             f"/v1.0/chatmessages/{message['id']}/history",
             floor=Floor({"GetItem": 2, "Query": 1}, "the message, the caller's member item, 1 Query of the message's "
                         "partition (versions, newest first)", budget="GET /chatmessages/{id}/history"))
-        react_why = ("the message, the caller's member item (may they read it?), then 1 UpdateItem of the message's "
-                     "reactions map conditioned on live and absent: 1 item whatever the group's size")
+        react_why = ("the message, 1 BatchGetItem of the chat's status and the caller's member item (live, may they "
+                     "react?), then 1 transaction: the reaction's item (put if absent) and the message's summary "
+                     "(conditioned on the emoji's count and the 50-emoji limit): 2 items whatever the group's size")
         api("POST /chatmessages/{id}/reactions", "agent (participant)", c, "POST",
             f"/v1.0/chatmessages/{message['id']}/reactions", {"emoji": "👍"},
-            floor=Floor({"GetItem": 2, "UpdateItem": 1}, react_why, budget="POST /chatmessages/{id}/reactions"),
+            floor=Floor({"GetItem": 1, "BatchGetItem": 1, "TransactWriteItems": 1}, react_why, transactional=True,
+                        budget="POST /chatmessages/{id}/reactions"),
             shown_changed=True)
         setup("POST", c, f"/v1.0/chatmessages/{message['id']}/reactions", {"emoji": ":ok:"})
         drain()
         api("DELETE /chatmessages/{id}/reactions/{emoji}", "agent (participant)", c, "DELETE",
             f"/v1.0/chatmessages/{message['id']}/reactions/:ok:",
-            floor=Floor({"GetItem": 2, "UpdateItem": 1}, react_why.replace("absent", "present"),
+            floor=Floor({"GetItem": 1, "BatchGetItem": 1, "TransactWriteItems": 1},
+                        react_why.replace("put if absent", "deleted if present"), transactional=True,
                         budget="DELETE /chatmessages/{id}/reactions/{emoji}"), shown_changed=True)
         newest = setup("POST", b, "/v1.0/chatmessages", {"chat_id": group["id"], "text": "to be deleted"})
         drain()

@@ -116,7 +116,7 @@ def test_invisible_format_combining_blank_and_letters_are_400(group, emoji):
 
 def test_the_most_reactions_allowed_keep_answers_small_and_pages_within_lambda(customer, make_agent, fanout,
                                                                                monkeypatch):
-    """50 emoji, 5 owners each (250 reactions) on one message: its answer shows 3 owners and a count per
+    """50 emoji, 4 owners each (200 reactions) on one message: its answer shows 3 owners and a count per
     emoji. A page of 100 such messages, and of their copies, within Lambda's 6 MB (the guard checks
     every answer); the stream turns every reaction into its events, each within a websocket push."""
     from chalicelib.services import delivery
@@ -132,15 +132,15 @@ def test_the_most_reactions_allowed_keep_answers_small_and_pages_within_lambda(c
     messages = [send_chatmessage(agents[n % 4], chat, f"message {n}") for n in range(100)]
     full = messages[0]
     for emoji in FIFTY:
-        for owner in (*agents, customer):
+        for owner in (*agents[1:], customer):
             ok(react(owner, full, emoji))
     fanout.drain()
     shown = ok(agents[1].get(f"/v1.0/chatmessages/{full['id']}"))
-    assert shown["metadata"]["reaction_counts"] == dict.fromkeys(FIFTY, 5)
+    assert shown["metadata"]["reaction_counts"] == dict.fromkeys(FIFTY, 4)
     assert len(shown["metadata"]["reactions"]) == 3 * LIMIT
     size = answer_bytes(shown)
-    assert size < 32 * 1024, size  # the whole list would be over 40 KB, and grew without bound before
-    assert len(every_reaction(agents[1], full)) == 5 * LIMIT
+    assert size < 32 * 1024, size  # 150 of the 200 reactions and the counts; the whole map grew without bound
+    assert len(every_reaction(agents[1], full)) == 4 * LIMIT
 
     # the same summary on the 99 others: a page of the heaviest messages the contract allows
     stored = ChatmessageItem.get(ChatmessageItem.key(customer.customer_id, full["id"]), "#")
@@ -155,11 +155,11 @@ def test_the_most_reactions_allowed_keep_answers_small_and_pages_within_lambda(c
     fanout.drain()
     copies = ok(agents[2].get(f"/v1.0/chatroommessages?chatroom_id={room_of(agents[2], chat)['id']}&page_size=100"))
     assert len(copies["result"]) == 100
-    assert all(c["metadata"]["reaction_counts"] == dict.fromkeys(FIFTY, 5) for c in copies["result"])
+    assert all(c["metadata"]["reaction_counts"] == dict.fromkeys(FIFTY, 4) for c in copies["result"])
     assert answer_bytes(page) < 6_000_000 / 2 and answer_bytes(copies) < 6_000_000 / 2
     # every reaction was news in the chat and in the connected agent's chatroom; every push within 128 KiB
     kinds = [push["type"] for push in pushes]
-    assert kinds.count("messagechat_updated") >= 5 * LIMIT and kinds.count("messagechatroom_updated") >= 5 * LIMIT
+    assert kinds.count("messagechat_updated") >= 4 * LIMIT and kinds.count("messagechatroom_updated") >= 4 * LIMIT
     assert max(len(json.dumps(push).encode()) for push in pushes) <= 128 * 1024
 
 
