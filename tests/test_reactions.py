@@ -9,7 +9,6 @@ from urllib.parse import quote
 
 import pytest
 
-from chalicelib.clock import now
 from chalicelib.storage.models import ChatmessageItem, ReactionItem
 from devtools import migrate
 from tests.helpers import assert_error, create_chat, ok, room_of, send_chatmessage
@@ -232,7 +231,8 @@ def old_reactions(customer_id, message, entries):
 def test_an_old_reaction_map_is_shown_paged_and_moved_on_its_first_change(group, customer, capsys):
     agents, chat = group
     message, untouched = send_chatmessage(agents[0], chat), send_chatmessage(agents[0], chat)
-    entries = [(emoji, "agent", owner.id, now()) for emoji in ("👍", "🎉") for owner in agents]
+    entries = [(emoji, "agent", owner.id, f"2026-01-01 00:00:00.{n:06d}")
+               for n, (emoji, owner) in enumerate((emoji, owner) for emoji in ("👍", "🎉") for owner in agents)]
     for target in (message, untouched):
         old_reactions(customer.customer_id, target, entries)
     shown = ok(agents[1].get(f"/v1.0/chatmessages/{message['id']}"))
