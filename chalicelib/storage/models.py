@@ -277,7 +277,7 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
             id=mid, customer_id=c, chat_id=chat_id, source=source, type=message_type, text=text,
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
-            parent_id=parent_id, reply_count=0, reactions={},
+            parent_id=parent_id, reply_count=0,
             gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
         if parent_id:
