@@ -133,7 +133,10 @@ NOTES = {
     "ChatroommessageCreate.parent_id": "a chatmessage of the same chat (deleted or not): this one replies in its "
                                        "thread",
     "ChatroomRead.chatroommessage_id": "a copy in this chatroom; absent: the newest. The marker never moves back",
-    "ReactionCreate.emoji": "one emoji, or a `:name:` (lowercase letters, digits, `_ + -`), at most 32 characters",
+    "ReactionCreate.emoji": "one emoji as Unicode defines it (skin tones, ZWJ sequences, keycaps, flags), or a "
+                            "`:name:` (lowercase letters, digits, `_ + -`), at most 32 characters; invisible, format, "
+                            "combining or blank characters alone are 400. A message holds at most 50 different emoji: "
+                            "the 51st different one is 409",
     "Chatroom.unread_count": "copies not sent by the owner, newer than `tm_read`, not deleted (at most 1,000)",
     "Chatroom.tm_read": "the read marker; starts as `tm_create`",
     "Chatroom.tm_activity": "`tm_create` of the newest live copy, or of the chatroom when it has none",
