@@ -86,6 +86,25 @@ def test_racing_new_emoji_never_pass_the_limit(group):
     assert len(counts) == LIMIT and len(every_reaction(agents[0], message)) == LIMIT
 
 
+def test_racing_reactions_with_one_emoji_are_all_counted(customer, make_agent, fanout):
+    """Same-emoji writes serialize on the emoji's count: none lost, the newest owners the newest three."""
+    agents = [make_agent() for _ in range(8)]
+    chat = create_chat(customer, *agents)
+    message = send_chatmessage(agents[0], chat)
+    statuses = []
+    racers = [threading.Thread(target=lambda agent=agent: statuses.append(react(agent, message, "👍").status_code))
+              for agent in agents]
+    for racer in racers:
+        racer.start()
+    for racer in racers:
+        racer.join()
+    assert statuses == [200] * 8
+    shown = ok(agents[0].get(f"/v1.0/chatmessages/{message['id']}"))
+    listed = every_reaction(agents[0], message)
+    assert shown["metadata"]["reaction_counts"] == {"👍": 8} and len(listed) == 8
+    assert [r["owner_id"] for r in shown["metadata"]["reactions"]] == [r["owner_id"] for r in reversed(listed[:3])]
+
+
 # ---- emoji --------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("emoji", ["👍", "👍🏿", "👩‍💻", "🏳️‍⚧️", "🇯🇵", "7️⃣", "*⃣", "🏴󠁧󠁢󠁷󠁬󠁳󠁿", "☺️", "☺", "®", "🫨",
