@@ -77,7 +77,10 @@ ACCESS = {
     "GET /v1.0/chatmessages/{chatmessage_id}/history": f"{_PRIVILEGED}; a plain agent while a participant of "
                                                        "the chat.",
     "POST /v1.0/chatmessages/{chatmessage_id}/reactions": f"{_PRIVILEGED}; a plain agent while a participant of "
-                                                          "the chat.",
+                                                          "the chat. The chat and the message must be live (else "
+                                                          "404).",
+    "GET /v1.0/chatmessages/{chatmessage_id}/reactions": f"{_PRIVILEGED}; a plain agent while a participant of "
+                                                         "the chat.",
     "DELETE /v1.0/chatmessages/{chatmessage_id}/reactions/{emoji}": "whoever may react; it takes back the "
                                                                     "caller's own reaction only.",
     "POST /v1.0/files": "any token: agents (the file's owner is the caller) and customer tokens (the owner is the "
@@ -135,12 +138,20 @@ NOTES = {
     "ChatroommessageCreate.parent_id": "a chatmessage of the same chat (deleted or not): this one replies in its "
                                        "thread",
     "ChatroomRead.chatroommessage_id": "a copy in this chatroom; absent: the newest. The marker never moves back",
-    "ReactionCreate.emoji": "one emoji, or a `:name:` (lowercase letters, digits, `_ + -`), at most 32 characters",
+    "ReactionCreate.emoji": "one emoji as Unicode defines it (skin tones, ZWJ sequences, keycaps, flags), or a "
+                            "`:name:` (lowercase letters, digits, `_ + -`), at most 32 characters; invisible, format, "
+                            "combining or blank characters alone are 400. A message holds at most 50 different emoji: "
+                            "the 51st different one is 409",
     "Chatroom.unread_count": "copies not sent by the owner, newer than `tm_read`, not deleted (at most 1,000)",
     "Chatroom.tm_read": "the read marker; starts as `tm_create`",
     "Chatroom.tm_activity": "`tm_create` of the newest live copy, or of the chatroom when it has none",
     "Chatroom.last_chatroommessage": "the newest live copy in short (`text` cut to 200 characters), or null",
-    "Chatmessage.metadata": "`{\"reactions\": [...]}`: one per (owner, emoji), oldest first",
+    "Chatmessage.metadata": "`{\"reactions\": [...], \"reaction_counts\": {emoji: n}}`: `reactions` holds each "
+                            "emoji's newest 3 owners (oldest first), `reaction_counts` every emoji's count (at most "
+                            "50 different emoji); the full list pages at `GET /chatmessages/{id}/reactions`",
+    "Reaction.emoji": "one emoji, or a `:name:`",
+    "Reaction.owner_type": "`agent`, or `customer` for a customer token",
+    "Reaction.owner_id": "the agent's id, or the customer's",
     "Chatmessage.parent_id": "the chatmessage this one replies to, `\"\"` when none",
     "Chatmessage.reply_count": "its live replies",
     "Chatroommessage.metadata": "its chatmessage's",

@@ -137,6 +137,22 @@ def _serialised(method):
     return locked
 
 
+# Reads whose items moto answers with its own live objects, turned into JSON
+# after the lock is released: a concurrent update of a nested map would change
+# them meanwhile ("dictionary changed size during iteration"). They answer a
+# copy taken under the lock, as DynamoDB answers a snapshot.
+_SNAPSHOT_READS = ("get_item", "batch_get_item", "query", "scan")
+
+
+def _snapshot(method):
+    @functools.wraps(method)
+    def read(*args, **kwargs):
+        with _operation():
+            return copy.deepcopy(method(*args, **kwargs))
+
+    return read
+
+
 @contextlib.contextmanager
 def _all_or_nothing(backend: DynamoDBBackend, keys: list[tuple[str, dict[str, Any]]]):
     """Yields a list; if the block puts an error in it, every item named is put
@@ -239,7 +255,8 @@ def apply() -> None:
     _applied = True
     DynamoDBBackend.transact_write_items = transact_write_items
     for name in _SERIALISED:
-        setattr(DynamoDBBackend, name, _serialised(getattr(DynamoDBBackend, name)))
+        wrap = _snapshot if name in _SNAPSHOT_READS else _serialised
+        setattr(DynamoDBBackend, name, wrap(getattr(DynamoDBBackend, name)))
 
 
 _responses_fast = False

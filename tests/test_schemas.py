@@ -40,7 +40,7 @@ EXAMPLES = {
         "chat_id": "e8b2e976-f043-44c8-bb89-e214e225e813", "source": SOURCE, "type": "normal",
         "text": "test message", "medias": [], "tm_create": "2022-09-25 13:11:59.075363",
         "tm_update": "2022-09-25 13:11:59.075363", "tm_delete": NOT_DELETED,
-        "metadata": {"reactions": []}, "parent_id": "", "reply_count": 0,
+        "metadata": {"reactions": [], "reaction_counts": {}}, "parent_id": "", "reply_count": 0,
         "mentions": [],
     },
     "chatroommessage": {
@@ -48,8 +48,8 @@ EXAMPLES = {
         "chatroom_id": "1e385680-0f41-4e2a-b154-a61c62bf830a", "messagechat_id": "2b4acb7b-f1ba-43c5-ae43-0435a07d55ea",
         "source": SOURCE, "type": "normal", "text": "test message", "medias": [],
         "tm_create": "2022-09-25 13:11:59.274200", "tm_update": "2022-09-25 13:11:59.274200", "tm_delete": NOT_DELETED,
-        "owner_type": "agent", "owner_id": AGENT_1, "metadata": {"reactions": []}, "parent_id": "",
-        "mentions": [],
+        "owner_type": "agent", "owner_id": AGENT_1, "metadata": {"reactions": [], "reaction_counts": {}},
+        "parent_id": "", "mentions": [],
     },
 }
 RESOURCES = sorted(EXAMPLES)

@@ -5,6 +5,7 @@ from chalice import Blueprint
 from chalicelib.api.routing import Router, Service
 
 messages = Service("chalicelib.services.messages")
+reactions = Service("chalicelib.services.reactions")
 bp = Blueprint(__name__)
 route = Router(bp)
 SEND_ERRORS = (400, 401, 403, 404, 409, 413, 429)
@@ -48,13 +49,19 @@ def chatmessage_history(caller, chatmessage_id, page):
 @route("POST", "/chatmessages/{chatmessage_id}/reactions", "React to a chatmessage (one per emoji and caller)",
        body="ReactionCreate", returns="Chatmessage", errors=(400, 401, 403, 404, 409, 413))
 def add_reaction(caller, chatmessage_id, body):
-    return messages.add_reaction(caller, chatmessage_id, body)
+    return reactions.add_reaction(caller, chatmessage_id, body)
+
+
+@route("GET", "/chatmessages/{chatmessage_id}/reactions", "Every reaction to a chatmessage, newest first",
+       returns="Reaction", page=True)
+def list_reactions(caller, chatmessage_id, page):
+    return reactions.list_reactions(caller, chatmessage_id, page)
 
 
 @route("DELETE", "/chatmessages/{chatmessage_id}/reactions/{emoji}", "Take your reaction back",
        returns="Chatmessage", path_strings=("emoji",), errors=(400, 401, 403, 404, 409))
 def remove_reaction(caller, chatmessage_id, emoji):
-    return messages.remove_reaction(caller, chatmessage_id, emoji)
+    return reactions.remove_reaction(caller, chatmessage_id, emoji)
 
 
 @route("POST", "/chatroommessages", "Send through your chatroom; returns your copy at once",

@@ -30,21 +30,65 @@ def _canonical_uuid(value: str) -> str:
 
 
 _EMOJI_NAME = re.compile(r":[a-z0-9_+\-]{1,30}:")
-# What one emoji is made of: pictographs and symbols, their modifiers and
-# joiners, regional indicators (flags), tags, and the keycap sequence.
-_EMOJI_CATEGORIES = {"So", "Sk", "Mn", "Me", "Cf"}
-_KEYCAP_BASES = set("0123456789#*")
+# One emoji as Unicode's emoji grammar (UTS #51) defines it, checked with a
+# compact table instead of a dependency: a base from the Extended_Pictographic
+# ranges below (which reserve their unassigned code points for future emoji,
+# hence `Cn` accepted there), optionally a skin-tone modifier and/or the emoji
+# presentation selector, several of them joined by ZWJ; a flag (two regional
+# indicators); a keycap; a subdivision flag (black flag, tags, cancel tag).
+# Letters, digits, spaces, format, combining and invisible characters alone
+# are none of these.
+_PICTOGRAPHIC_RANGES = (
+    (0x00A9, 0x00A9), (0x00AE, 0x00AE), (0x203C, 0x203C), (0x2049, 0x2049), (0x2122, 0x2122),
+    (0x2139, 0x2139), (0x2194, 0x2199), (0x21A9, 0x21AA), (0x231A, 0x231B), (0x2328, 0x2328),
+    (0x2388, 0x2388), (0x23CF, 0x23CF), (0x23E9, 0x23F3), (0x23F8, 0x23FA), (0x24C2, 0x24C2),
+    (0x25AA, 0x25AB), (0x25B6, 0x25B6), (0x25C0, 0x25C0), (0x25FB, 0x25FE), (0x2600, 0x27BF),
+    (0x2934, 0x2935), (0x2B05, 0x2B07), (0x2B1B, 0x2B1C), (0x2B50, 0x2B50), (0x2B55, 0x2B55),
+    (0x3030, 0x3030), (0x303D, 0x303D), (0x3297, 0x3297), (0x3299, 0x3299),
+    (0x1F000, 0x1F1E5), (0x1F200, 0x1FAFF), (0x1FC00, 0x1FFFD),
+)
+_REGIONAL_INDICATORS = (0x1F1E6, 0x1F1FF)
+_SKIN_TONES = (0x1F3FB, 0x1F3FF)
+_PRESENTATION = "\ufe0f"
+_ZWJ = "\u200d"
+_KEYCAP = re.compile("[0-9#*]\ufe0f?\u20e3")
+_SUBDIVISION_FLAG = re.compile("\U0001f3f4[\U000e0020-\U000e007e]{1,30}\U000e007f")
+
+
+def _within(char: str, low_high: tuple[int, int]) -> bool:
+    return low_high[0] <= ord(char) <= low_high[1]
+
+
+def _pictographic(char: str) -> bool:
+    return any(_within(char, bounds) for bounds in _PICTOGRAPHIC_RANGES) and \
+        unicodedata.category(char) in ("So", "Sk", "Cn")
+
+
+def _emoji_element(part: str) -> bool:
+    """A base, then at most one skin tone (unless the base is one) and one
+    presentation selector."""
+    if not part or not _pictographic(part[0]):
+        return False
+    rest = part[1:]
+    tones = [char for char in rest if _within(char, _SKIN_TONES)]
+    if tones and _within(part[0], _SKIN_TONES):
+        return False
+    return len(rest) <= 2 and len(tones) <= 1 and rest.count(_PRESENTATION) == len(rest) - len(tones) <= 1
+
+
+def is_one_emoji(value: str) -> bool:
+    if len(value) == 2 and all(_within(char, _REGIONAL_INDICATORS) for char in value):
+        return True  # a flag
+    if _KEYCAP.fullmatch(value) or _SUBDIVISION_FLAG.fullmatch(value):
+        return True
+    return all(_emoji_element(part) for part in value.split(_ZWJ))
 
 
 def _emoji(value: str) -> str:
     if not 1 <= len(value) <= EMOJI_MAX:
         raise ValueError(f"must be 1 to {EMOJI_MAX} characters")
-    if _EMOJI_NAME.fullmatch(value):
-        return value
-    for index, char in enumerate(value):
-        keycap = char in _KEYCAP_BASES and "\u20e3" in value[index + 1:index + 3]
-        if not keycap and (char.isascii() or unicodedata.category(char) not in _EMOJI_CATEGORIES):
-            raise ValueError("must be one emoji (e.g. \U0001f44d) or a :name: of lowercase letters, digits, _ + -")
+    if not _EMOJI_NAME.fullmatch(value) and not is_one_emoji(value):
+        raise ValueError("must be one emoji (e.g. \U0001f44d) or a :name: of lowercase letters, digits, _ + -")
     return value
 
 

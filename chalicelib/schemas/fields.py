@@ -19,6 +19,7 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "Presence": ("agent_id", "status", "online", "tm_update"),
     "PresenceList": ("result",),
     "Receipt": ("agent_id", "tm_read"),
+    "Reaction": ("emoji", "owner_type", "owner_id", "tm_create"),
     "File": ("id", "customer_id", "owner_id", "name", "content_type", "size", "status", "upload", "download_url",
              "tm_create", "tm_update", "tm_delete", "owner_type"),
 }

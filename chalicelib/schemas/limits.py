@@ -12,3 +12,5 @@ FILE_SIZE_MAX = 30 * 1024 * 1024  # 30 MiB, VoIPBIN's upload limit
 # characters), without parameters; compared case-insensitively, stored lower-case.
 CONTENT_TYPE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$"
 EMOJI_MAX = 32
+REACTION_EMOJI_MAX = 50  # different emoji on one message
+REACTION_OWNERS_SHOWN = 3  # a message shows each emoji's newest owners (and its count); the rest page

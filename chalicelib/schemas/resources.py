@@ -32,7 +32,9 @@ class Reaction(BaseModel):
 
 
 class Metadata(BaseModel):
-    reactions: list[Reaction]  # oldest first; one per (owner, emoji)
+    # VoIPBIN talk's shape, bounded: each emoji's newest owners (at most 3), oldest first
+    reactions: list[Reaction]
+    reaction_counts: dict[str, int]  # emoji -> how many react with it (at most 50 emoji); the full list pages
 
 
 class ChatroommessagePreview(BaseModel):

@@ -30,7 +30,7 @@ _KINDS = {
     ChatroommessageItem: ("messagechatroom", "Chatroommessage"),
 }
 # What a copy shows of its chatmessage: a change of these is news in every chatroom.
-_SHOWN_IN_COPIES = ("text", "medias", "reactions")
+_SHOWN_IN_COPIES = ("text", "medias", "reaction_counts", "reaction_newest")
 # A chatroom's own fields (its owner's name and detail for the chat): a change is `chatroom_updated`.
 _CHATROOM_OWN = ("name", "detail", "owner_id", "tm_update")
 # A chatroom's read state: a change alone is `chatroom_read_state`, the read state without the chatroom
@@ -129,7 +129,7 @@ def derive(event_name: str, old: Resource | None, new: Resource | None, lookup: 
     return events
 
 
-def _changed(old, new, fields=("text", "medias", "reactions", "reply_count", "tm_update")) -> bool:
+def _changed(old, new, fields=_SHOWN_IN_COPIES + ("reply_count", "tm_update")) -> bool:
     def value(item, name):
         found = getattr(item, name, None)
         return found.as_dict() if hasattr(found, "as_dict") else found

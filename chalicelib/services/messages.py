@@ -1,5 +1,5 @@
 """Chatmessages (sent to a chat) and chatroommessages (their copies, one per
-chatroom): sends, threads, edits with history, reactions, deletes. The stream
+chatroom): sends, threads, edits with history, deletes (reactions: reactions.py). The stream
 handler writes the copies (services/fanout.py). A copy shows its chatmessage's
 text, medias, reactions and thread, so an edit or a reaction writes one item
 whatever the size of the group."""
@@ -7,7 +7,6 @@ whatever the size of the group."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import unquote
 
 from chalicelib import metrics
 from chalicelib.auth import Principal
@@ -38,7 +37,7 @@ from chalicelib.storage.operations import (
 )
 
 if TYPE_CHECKING:  # request bodies are pydantic models, loaded only where a body is parsed
-    from chalicelib.schemas.bodies import ChatmessageCreate, ChatmessageEdit, ChatroommessageCreate, ReactionCreate
+    from chalicelib.schemas.bodies import ChatmessageCreate, ChatmessageEdit, ChatroommessageCreate
 
 EMPTY_SOURCE = {"type": "", "target": "", "target_name": "", "name": "", "detail": ""}
 CHANGE_ATTEMPTS = 5
@@ -258,65 +257,6 @@ def chatmessage_history(principal: Principal, message_id: str, page: paging.Page
     if len(versions) > page.size:
         return paging.Page(versions[:page.size], keys[-1], keys)
     return paging.Page(versions, "", keys)
-
-
-# ---- reactions ------------------------------------------------------------------------------
-
-def _reactor(principal: Principal) -> tuple[str, str]:
-    return ("agent", principal.agent_id) if principal.is_agent else ("customer", principal.customer_id)
-
-
-def add_reaction(principal: Principal, message_id: str, body: ReactionCreate):
-    """One per (caller, emoji): a repeat is 200 and changes nothing. One
-    update of the chatmessage, whatever the size of the group."""
-    message = _readable(principal, message_id)
-    owner_type, owner_id = _reactor(principal)
-    key = ChatmessageItem.reaction_key(owner_type, owner_id, body.emoji)
-    reaction = {"emoji": body.emoji, "owner_type": owner_type, "owner_id": owner_id, "tm_create": now()}
-    keyed = ChatmessageItem.keyed(principal.customer_id, message_id)
-    for _ in range(CHANGE_ATTEMPTS):
-        if message.deleted:
-            raise NotFound(f"chatmessage {message_id} is deleted")
-        if message.reactions is not None and key in message.reactions.as_dict():
-            return views.chatmessage(message)  # already there
-        if message.reactions is None:  # stored before reactions: the map is made with it
-            actions, condition = [ChatmessageItem.reactions.set({key: reaction})], \
-                ChatmessageItem.reactions.does_not_exist()
-        else:
-            actions, condition = [ChatmessageItem.reactions[key].set(reaction)], \
-                ChatmessageItem.reactions.exists() & ChatmessageItem.reactions[key].does_not_exist()
-        try:
-            return views.chatmessage(update(keyed, actions, is_live() & condition, "adding the reaction"))
-        except ConditionFailed:
-            message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
-    raise Conflict(f"chatmessage {message_id} is changing right now; retry")
-
-
-def remove_reaction(principal: Principal, message_id: str, emoji: str):
-    """Takes the caller's own reaction back; none there: 200, unchanged."""
-    emoji = _emoji(unquote(emoji))
-    message = _readable(principal, message_id)
-    key = ChatmessageItem.reaction_key(*_reactor(principal), emoji)
-    try:
-        message = update(ChatmessageItem.keyed(principal.customer_id, message_id),
-                         [ChatmessageItem.reactions[key].remove()],
-                         is_live() & ChatmessageItem.reactions[key].exists(), "removing the reaction")
-    except ConditionFailed:
-        message = load(ChatmessageItem, principal.customer_id, message_id, "chatmessage")
-        if message.deleted:
-            raise NotFound(f"chatmessage {message_id} is deleted") from None
-    return views.chatmessage(message)
-
-
-def _emoji(value: str) -> str:
-    from pydantic import TypeAdapter, ValidationError
-
-    from chalicelib.schemas.common import Emoji
-
-    try:
-        return TypeAdapter(Emoji).validate_python(value)
-    except ValidationError as error:
-        raise BadRequest(f"emoji: {error.errors()[0]['msg'].removeprefix('Value error, ')}") from None
 
 
 # ---- chatroommessages -----------------------------------------------------------------------

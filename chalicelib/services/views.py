@@ -7,6 +7,7 @@ with one BatchGetItem per 100 distinct items it needs."""
 
 from types import SimpleNamespace
 
+from chalicelib.schemas.limits import REACTION_OWNERS_SHOWN
 from chalicelib.storage.models import (
     META,
     ChatItem,
@@ -34,17 +35,47 @@ def fetch(keys: set[tuple[str, str]], what: str) -> dict[str, TableItem]:
 
 # ---- chatmessages -------------------------------------------------------------------
 
-def reactions_of(message: ChatmessageItem) -> list[dict]:
-    stored = message.reactions.as_dict() if message.reactions else {}
-    reactions = [dict(value) for value in stored.values()]
-    return sorted(reactions, key=lambda r: (r["tm_create"], r["owner_id"], r["emoji"]))
+def plain(value) -> dict:
+    """A map attribute (or a dict, or nothing) as a plain dict."""
+    if value is None:
+        return {}
+    return value.as_dict() if hasattr(value, "as_dict") else dict(value)
+
+
+def reaction_summary(reactions) -> tuple[dict, dict]:
+    """Counts per emoji and each emoji's newest owners, of whole reactions
+    ({emoji, owner_type, owner_id, tm_create}): for messages written before
+    the summary was kept (services/reactions.py)."""
+    counts: dict[str, int] = {}
+    newest: dict[str, list] = {}
+    for r in sorted(reactions, key=lambda r: (r["tm_create"], r["owner_id"]), reverse=True):
+        counts[r["emoji"]] = counts.get(r["emoji"], 0) + 1
+        owners = newest.setdefault(r["emoji"], [])
+        if len(owners) < REACTION_OWNERS_SHOWN:
+            owners.append({"owner_type": r["owner_type"], "owner_id": r["owner_id"], "tm_create": r["tm_create"]})
+    return counts, newest
+
+
+def metadata_of(message: ChatmessageItem | None) -> dict:
+    """VoIPBIN talk's `reactions` list, bounded: each emoji's newest owners
+    (oldest first, as ever), and every emoji's count beside it."""
+    if message is None:
+        return {"reactions": [], "reaction_counts": {}}
+    if message.reaction_counts is not None:
+        counts, newest = plain(message.reaction_counts), plain(message.reaction_newest)
+    else:  # written before the summary: its map as it is
+        counts, newest = reaction_summary(plain(message.reactions).values())
+    reactions = [{"emoji": emoji, "owner_type": o["owner_type"], "owner_id": o["owner_id"], "tm_create": o["tm_create"]}
+                 for emoji, owners in newest.items() for o in owners]
+    reactions.sort(key=lambda r: (r["tm_create"], r["owner_id"], r["emoji"]))
+    return {"reactions": reactions, "reaction_counts": {emoji: int(n) for emoji, n in counts.items()}}
 
 
 def chatmessage(message: ChatmessageItem) -> SimpleNamespace:
     return SimpleNamespace(
         **{name: getattr(message, name) for name in (
             "id", "customer_id", "chat_id", "source", "type", "text", "medias", "tm_create", "tm_update", "tm_delete")},
-        metadata={"reactions": reactions_of(message)},
+        metadata=metadata_of(message),
         parent_id=message.parent_id or "",
         reply_count=int(message.reply_count or 0),
         mentions=list(message.mentions or []),
@@ -68,7 +99,7 @@ def chatroommessage(copy, message: ChatmessageItem | None) -> SimpleNamespace:
         # its own change (a delete) or its chatmessage's (an edit, a reaction), whichever is later
         tm_update=max(copy.tm_update, message.tm_update if message is not None else copy.tm_update),
         tm_delete=copy.tm_delete, owner_type="agent", owner_id=copy.owner_id,
-        metadata={"reactions": reactions_of(message) if message is not None else []},
+        metadata=metadata_of(message),
         parent_id=(message.parent_id or "") if message is not None else "",
         mentions=list(message.mentions or []) if message is not None else [],
     )

@@ -274,9 +274,14 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     sender_id = UnicodeAttribute(null=True)
     parent_id = UnicodeAttribute(null=True)  # the thread it replies in (a chatmessage of the same chat)
     reply_count = NumberAttribute(null=True)  # its live replies
-    # "<owner_type>:<owner_id>:<emoji>" -> {emoji, owner_type, owner_id, tm_create}: one per (caller, emoji)
+    # Written before reactions were items: "<owner_type>:<owner_id>:<emoji>" -> {emoji, owner_type, owner_id,
+    # tm_create}. Read as it is until the message is migrated (services/reactions.py), never written again.
     reactions = MapAttribute(null=True)
     mentions = ListAttribute(of=UnicodeAttribute, null=True)  # agent ids, participants at the send
+    # The reactions' summary, kept by each reaction's transaction (the reactions are ReactionItems):
+    reaction_counts = MapAttribute(null=True)  # emoji -> owners reacting with it
+    reaction_newest = MapAttribute(null=True)  # emoji -> its newest owners [{owner_type, owner_id, tm_create}]
+    reaction_emoji = NumberAttribute(null=True)  # how many different emoji (the 50 limit's condition)
 
     @staticmethod
     def key(customer_id: str, message_id: str) -> str:
@@ -295,7 +300,7 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
             id=mid, customer_id=c, chat_id=chat_id, source=source, type=message_type, text=text,
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
-            parent_id=parent_id, reply_count=0, reactions={}, mentions=list(mentions) if mentions else None,
+            parent_id=parent_id, reply_count=0, mentions=list(mentions) if mentions else None,
             gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
         if parent_id:
@@ -336,6 +341,56 @@ class ChatmessageVersionItem(TableItem, discriminator="chatmessage-version"):
     @classmethod
     def sort_key(cls, tm_update: str) -> str:
         return f"{cls.SORT_PREFIX}{tm_update}"
+
+
+class ReactionItem(TableItem, discriminator="reaction"):
+    """One owner's reaction with one emoji, in its chatmessage's partition:
+    its derived id makes a repeat the same item (a conditional put). Listed
+    newest first over the list index (all of a message's reactions) and the
+    order index (one emoji's: what refills its newest owners)."""
+
+    id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    message_id = UnicodeAttribute()
+    emoji = UnicodeAttribute()
+    owner_type = UnicodeAttribute()
+    owner_id = UnicodeAttribute()
+    tm_create = UnicodeAttribute()
+    SORT_PREFIX = "reaction#"
+
+    @staticmethod
+    def derived_id(message_id: str, owner_type: str, owner_id: str, emoji: str) -> str:
+        return derived_id("reaction", message_id, owner_type, owner_id, emoji)
+
+    @classmethod
+    def new(cls, customer_id: str, message_id: str, emoji: str, owner_type: str, owner_id: str,
+            tm: str) -> "ReactionItem":
+        rid = cls.derived_id(message_id, owner_type, owner_id, emoji)
+        return cls(
+            ChatmessageItem.key(customer_id, message_id), cls.SORT_PREFIX + rid,
+            id=rid, customer_id=customer_id, message_id=message_id, emoji=emoji, owner_type=owner_type,
+            owner_id=owner_id, tm_create=tm,
+            gsi1pk=cls.list_key(customer_id, message_id), gsi1sk=list_sort_key(tm, rid),
+            gsi3pk=cls.by_emoji_key(customer_id, message_id, emoji), gsi3sk=list_sort_key(tm, rid),
+        )
+
+    @classmethod
+    def keyed(cls, customer_id: str, message_id: str, emoji: str, owner_type: str,
+              owner_id: str) -> "ReactionItem":
+        rid = cls.derived_id(message_id, owner_type, owner_id, emoji)
+        return cls(ChatmessageItem.key(customer_id, message_id), cls.SORT_PREFIX + rid)
+
+    @staticmethod
+    def list_key(customer_id: str, message_id: str) -> str:
+        return f"{customer_id}#chatmessage#{message_id}#reactions"
+
+    @staticmethod
+    def by_emoji_key(customer_id: str, message_id: str, emoji: str) -> str:
+        return f"{customer_id}#chatmessage#{message_id}#reactions#{emoji}"
+
+    def shown(self) -> dict:
+        return {"emoji": self.emoji, "owner_type": self.owner_type, "owner_id": self.owner_id,
+                "tm_create": self.tm_create}
 
 
 class ChatroommessageItem(Resource, discriminator="chatroommessage"):
@@ -616,6 +671,6 @@ class SendWindowItem(TableItem, discriminator="send-window"):
 MODELS = (
     PresenceItem, PresenceWatcherItem, TypingThrottleItem,  # presence and typing (services/presence.py)
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
-    ChatmessageVersionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem, IdempotencyItem,
-    AudienceItem, ConnectionRouteItem, SendWindowItem,
+    ChatmessageVersionItem, ReactionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem,
+    IdempotencyItem, AudienceItem, ConnectionRouteItem, SendWindowItem,
 )
