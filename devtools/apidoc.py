@@ -85,6 +85,8 @@ ACCESS = {
                                  "are participants); anyone else: 404.",
     "DELETE /v1.0/files/{file_id}": f"its uploader, {_PRIVILEGED}. An agent of a chat it was sent in: 403; "
                                     "anyone else: 404.",
+    "GET /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
+    "PUT /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
@@ -163,6 +165,13 @@ NOTES = {
                          "presigned GET, valid 15 minutes",
     "FileUpload.url": "where to POST the file (multipart/form-data)",
     "FileUpload.fields": "form fields to send as they are, before the file itself (the last field, `file`)",
+    "CustomerSettings.retention_days": "days a message (its copies, history and reactions) is kept after it was "
+                                       "sent; 0 keeps it forever",
+    "CustomerSettings.purge_deleted_after_days": "days after a delete when a deleted message's text, medias, "
+                                                 "history and reactions are removed",
+    "CustomerSettings.tm_update": "when the settings last changed; `\"\"` while they are the defaults",
+    "CustomerSettingsUpdate.retention_days": "0 to 3650 (0 keeps forever); absent: unchanged",
+    "CustomerSettingsUpdate.purge_deleted_after_days": "1 to 365 (default 30); absent: unchanged",
     "Error.Code": "the error's class, e.g. `BadRequestError`",
     "Error.Message": "what is wrong: names the field and the limit",
     "next_page_token": "pass it back as `page_token` for the next page; `\"\"` on the last page",

@@ -130,6 +130,15 @@ class File(_Resource):
     owner_type: Literal["agent", "customer"]
 
 
+class CustomerSettings(_Resource):
+    """A customer's data-lifecycle settings."""
+
+    customer_id: str
+    retention_days: int  # messages expire this many days after tm_create; 0 keeps them forever
+    purge_deleted_after_days: int  # a deleted message's content is purged this many days after the delete
+    tm_update: str  # when they last changed; "" while they are the defaults
+
+
 T = TypeVar("T")
 
 

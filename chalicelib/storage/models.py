@@ -554,8 +554,22 @@ class SendWindowItem(TableItem, discriminator="send-window"):
             raise UpdateError("Failed to count the send", error) from error
 
 
+class CustomerSettingsItem(TableItem, discriminator="customer-settings"):
+    """A customer's data-lifecycle settings (services/lifecycle.py): one item
+    per customer, read once per send when it stamps expiry on what it writes."""
+
+    customer_id = UnicodeAttribute()
+    retention_days = NumberAttribute(default=0)  # 0 keeps messages forever
+    purge_deleted_after_days = NumberAttribute(default=30)
+    tm_update = UnicodeAttribute(null=True)
+
+    @staticmethod
+    def key(customer_id: str) -> str:
+        return f"{customer_id}#settings"
+
+
 MODELS = (
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
     ChatmessageVersionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem, IdempotencyItem,
-    AudienceItem, ConnectionRouteItem, SendWindowItem,
+    AudienceItem, ConnectionRouteItem, SendWindowItem, CustomerSettingsItem,
 )
