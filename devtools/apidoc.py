@@ -86,6 +86,7 @@ ACCESS = {
     "DELETE /v1.0/files/{file_id}": f"its uploader, {_PRIVILEGED}. An agent of a chat it was sent in: 403; "
                                     "anyone else: 404.",
     "GET /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
+    "GET /v1.0/chats/{chat_id}/transcript": f"{_PRIVILEGED}; a plain agent while a participant of the chat.",
     "PUT /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
@@ -172,6 +173,11 @@ NOTES = {
     "CustomerSettings.tm_update": "when the settings last changed; `\"\"` while they are the defaults",
     "CustomerSettingsUpdate.retention_days": "0 to 3650 (0 keeps forever); absent: unchanged",
     "CustomerSettingsUpdate.purge_deleted_after_days": "1 to 365 (default 30); absent: unchanged",
+    "Transcript.result": "`format=json`: the page's messages, oldest first; `format=text`: `[]`",
+    "Transcript.text": "`format=text`: one line per message, oldest first; `format=json`: `\"\"`",
+    "TranscriptEntry.sender": "`source.target_name`, else `source.name`, else `source.target`",
+    "TranscriptEntry.text": "`\"\"` for a deleted message",
+    "TranscriptEntry.edited": "edited after it was sent (a live message)",
     "Error.Code": "the error's class, e.g. `BadRequestError`",
     "Error.Message": "what is wrong: names the field and the limit",
     "next_page_token": "pass it back as `page_token` for the next page; `\"\"` on the last page",

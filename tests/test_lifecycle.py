@@ -1,9 +1,13 @@
 """Data lifecycle (README.md, "Data lifecycle"): the customer's settings,
 transcripts, retention and purge by DynamoDB TTL."""
 
+import random
+
 import pytest
 
-from tests.helpers import assert_error, ok
+from chalicelib.clock import epoch
+from tests.conftest import DYNAMODB, TABLE
+from tests.helpers import assert_error, chatmessages_of, chatroommessages_of, create_chat, ok, room_of, send_chatmessage
 
 SETTINGS = "/v1.0/customer/settings"
 
@@ -55,3 +59,236 @@ def test_settings_refuse_what_is_out_of_range(customer, body, words):
 def test_settings_take_the_ends_of_the_range(customer, value):
     assert ok(customer.put(SETTINGS, {"retention_days": value, "purge_deleted_after_days": 365}))[
         "retention_days"] == value
+
+
+# ---- GET /chats/{id}/transcript -----------------------------------------------------------
+
+def transcript_pages(caller, chat, fmt="json"):
+    pages, token = [], ""
+    while True:
+        page = ok(caller.get(f"/v1.0/chats/{chat['id']}/transcript?format={fmt}&page_token={token}"))
+        pages.append(page)
+        token = page["next_page_token"]
+        if not token:
+            return pages
+
+
+@pytest.fixture
+def pair(customer, make_agent):
+    alice, bob = make_agent(name="alice"), make_agent(name="bob")
+    return alice, bob, create_chat(customer, alice, bob)
+
+
+def test_a_transcript_is_oldest_first_with_names_edits_and_deletes_marked(pair, customer, fanout):
+    alice, bob, chat = pair
+    first = send_chatmessage(alice, chat, "hello bob")
+    edited = send_chatmessage(bob, chat, "hi alcie")
+    ok(bob.put(f"/v1.0/chatmessages/{edited['id']}", {"text": "hi alice"}))
+    gone = send_chatmessage(alice, chat, "oops, wrong chat")
+    ok(alice.delete(f"/v1.0/chatmessages/{gone['id']}"))
+    system = send_chatmessage(customer, chat, "chat closed", type="system",
+                              source={"type": "tel", "target": "+821100000001"})
+    fanout.drain()  # the stream files the deleted message for the transcript
+
+    entries = transcript_pages(alice, chat)[0]["result"]
+    assert [e["id"] for e in entries] == [first["id"], edited["id"], gone["id"], system["id"]]
+    assert [e["sender"] for e in entries] == ["alice", "bob", "alice", "+821100000001"]
+    assert [(e["edited"], e["deleted"]) for e in entries] == [(False, False), (True, False), (False, True),
+                                                              (False, False)]
+    assert entries[1]["text"] == "hi alice" and entries[2]["text"] == ""
+
+    text = transcript_pages(bob, chat, "text")[0]["text"].splitlines()
+    assert text == [f"[{first['tm_create']}] alice: hello bob",
+                    f"[{edited['tm_create']}] bob: hi alice (edited)",
+                    f"[{gone['tm_create']}] alice: (deleted)",
+                    f"[{system['tm_create']}] +821100000001: chat closed"]
+
+
+def test_a_large_chat_pages_through_every_message_once(pair, fanout, monkeypatch):
+    from chalicelib.services import transcripts
+
+    alice, bob, chat = pair
+    monkeypatch.setattr(transcripts, "PAGE_ITEMS_MAX", 40)
+    sent = [send_chatmessage(alice if n % 2 else bob, chat, f"message {n}") for n in range(300)]
+    for message in sent[::7]:
+        ok(alice.delete(f"/v1.0/chatmessages/{message['id']}")) if message["source"]["target"] == alice.id else \
+            ok(bob.delete(f"/v1.0/chatmessages/{message['id']}"))
+    fanout.drain()
+    pages = transcript_pages(alice, chat)
+    assert len(pages) == 8 and all(len(page["result"]) <= 40 for page in pages)
+    entries = [entry for page in pages for entry in page["result"]]
+    assert [e["id"] for e in entries] == [m["id"] for m in sent]  # all, once, oldest first
+    assert {e["id"] for e in entries if e["deleted"]} == {m["id"] for m in sent[::7]}
+    lines = [line for page in transcript_pages(bob, chat, "text") for line in page["text"].splitlines()]
+    assert len(lines) == 300 and lines[1].endswith("bob: message 1") is False and lines[1].endswith(": message 1")
+
+
+def test_a_transcript_page_ends_at_its_byte_budget(pair, monkeypatch):
+    from chalicelib.services import transcripts
+
+    alice, _, chat = pair
+    sent = [send_chatmessage(alice, chat, "x" * 9000) for _ in range(12)]
+    monkeypatch.setattr(transcripts, "ANSWER_BYTES_MAX", 40_000)  # five of these messages reach it
+    pages = transcript_pages(alice, chat)
+    assert [len(page["result"]) for page in pages] == [5, 5, 2]  # a page ends with the message that reaches it
+    assert [e["id"] for page in pages for e in page["result"]] == [m["id"] for m in sent]
+
+
+def test_a_transcript_is_for_whoever_may_read_the_chat(pair, make_agent, admin, stranger):
+    alice, _, chat = pair
+    send_chatmessage(alice, chat, "hello")
+    path = f"/v1.0/chats/{chat['id']}/transcript"
+    assert len(ok(admin.get(path))["result"]) == 1
+    assert_error(make_agent().get(path), 403)
+    assert_error(stranger.get(path), 404)
+    assert_error(alice.get(path + "?format=pdf"), 400)
+    assert_error(alice.get(path + "?page_token=yesterday"), 400)
+
+
+# ---- retention and purge by DynamoDB TTL ------------------------------------------------------
+
+DAY = 86400
+
+
+class FakeClock:
+    """Moves the clock that decides what is expired (chalicelib.clock.now as
+    services/lifecycle.py and storage read it); writes keep their real times."""
+
+    def __init__(self, monkeypatch):
+        from chalicelib import clock
+
+        self._real, self._clock, self._monkeypatch, self.offset = clock.now, clock, monkeypatch, 0
+
+    def advance(self, seconds):
+        from datetime import datetime, timedelta
+
+        from chalicelib.clock import TIME_FORMAT
+
+        self.offset += seconds
+        real, offset = self._real, self.offset
+        self._monkeypatch.setattr(self._clock, "now", lambda: (
+            datetime.strptime(real(), TIME_FORMAT) + timedelta(seconds=offset)).strftime(TIME_FORMAT))
+
+    def epoch(self):
+        return self._clock.epoch(self._clock.now())
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    return FakeClock(monkeypatch)
+
+
+def table_items():
+    """Every item of the test's table (a test may scan; the service never does)."""
+    items, start = [], {}
+    while True:
+        page = DYNAMODB.scan(TableName=TABLE, **start)
+        items += page["Items"]
+        if "LastEvaluatedKey" not in page:
+            return items
+        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def apply_ttl(now):
+    """DynamoDB's TTL as it applies it: items whose expires_at has passed are
+    deleted by the service some time later, in no particular order, each a
+    REMOVE record on the table's stream. Returns the keys deleted."""
+    expired = [item for item in table_items() if "expires_at" in item and int(item["expires_at"]["N"]) <= now]
+    random.shuffle(expired)
+    for item in expired:
+        DYNAMODB.delete_item(TableName=TABLE, Key={"pk": item["pk"], "sk": item["sk"]})
+    return {(item["pk"]["S"], item["sk"]["S"]) for item in expired}
+
+
+def items_of(message_id):
+    """The table's items of one chatmessage: itself, its partition (history), its copies."""
+    return [item for item in table_items()
+            if message_id in item["pk"]["S"] or item.get("messagechat_id", {}).get("S") == message_id]
+
+
+def test_retention_hides_expired_messages_then_ttl_takes_them_and_their_copies(pair, customer, fanout, clock):
+    alice, bob, chat = pair
+    kept = send_chatmessage(alice, chat, "sent while kept forever")
+    ok(customer.put(SETTINGS, {"retention_days": 2}))
+    message = send_chatmessage(alice, chat, "kept two days")
+    ok(alice.put(f"/v1.0/chatmessages/{message['id']}", {"text": "kept two days, edited"}))
+    fanout.drain()
+    room = room_of(bob, chat)
+    copy = next(c for c in chatroommessages_of(bob, room) if c["messagechat_id"] == message["id"])
+    stamped = items_of(message["id"])
+    assert len(stamped) == 4  # the message, its earlier version, two copies
+    assert {int(item["expires_at"]["N"]) for item in stamped} == {epoch(message["tm_create"]) + 2 * DAY}
+
+    clock.advance(2 * DAY - 60)
+    assert ok(bob.get(f"/v1.0/chatmessages/{message['id']}"))["text"] == "kept two days, edited"
+    clock.advance(120)  # past its retention: gone for every reader before DynamoDB deletes it
+    assert_error(bob.get(f"/v1.0/chatmessages/{message['id']}"), 404)
+    assert_error(bob.get(f"/v1.0/chatroommessages/{copy['id']}"), 404)
+    assert_error(alice.get(f"/v1.0/chatmessages/{message['id']}/history"), 404)
+    assert [m["id"] for m in chatmessages_of(bob, chat)] == [kept["id"]]
+    assert [c["messagechat_id"] for c in chatroommessages_of(bob, room)] == [kept["id"]]
+    assert [e["id"] for e in ok(bob.get(f"/v1.0/chats/{chat['id']}/transcript"))["result"]] == [kept["id"]]
+
+    removed = apply_ttl(clock.epoch())
+    assert len([key for key in removed if "#send-window#" not in key[0]]) == 4
+    fanout.drain()
+    assert items_of(message["id"]) == []
+    assert [m["id"] for m in chatmessages_of(bob, chat)] == [kept["id"]]
+
+
+def test_a_ttl_removal_takes_what_carries_no_expiry_with_it(pair, fanout, clock):
+    """Copies and history written before the message got its expiry (a settings
+    change applied later) go with it: the stream handler follows its REMOVE."""
+    alice, bob, chat = pair
+    message = send_chatmessage(alice, chat, "old")
+    ok(alice.put(f"/v1.0/chatmessages/{message['id']}", {"text": "old, edited"}))
+    fanout.drain()
+    assert len(items_of(message["id"])) == 4 and all("expires_at" not in i for i in items_of(message["id"]))
+    DYNAMODB.update_item(TableName=TABLE, Key={"pk": {"S": f"{alice.customer_id}#chatmessage#{message['id']}"},
+                                               "sk": {"S": "#"}},
+                         UpdateExpression="SET expires_at = :t", ExpressionAttributeValues={":t": {"N": "1"}})
+    fanout.drain()
+    assert [key for key in apply_ttl(clock.epoch()) if "#send-window#" not in key[0]] == [
+        (f"{alice.customer_id}#chatmessage#{message['id']}", "#")]  # the message only
+    fanout.drain()
+    assert items_of(message["id"]) == []
+
+
+def test_a_deleted_messages_content_is_purged_after_the_grace(pair, customer, fanout, clock):
+    alice, bob, chat = pair
+    ok(customer.put(SETTINGS, {"purge_deleted_after_days": 3}))
+    message = send_chatmessage(alice, chat, "regrettable")
+    ok(alice.put(f"/v1.0/chatmessages/{message['id']}", {"text": "still regrettable"}))
+    ok(bob.post(f"/v1.0/chatmessages/{message['id']}/reactions", {"emoji": "👍"}))
+    deleted = ok(alice.delete(f"/v1.0/chatmessages/{message['id']}"))
+    fanout.drain()
+    purge_at = epoch(deleted["tm_delete"]) + 3 * DAY
+    assert {int(item["expires_at"]["N"]) for item in items_of(message["id"])} == {purge_at}
+    assert len(items_of(message["id"])) == 4
+
+    clock.advance(3 * DAY - 60)
+    assert ok(alice.get(f"/v1.0/chatmessages/{message['id']}"))["tm_delete"] == deleted["tm_delete"]
+    clock.advance(120)
+    assert_error(alice.get(f"/v1.0/chatmessages/{message['id']}"), 404)
+    assert ok(bob.get(f"/v1.0/chats/{chat['id']}/transcript"))["result"] == []
+    apply_ttl(clock.epoch())
+    fanout.drain()
+    assert items_of(message["id"]) == []
+
+
+def test_retention_is_the_earlier_of_retention_and_purge(pair, customer, fanout):
+    alice, _, chat = pair
+    ok(customer.put(SETTINGS, {"retention_days": 1, "purge_deleted_after_days": 30}))
+    message = send_chatmessage(alice, chat, "short-lived")
+    ok(alice.delete(f"/v1.0/chatmessages/{message['id']}"))
+    fanout.drain()
+    assert {int(item["expires_at"]["N"]) for item in items_of(message["id"])} == {
+        epoch(message["tm_create"]) + DAY}
+
+
+def test_another_customers_retention_changes_nothing_here(pair, other_customer, fanout):
+    alice, _, chat = pair
+    ok(other_customer.put(SETTINGS, {"retention_days": 1}))
+    message = send_chatmessage(alice, chat, "mine")
+    fanout.drain()
+    assert all("expires_at" not in item for item in items_of(message["id"]))

@@ -1,10 +1,12 @@
-"""/v1.0/customer routes: the customer's data-lifecycle settings."""
+"""Data-lifecycle routes: the customer's settings (/v1.0/customer), chat transcripts."""
 
 from chalice import Blueprint
 
+from chalicelib.api import inputs
 from chalicelib.api.routing import Router, Service
 
 lifecycle = Service("chalicelib.services.lifecycle")
+transcripts = Service("chalicelib.services.transcripts")
 bp = Blueprint(__name__)
 route = Router(bp)
 
@@ -24,3 +26,16 @@ def get_settings(caller):
                    "background pass.")
 def put_settings(caller, body):
     return lifecycle.put_settings(caller, body)
+
+
+@route("GET", "/chats/{chat_id}/transcript", "A chat's transcript: its messages oldest first, a page at a time",
+       returns="Transcript", errors=(400, 401, 403, 404),
+       description="Query parameters: `format` (`json`, the default: `result` holds the entries; `text`: `text` "
+                   "holds one line per message, `[tm_create] sender: text`, ` (edited)` after an edited one, "
+                   "`(deleted)` for a deleted one's content) and `page_token` (the `next_page_token` of the page "
+                   "before). A page ends after 1,000 messages or about 4 MB of answer, whichever comes first; "
+                   "`next_page_token` is `\"\"` on the last page. Expired messages are left out.")
+def chat_transcript(caller, chat_id):
+    request = bp.current_request
+    return transcripts.transcript(caller, chat_id, inputs.query_param(request, "format"),
+                                  inputs.page_token(inputs.query_param(request, "page_token")))

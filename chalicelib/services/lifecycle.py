@@ -13,17 +13,28 @@ what is written (DynamoDB TTL, the table's `expires_at`).
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
-from chalicelib.clock import TIME_FORMAT, now
+from chalicelib.clock import epoch, now
 from chalicelib.services import access
-from chalicelib.storage.models import META, CustomerSettingsItem
-from chalicelib.storage.operations import attempt, update
+from chalicelib.storage import paging
+from chalicelib.storage.models import (
+    META,
+    ChatmessageItem,
+    ChatroommessageItem,
+    CustomerSettingsItem,
+    TableItem,
+    list_sort_key,
+)
+from chalicelib.storage.operations import BATCH_WRITE_MAX, ConditionFailed, attempt, put_all, update
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from chalicelib.schemas.bodies import CustomerSettingsUpdate
@@ -52,26 +63,31 @@ class Settings:
         return purge if retained is None else min(purge, retained)
 
 
-def epoch(tm: str) -> int:
-    return int(datetime.strptime(tm, TIME_FORMAT).replace(tzinfo=UTC).timestamp())
-
-
-def timestamp(seconds: int) -> str:
-    return (datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=seconds)).strftime(TIME_FORMAT)
-
-
-def now_epoch() -> int:
-    return epoch(now())  # chalicelib.clock.now: the one clock tests move
-
-
 def expired(item) -> bool:
     """An item past its expiry: gone for every reader, whether or not DynamoDB deleted it yet."""
-    expires_at = getattr(item, "expires_at", None)
-    return expires_at is not None and int(expires_at) <= now_epoch()
+    from chalicelib import clock
+
+    return clock.expired(getattr(item, "expires_at", None))
+
+
+# Settings change rarely and count in days: a warm Lambda reads a customer's
+# once a minute, not on every send. A change is seen by every container
+# within CACHE_SECONDS (at once by the one that made it).
+CACHE_SECONDS = 60
+_cache: dict[str, tuple[float, Settings]] = {}
 
 
 def settings_of(customer_id: str) -> Settings:
-    """One GetItem (eventually consistent: a change applies to writes a moment after it)."""
+    """The customer's settings: one GetItem, at most once a minute per container."""
+    cached = _cache.get(customer_id)
+    if cached is not None and cached[0] > time.monotonic():
+        return cached[1]
+    settings = _read_settings(customer_id)
+    _cache[customer_id] = (time.monotonic() + CACHE_SECONDS, settings)
+    return settings
+
+
+def _read_settings(customer_id: str) -> Settings:
     try:
         item = attempt(lambda: CustomerSettingsItem.get(CustomerSettingsItem.key(customer_id), META),
                        "reading the customer's settings")
@@ -85,7 +101,7 @@ def settings_of(customer_id: str) -> Settings:
 
 def get_settings(principal: Principal) -> Settings:
     access.require_privileged(principal, "the customer's settings are for customer tokens, admins and managers")
-    return settings_of(principal.customer_id)
+    return _read_settings(principal.customer_id)
 
 
 def put_settings(principal: Principal, body: CustomerSettingsUpdate) -> Settings:
@@ -100,5 +116,69 @@ def put_settings(principal: Principal, body: CustomerSettingsUpdate) -> Settings
     if body.purge_deleted_after_days is not None:
         actions.append(CustomerSettingsItem.purge_deleted_after_days.set(body.purge_deleted_after_days))
     update(item, actions, None, "saving the customer's settings")
-    return Settings(principal.customer_id, int(item.retention_days or 0),
-                    int(item.purge_deleted_after_days or DEFAULT_PURGE_DAYS), tm)
+    settings = Settings(principal.customer_id, int(item.retention_days or 0),
+                        int(item.purge_deleted_after_days or DEFAULT_PURGE_DAYS), tm)
+    _cache[principal.customer_id] = (time.monotonic() + CACHE_SECONDS, settings)
+    return settings
+
+
+# ---- what the stream handler does (services/fanout.py) -----------------------------------------
+
+def purge_time(message: ChatmessageItem) -> int:
+    """When a just-deleted message's content goes (one GetItem of the settings)."""
+    return settings_of(message.customer_id).purged_at(message.tm_delete, message.tm_create)
+
+
+def on_chatmessage_deleted(message: ChatmessageItem, purge_at: int) -> None:
+    """A deleted message: filed in its chat's deleted messages (its transcript
+    shows the delete), and it and everything in its partition (history
+    versions, reactions) expire at `purge_at`. One UpdateItem, one Query of the
+    partition and one BatchWriteItem per 25 of its items: O(its items)."""
+    keyed = ChatmessageItem.keyed(message.customer_id, message.id)
+    try:
+        update(keyed, [ChatmessageItem.gsi3pk.set(ChatmessageItem.deleted_key(message.customer_id, message.chat_id)),
+                       ChatmessageItem.gsi3sk.set(list_sort_key(message.tm_create, message.id)),
+                       ChatmessageItem.expires_at.set(purge_at)],
+               ChatmessageItem.tm_delete == message.tm_delete, f"filing deleted chatmessage {message.id}")
+    except ConditionFailed:
+        return  # gone already (its TTL passed): nothing of it to keep
+    expire_partition(message.pk, purge_at)
+
+
+def expire_partition(pk: str, expires_at: int) -> int:
+    """Every item of a message's partition but the message itself expires by
+    `expires_at` (an earlier expiry is kept); how many were changed."""
+    items = attempt(lambda: [item for item in TableItem.query(pk, TableItem.sk > META, consistent_read=True)
+                             if getattr(item, "expires_at", None) is None or int(item.expires_at) > expires_at],
+                    f"reading the items of {pk}")
+    for item in items:
+        item.expires_at = expires_at
+    put_all(TableItem, items, f"expiring the items of {pk}")
+    return len(items)
+
+
+def on_chatmessage_removed(message: ChatmessageItem) -> None:
+    """A chatmessage removed from the table (DynamoDB TTL: its retention or
+    its purge) takes what is left of it along: its live copies (one Query of
+    the relation index) and its partition's items (one Query), deleted 25 to
+    a BatchWriteItem. Copies and versions carry the same expiry and usually
+    go by TTL by themselves; this covers the ones written before it."""
+    copies = attempt(lambda: paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
+                     f"reading the copies of chatmessage {message.id}")
+    rest = attempt(lambda: list(TableItem.query(message.pk, TableItem.sk > META)),
+                   f"reading the items of chatmessage {message.id}")
+    delete_all([(copy.pk, copy.sk) for copy in copies] + [(item.pk, item.sk) for item in rest],
+               f"removing what is left of chatmessage {message.id}")
+
+
+def delete_all(keys: list[tuple[str, str]], what: str) -> None:
+    """Delete items by key, 25 to a BatchWriteItem (deleting what is gone already is no error)."""
+    for start in range(0, len(keys), BATCH_WRITE_MAX):
+        chunk = keys[start:start + BATCH_WRITE_MAX]
+
+        def request(chunk=chunk) -> None:
+            with TableItem.batch_write() as batch:
+                for pk, sk in chunk:
+                    batch.delete(TableItem(pk, sk))
+
+        attempt(request, what)

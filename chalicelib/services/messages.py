@@ -12,7 +12,7 @@ from urllib.parse import unquote
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.services import access, files, idempotency, limits, membership, readstate, views
+from chalicelib.services import access, files, idempotency, lifecycle, limits, membership, readstate, views
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
@@ -63,6 +63,11 @@ def _parent(principal: Principal, chat_id: str, parent_id: str | None) -> Chatme
     return parent
 
 
+def _expiry(principal: Principal, tm: str) -> int | None:
+    """The customer's retention (one GetItem of its settings): copies and history carry the message's expiry."""
+    return lifecycle.settings_of(principal.customer_id).expires_at(tm)
+
+
 def _counts_reply(parent: ChatmessageItem | None):
     """The parent's reply_count moves in the reply's own transaction: exact
     under concurrent replies, and a retried send (Idempotency-Key) writes nothing."""
@@ -83,8 +88,9 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
     else:
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
     medias = files.attach(principal, body.medias, body.chat_id)
-    message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, now(),
-                                  parent_id=body.parent_id)
+    tm = now()
+    message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text, medias, tm,
+                                  parent_id=body.parent_id, expires_at=_expiry(principal, tm))
     first = idempotency.write_once(
         principal, "chatmessages", key, idempotency.request_hash(body.model_dump_json()),
         [message], (message.id, None), extra=_counts_reply(parent),
@@ -274,8 +280,10 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     membership.require_live(principal.customer_id, room.chat_id, "chat")  # its own chatroom: a participant
     parent = _parent(principal, room.chat_id, body.parent_id)
     medias = files.attach(principal, body.medias, room.chat_id)
+    tm = now()
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
-                                  medias, now(), origin_chatroom_id=room.id, parent_id=body.parent_id)
+                                  medias, tm, origin_chatroom_id=room.id, parent_id=body.parent_id,
+                                  expires_at=_expiry(principal, tm))
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
     first = idempotency.write_once(
         principal, "chatroommessages", key, idempotency.request_hash(body.model_dump_json()),

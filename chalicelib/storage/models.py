@@ -275,6 +275,8 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     reply_count = NumberAttribute(null=True)  # its live replies
     # "<owner_type>:<owner_id>:<emoji>" -> {emoji, owner_type, owner_id, tm_create}: one per (caller, emoji)
     reactions = MapAttribute(null=True)
+    # DynamoDB TTL (services/lifecycle.py): the customer's retention, or the purge of a deleted message
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)
 
     @staticmethod
     def key(customer_id: str, message_id: str) -> str:
@@ -282,14 +284,15 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
 
     @classmethod
     def new(cls, customer_id: str, chat_id: str, source: dict, message_type: str, text: str, medias: list, tm: str,
-            origin_chatroom_id: str | None = None, parent_id: str | None = None) -> "ChatmessageItem":
+            origin_chatroom_id: str | None = None, parent_id: str | None = None,
+            expires_at: int | None = None) -> "ChatmessageItem":
         mid, c = new_id(), customer_id
         message = cls(
             cls.key(c, mid),
             id=mid, customer_id=c, chat_id=chat_id, source=source, type=message_type, text=text,
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
-            parent_id=parent_id, reply_count=0, reactions={},
+            parent_id=parent_id, reply_count=0, reactions={}, expires_at=expires_at,
             gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
         if parent_id:
@@ -303,6 +306,11 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     @staticmethod
     def list_key(customer_id: str, chat_id: str) -> str:
         return f"{customer_id}#chat#{chat_id}#messages"
+
+    @staticmethod
+    def deleted_key(customer_id: str, chat_id: str) -> str:
+        """Order-index partition of a chat's deleted messages (for its transcript), filed by the stream handler."""
+        return f"{customer_id}#chat#{chat_id}#deleted-messages"
 
     @staticmethod
     def replies_key(customer_id: str, parent_id: str) -> str:
@@ -320,12 +328,13 @@ class ChatmessageVersionItem(TableItem, discriminator="chatmessage-version"):
     text = UnicodeAttribute(default="")
     medias = JSONAttribute(default=list)
     tm_update = UnicodeAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)  # its message's
     SORT_PREFIX = "version#"
 
     @classmethod
     def of(cls, message: "ChatmessageItem") -> "ChatmessageVersionItem":
         return cls(message.pk, cls.sort_key(message.tm_update), text=message.text, medias=message.medias,
-                   tm_update=message.tm_update)
+                   tm_update=message.tm_update, expires_at=message.expires_at)
 
     @classmethod
     def sort_key(cls, tm_update: str) -> str:
@@ -340,6 +349,7 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
     type = UnicodeAttribute()
     text = UnicodeAttribute(default="")
     medias = JSONAttribute(default=list)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)  # its chatmessage's
     owner_type = "agent"  # chatrooms belong to agents only
 
     @staticmethod
@@ -362,6 +372,7 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
             # reaction writes one item, not one per chatroom
             id=cid, customer_id=c, chatroom_id=chatroom_id, messagechat_id=message.id, owner_id=owner_id,
             source=message.source, type=message.type, tm_create=message.tm_create, tm_update=message.tm_create,
+            expires_at=message.expires_at,
             gsi1pk=cls.list_key(c, chatroom_id), gsi1sk=list_sort_key(message.tm_create, cid),
             gsi2pk=cls.by_message_key(c, message.id), gsi2sk=chatroom_id,
         )
