@@ -3,6 +3,7 @@ transcripts, retention and purge by DynamoDB TTL."""
 
 import random
 
+import botocore.client
 import pytest
 
 from chalicelib.clock import epoch
@@ -208,8 +209,8 @@ def items_of(message_id):
 
 def test_retention_hides_expired_messages_then_ttl_takes_them_and_their_copies(pair, customer, fanout, clock):
     alice, bob, chat = pair
-    kept = send_chatmessage(alice, chat, "sent while kept forever")
     ok(customer.put(SETTINGS, {"retention_days": 2}))
+    fanout.drain()
     message = send_chatmessage(alice, chat, "kept two days")
     ok(alice.put(f"/v1.0/chatmessages/{message['id']}", {"text": "kept two days, edited"}))
     fanout.drain()
@@ -221,19 +222,20 @@ def test_retention_hides_expired_messages_then_ttl_takes_them_and_their_copies(p
 
     clock.advance(2 * DAY - 60)
     assert ok(bob.get(f"/v1.0/chatmessages/{message['id']}"))["text"] == "kept two days, edited"
+    assert len(chatroommessages_of(bob, room)) == 1
     clock.advance(120)  # past its retention: gone for every reader before DynamoDB deletes it
     assert_error(bob.get(f"/v1.0/chatmessages/{message['id']}"), 404)
     assert_error(bob.get(f"/v1.0/chatroommessages/{copy['id']}"), 404)
     assert_error(alice.get(f"/v1.0/chatmessages/{message['id']}/history"), 404)
-    assert [m["id"] for m in chatmessages_of(bob, chat)] == [kept["id"]]
-    assert [c["messagechat_id"] for c in chatroommessages_of(bob, room)] == [kept["id"]]
-    assert [e["id"] for e in ok(bob.get(f"/v1.0/chats/{chat['id']}/transcript"))["result"]] == [kept["id"]]
+    assert chatmessages_of(bob, chat) == []
+    assert chatroommessages_of(bob, room) == []
+    assert ok(bob.get(f"/v1.0/chats/{chat['id']}/transcript"))["result"] == []
 
     removed = apply_ttl(clock.epoch())
-    assert len([key for key in removed if "#send-window#" not in key[0]]) == 4
+    assert len([key for key in removed if message["id"] in key[0] or "#chatroommessage#" in key[0]]) == 4
     fanout.drain()
     assert items_of(message["id"]) == []
-    assert [m["id"] for m in chatmessages_of(bob, chat)] == [kept["id"]]
+    assert chatmessages_of(bob, chat) == []
 
 
 def test_a_ttl_removal_takes_what_carries_no_expiry_with_it(pair, fanout, clock):
@@ -292,3 +294,53 @@ def test_another_customers_retention_changes_nothing_here(pair, other_customer, 
     message = send_chatmessage(alice, chat, "mine")
     fanout.drain()
     assert all("expires_at" not in item for item in items_of(message["id"]))
+
+
+def expiries(message_ids):
+    """message id -> the set of expires_at on its items (None where there is none)."""
+    return {mid: {int(item["expires_at"]["N"]) if "expires_at" in item else None for item in items_of(mid)}
+            for mid in message_ids}
+
+
+def test_a_retention_change_restamps_older_messages_in_slices_without_a_scan(customer, make_agent, other_customer,
+                                                                            fanout, monkeypatch):
+    from chalicelib.services import lifecycle
+
+    agents = [make_agent() for _ in range(3)]
+    chats = [create_chat(customer, agents[0], agents[1]), create_chat(customer, *agents)]
+    sent = [send_chatmessage(agents[n % 2], chats[n % 2], f"old {n}") for n in range(8)]
+    ok(agents[0].put(f"/v1.0/chatmessages/{sent[0]['id']}", {"text": "old 0, edited"}))
+    gone = sent[3]
+    ok(agents[1].delete(f"/v1.0/chatmessages/{gone['id']}"))
+    stranger = make_agent(customer=other_customer.customer_id)
+    theirs = send_chatmessage(other_customer, create_chat(other_customer, stranger, make_agent(
+        customer=other_customer.customer_id)), "theirs")
+    fanout.drain()
+    live = [m for m in sent if m is not gone]
+    assert all(found == {None} for found in expiries([m["id"] for m in live]).values())
+    purge = expiries([gone["id"]])[gone["id"]]
+
+    monkeypatch.setattr(lifecycle, "PASS_WORK_MAX", 7)  # several slices, each started by the one before
+    operations = []
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def recording(client, name, params):
+        settings_item = params.get("Key", {}).get("pk", {}).get("S", "").endswith("#settings")
+        operations.append(f"{name} of the settings" if settings_item else name)
+        return real_call(client, name, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    ok(customer.put(SETTINGS, {"retention_days": 10}))
+    fanout.drain()
+    assert "Scan" not in operations
+    # the PUT, then each slice's cursor (the next slice starts from its record), then the end
+    assert operations.count("UpdateItem of the settings") >= 4
+    assert expiries([m["id"] for m in live]) == {m["id"]: {epoch(m["tm_create"]) + 10 * DAY} for m in live}
+    assert expiries([gone["id"]])[gone["id"]] == purge  # a deleted message keeps its purge
+    assert expiries([theirs["id"]])[theirs["id"]] == {None}  # another customer's: untouched
+    assert [i for i in table_items() if i["pk"]["S"] == f"{customer.customer_id}#settings"][0].get(
+        "pass_cursor") is None
+
+    ok(customer.put(SETTINGS, {"retention_days": 0}))  # back to forever
+    fanout.drain()
+    assert all(found == {None} for found in expiries([m["id"] for m in live]).values())

@@ -28,6 +28,7 @@ from chalicelib.storage.models import (
     ChatmessageItem,
     ChatroomItem,
     ChatroommessageItem,
+    CustomerSettingsItem,
     TableItem,
     list_sort_key,
 )
@@ -59,6 +60,8 @@ def follow(event_name: str, old: TableItem | None, new: TableItem | None) -> Non
             lifecycle.on_chatmessage_deleted(new, purge_at)
     elif event_name == "REMOVE" and isinstance(old, ChatmessageItem):
         lifecycle.on_chatmessage_removed(old)  # DynamoDB TTL: retention or purge
+    elif isinstance(new, CustomerSettingsItem):
+        lifecycle.on_settings_changed(old, new)  # a retention change re-stamps older messages
     elif isinstance(new, ChatItem):
         if event_name == "INSERT" and len(new.participant_ids) > TRANSACTION_ROOMS:
             ensure_chatrooms(new)

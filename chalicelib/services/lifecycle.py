@@ -26,13 +26,14 @@ from chalicelib.services import access
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
     META,
+    ChatItem,
     ChatmessageItem,
     ChatroommessageItem,
     CustomerSettingsItem,
     TableItem,
     list_sort_key,
 )
-from chalicelib.storage.operations import BATCH_WRITE_MAX, ConditionFailed, attempt, put_all, update
+from chalicelib.storage.operations import BATCH_WRITE_MAX, ConditionFailed, attempt, is_live, put_all, update
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,8 @@ def put_settings(principal: Principal, body: CustomerSettingsUpdate) -> Settings
                CustomerSettingsItem.customer_id.set(principal.customer_id), CustomerSettingsItem.tm_update.set(tm)]
     if body.retention_days is not None:
         actions.append(CustomerSettingsItem.retention_days.set(body.retention_days))
+        # older messages follow through the stream: a pass from the start (restamp_slice)
+        actions.append(CustomerSettingsItem.pass_cursor.set(PASS_START))
     if body.purge_deleted_after_days is not None:
         actions.append(CustomerSettingsItem.purge_deleted_after_days.set(body.purge_deleted_after_days))
     update(item, actions, None, "saving the customer's settings")
@@ -182,3 +185,89 @@ def delete_all(keys: list[tuple[str, str]], what: str) -> None:
                     batch.delete(TableItem(pk, sk))
 
         attempt(request, what)
+
+
+# ---- the pass that re-stamps older messages after a retention change ---------------------------
+
+PASS_START = "start"
+PASS_WORK_MAX = 2000  # messages read plus items written per slice: seconds of one stream invocation
+
+
+def on_settings_changed(old: CustomerSettingsItem | None, new: CustomerSettingsItem) -> None:
+    """A settings record on the stream: run the next slice of the pass when
+    its cursor moved (a retention change starts it; each slice's own cursor
+    update brings the next slice, so no invocation runs long)."""
+    if new.pass_cursor is None:
+        return
+    if old is not None and old.pass_cursor == new.pass_cursor and old.retention_days == new.retention_days:
+        return  # another field changed: the pass is driven by its own records
+    restamp_slice(new)
+
+
+def restamp_slice(item: CustomerSettingsItem) -> None:
+    """Give every live message of the customer's live chats, with its copies
+    and history, the expiry its retention now says, from the cursor on, for
+    at most PASS_WORK_MAX reads and writes; then save the cursor (or the end). O(items
+    of that customer): one Query of its chats, per chat Queries of its
+    messages' partition, per message one of its copies and one of its history;
+    never a Scan. Deleted messages keep the purge expiry set at their delete."""
+    settings = Settings(item.customer_id, int(item.retention_days or 0))
+    chat_from, message_from = ("", "") if item.pass_cursor == PASS_START else item.pass_cursor.split("|", 1)
+    work = 0  # writes, and messages read (a slice over messages already right still ends)
+    # Read lazily, a Query page at a time; a failed read fails the stream record, and Lambda's retry runs
+    # the slice again from the saved cursor (every write here is idempotent).
+    for chat in ChatItem.list_index.query(ChatItem.list_key(item.customer_id),
+                                          ChatItem.gsi1sk >= chat_from if chat_from else None,
+                                          scan_index_forward=True):
+        after = message_from if chat.gsi1sk == chat_from else ""
+        for message in ChatmessageItem.list_index.query(ChatmessageItem.list_key(item.customer_id, chat.id),
+                                                        ChatmessageItem.gsi1sk > after if after else None,
+                                                        scan_index_forward=True):
+            work += 1 + _restamp(message, settings.expires_at(message.tm_create))
+            if work >= PASS_WORK_MAX:
+                _save_cursor(item, f"{chat.gsi1sk}|{message.gsi1sk}")
+                return
+    _save_cursor(item, None)
+
+
+def _restamp(message: ChatmessageItem, expires_at: int | None) -> int:
+    """The message, its copies and its history get `expires_at` (None: kept forever); the writes made."""
+    if (int(message.expires_at) if message.expires_at is not None else None) == expires_at:
+        return 0
+    stamp = ChatmessageItem.expires_at.set(expires_at) if expires_at is not None else \
+        ChatmessageItem.expires_at.remove()
+    try:
+        update(ChatmessageItem.keyed(message.customer_id, message.id), [stamp], is_live(),
+               f"stamping chatmessage {message.id}")
+    except ConditionFailed:
+        return 1  # deleted meanwhile: its purge expiry stands
+    copies = attempt(lambda: paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
+                     f"reading the copies of chatmessage {message.id}")
+    for copy in copies:
+        keyed = ChatroommessageItem.keyed(message.customer_id, copy.id)
+        copy_stamp = ChatroommessageItem.expires_at.set(expires_at) if expires_at is not None else \
+            ChatroommessageItem.expires_at.remove()
+        try:
+            update(keyed, [copy_stamp], is_live(), f"stamping chatroommessage {copy.id}")
+        except ConditionFailed:
+            pass  # deleted meanwhile
+    history = attempt(lambda: list(TableItem.query(message.pk, TableItem.sk > META)),
+                      f"reading the items of chatmessage {message.id}")
+    for version in history:
+        version.expires_at = expires_at
+    put_all(TableItem, history, f"stamping the history of chatmessage {message.id}")
+    return 1 + len(copies) + len(history)
+
+
+def _save_cursor(item: CustomerSettingsItem, cursor: str | None) -> None:
+    """Where the next slice starts (its record on the stream runs it), or the
+    end. Conditioned on the settings the slice ran with: a newer change
+    started its own pass, and this one stops here."""
+    actions = [CustomerSettingsItem.pass_cursor.set(cursor)] if cursor else \
+        [CustomerSettingsItem.pass_cursor.remove(), CustomerSettingsItem.pass_done.set(now())]
+    condition = (CustomerSettingsItem.retention_days == item.retention_days) & \
+        (CustomerSettingsItem.pass_cursor == item.pass_cursor)
+    try:
+        update(CustomerSettingsItem(item.pk, META), actions, condition, "saving the retention pass's cursor")
+    except ConditionFailed:
+        log.info("customer %s: settings changed during the retention pass; the newer pass goes on", item.customer_id)

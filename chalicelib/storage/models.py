@@ -573,6 +573,10 @@ class CustomerSettingsItem(TableItem, discriminator="customer-settings"):
     retention_days = NumberAttribute(default=0)  # 0 keeps messages forever
     purge_deleted_after_days = NumberAttribute(default=30)
     tm_update = UnicodeAttribute(null=True)
+    # Where the pass that re-stamps older messages after a retention change is
+    # ("chat sort key|message sort key"; "" to start); absent once done.
+    pass_cursor = UnicodeAttribute(null=True)
+    pass_done = UnicodeAttribute(null=True)  # when the last pass finished
 
     @staticmethod
     def key(customer_id: str) -> str:
