@@ -2,6 +2,7 @@
 transcripts, retention and purge by DynamoDB TTL."""
 
 import random
+from collections import Counter
 
 import botocore.client
 import pytest
@@ -227,6 +228,10 @@ def test_retention_hides_expired_messages_then_ttl_takes_them_and_their_copies(p
     assert_error(bob.get(f"/v1.0/chatmessages/{message['id']}"), 404)
     assert_error(bob.get(f"/v1.0/chatroommessages/{copy['id']}"), 404)
     assert_error(alice.get(f"/v1.0/chatmessages/{message['id']}/history"), 404)
+    for change in (alice.put(f"/v1.0/chatmessages/{message['id']}", {"text": "too late"}),
+                   bob.post(f"/v1.0/chatmessages/{message['id']}/reactions", {"emoji": "👍"}),
+                   alice.delete(f"/v1.0/chatmessages/{message['id']}")):
+        assert_error(change, 404)
     assert chatmessages_of(bob, chat) == []
     assert chatroommessages_of(bob, room) == []
     assert ok(bob.get(f"/v1.0/chats/{chat['id']}/transcript"))["result"] == []
@@ -344,3 +349,40 @@ def test_a_retention_change_restamps_older_messages_in_slices_without_a_scan(cus
     ok(customer.put(SETTINGS, {"retention_days": 0}))  # back to forever
     fanout.drain()
     assert all(found == {None} for found in expiries([m["id"] for m in live]).values())
+
+
+def test_what_the_stream_pays_for_a_delete_and_a_ttl_removal(pair, customer, fanout, clock, monkeypatch):
+    """A delete's follow-up: the settings (cached), the copies as before, then one UpdateItem (filed for the
+    transcript, its purge expiry), one Query of its partition and one BatchWriteItem for its history. A TTL
+    removal: one Query of its copies, one of its partition, one BatchWriteItem per 25 keys."""
+    from chalicelib.services import lifecycle
+
+    alice, bob, chat = pair
+    ok(customer.put(SETTINGS, {"purge_deleted_after_days": 1}))
+    message = send_chatmessage(alice, chat, "to go")
+    ok(alice.put(f"/v1.0/chatmessages/{message['id']}", {"text": "to go, edited"}))
+    fanout.drain()
+    ok(alice.delete(f"/v1.0/chatmessages/{message['id']}"))
+    calls = []
+    real_call = botocore.client.BaseClient._make_api_call
+
+    def recording(client, name, params):
+        if client.meta.service_model.service_name == "dynamodb":
+            calls.append(name)
+        return real_call(client, name, params)
+
+    monkeypatch.setattr(lifecycle, "_cache", {})
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
+    fanout.drain()
+    # the settings (a cold cache), the fan-out's own deletion of the copies (their Query, their chatrooms, the
+    # chat's previous message and each chatroom's newest other copy, one transaction), then lifecycle's part
+    assert calls[0] == "GetItem" and calls[-3:] == ["UpdateItem", "Query", "BatchWriteItem"], calls
+    assert Counter(calls) == Counter({"GetItem": 1, "Query": 5, "BatchGetItem": 1, "TransactWriteItems": 1,
+                                      "UpdateItem": 1, "BatchWriteItem": 1}), calls
+
+    clock.advance(DAY + 60)
+    apply_ttl(clock.epoch())
+    calls.clear()
+    fanout.drain()
+    assert Counter(calls) == Counter({"Query": 2, "BatchGetItem": calls.count("BatchGetItem")}), calls
+    assert items_of(message["id"]) == []

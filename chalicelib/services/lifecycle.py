@@ -78,6 +78,13 @@ CACHE_SECONDS = 60
 _cache: dict[str, tuple[float, Settings]] = {}
 
 
+def not_expired(model):
+    """A write's condition: the item is not past its TTL (DynamoDB may not have deleted it yet)."""
+    from chalicelib import clock
+
+    return model.expires_at.does_not_exist() | (model.expires_at > clock.epoch(clock.now()))
+
+
 def settings_of(customer_id: str) -> Settings:
     """The customer's settings: one GetItem, at most once a minute per container."""
     cached = _cache.get(customer_id)

@@ -133,7 +133,7 @@ def delete_chatmessage(principal: Principal, message_id: str):
     """One conditional update (live, sent by the caller unless privileged, not
     a reply); a reply also takes its one back from its parent's reply_count, in
     one transaction. The stream handler then deletes every copy."""
-    condition = is_live() & ChatmessageItem.parent_id.does_not_exist()
+    condition = is_live() & ChatmessageItem.parent_id.does_not_exist() & lifecycle.not_expired(ChatmessageItem)
     if not principal.is_privileged:
         condition &= ChatmessageItem.sender_id == principal.agent_id
     keyed = ChatmessageItem.keyed(principal.customer_id, message_id)
