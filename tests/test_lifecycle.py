@@ -386,3 +386,13 @@ def test_what_the_stream_pays_for_a_delete_and_a_ttl_removal(pair, customer, fan
     fanout.drain()
     assert Counter(calls) == Counter({"Query": 2, "BatchGetItem": calls.count("BatchGetItem")}), calls
     assert items_of(message["id"]) == []
+
+
+def test_a_transcript_of_the_largest_messages_stays_inside_lambdas_answer(pair):
+    """At the real limits: messages of 10,000 emoji (the largest text, escaped twice the most) end a page
+    at 4 MiB as Lambda answers (the test client checks every answer against Lambda's 6 MB)."""
+    alice, _, chat = pair
+    sent = [send_chatmessage(alice, chat, "\U0001f600" * 10_000) for _ in range(40)]  # 140 KB each, answered
+    pages = transcript_pages(alice, chat)
+    assert len(pages) >= 2
+    assert [e["id"] for page in pages for e in page["result"]] == [m["id"] for m in sent]
