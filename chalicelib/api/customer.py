@@ -30,10 +30,16 @@ def put_settings(caller, body):
 
 @route("GET", "/chats/{chat_id}/transcript", "A chat's transcript: its messages oldest first, a page at a time",
        returns="Transcript", errors=(400, 401, 403, 404),
-       description="Query parameters: `format` (`json`, the default: `result` holds the entries; `text`: `text` "
-                   "holds one line per message, `[tm_create] sender: text`, ` (edited)` after an edited one, "
-                   "`(deleted)` for a deleted one's content) and `page_token` (the `next_page_token` of the page "
-                   "before). A page ends after 1,000 messages or about 4 MB of answer, whichever comes first; "
+       parameters=(
+           {"name": "format", "in": "query", "required": False,
+            "description": "`json`: `result` holds the entries; `text`: `text` holds one line per message, "
+                           "`[tm_create] sender: text`, ` (edited)` after an edited one, `(deleted)` in place of "
+                           "a deleted one's content",
+            "schema": {"type": "string", "enum": ["json", "text"], "default": "json"}},
+           {"name": "page_token", "in": "query", "required": False,
+            "description": "next_page_token of the page before",
+            "schema": {"type": "string", "maxLength": 80}}),
+       description="A page ends after 1,000 messages or once its answer reaches 4 MiB, whichever comes first; "
                    "`next_page_token` is `\"\"` on the last page. Expired messages are left out.")
 def chat_transcript(caller, chat_id):
     request = bp.current_request

@@ -97,6 +97,7 @@ def build_document(app) -> dict:
                                "schema": {"type": "string", "enum": list(op.orders), "default": op.orders[0]}})
         parameters += [_uuid_parameter(name, "query", True) for name in op.required_query]
         parameters += [_uuid_parameter(name, "query", False) for name in op.query]
+        parameters += list(op.parameters)
         if op.page:
             parameters += PAGING_PARAMETERS
         if op.idempotent:
