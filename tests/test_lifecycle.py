@@ -9,7 +9,16 @@ import pytest
 
 from chalicelib.clock import epoch
 from tests.conftest import DYNAMODB, TABLE
-from tests.helpers import assert_error, chatmessages_of, chatroommessages_of, create_chat, ok, room_of, send_chatmessage
+from tests.helpers import (
+    assert_error,
+    chatmessages_of,
+    chatroommessages_of,
+    create_chat,
+    get_room,
+    ok,
+    room_of,
+    send_chatmessage,
+)
 
 SETTINGS = "/v1.0/customer/settings"
 
@@ -216,6 +225,7 @@ def test_retention_hides_expired_messages_then_ttl_takes_them_and_their_copies(p
     ok(alice.put(f"/v1.0/chatmessages/{message['id']}", {"text": "kept two days, edited"}))
     fanout.drain()
     room = room_of(bob, chat)
+    assert (room["unread_count"], room["last_chatroommessage"]["text"]) == (1, "kept two days, edited")
     copy = next(c for c in chatroommessages_of(bob, room) if c["messagechat_id"] == message["id"])
     stamped = items_of(message["id"])
     assert len(stamped) == 4  # the message, its earlier version, two copies
@@ -241,6 +251,8 @@ def test_retention_hides_expired_messages_then_ttl_takes_them_and_their_copies(p
     fanout.drain()
     assert items_of(message["id"]) == []
     assert chatmessages_of(bob, chat) == []
+    room = get_room(bob, room)  # its read state let the removed copy go
+    assert (room["unread_count"], room["last_chatroommessage"]) == (0, None)
 
 
 def test_a_ttl_removal_takes_what_carries_no_expiry_with_it(pair, fanout, clock):

@@ -60,6 +60,8 @@ def follow(event_name: str, old: TableItem | None, new: TableItem | None) -> Non
             lifecycle.on_chatmessage_deleted(new, purge_at)
     elif event_name == "REMOVE" and isinstance(old, ChatmessageItem):
         lifecycle.on_chatmessage_removed(old)  # DynamoDB TTL: retention or purge
+    elif event_name == "REMOVE" and isinstance(old, ChatroommessageItem) and not old.deleted:
+        lifecycle.on_copy_removed(old)  # its chatroom's unread count and preview let it go
     elif isinstance(new, CustomerSettingsItem):
         lifecycle.on_settings_changed(old, new)  # a retention change re-stamps older messages
     elif isinstance(new, ChatItem):

@@ -28,6 +28,7 @@ from chalicelib.storage.models import (
     META,
     ChatItem,
     ChatmessageItem,
+    ChatroomItem,
     ChatroommessageItem,
     CustomerSettingsItem,
     TableItem,
@@ -179,6 +180,38 @@ def on_chatmessage_removed(message: ChatmessageItem) -> None:
                    f"reading the items of chatmessage {message.id}")
     delete_all([(copy.pk, copy.sk) for copy in copies] + [(item.pk, item.sk) for item in rest],
                f"removing what is left of chatmessage {message.id}")
+
+
+def on_copy_removed(copy: ChatroommessageItem) -> None:
+    """A live copy removed from the table (TTL, or the cascade above): its
+    chatroom's read state lets it go as a delete would (unread count, and the
+    preview when it was the newest). One GetItem of the chatroom, one UpdateItem
+    conditioned on the revision read (again when the chatroom changed meanwhile)."""
+    from types import SimpleNamespace
+
+    from chalicelib.errors import NotFound
+    from chalicelib.services import readstate
+    from chalicelib.storage.operations import load
+
+    sender = SimpleNamespace(source=copy.source, sender_id=None)  # what is_own reads of the chatmessage
+    for _ in range(5):
+        try:
+            room = load(ChatroomItem, copy.customer_id, copy.chatroom_id, "chatroom")
+        except NotFound:
+            return
+        if room.deleted:
+            return
+        state = readstate.RoomState.of(room)
+        replacement = None
+        if state.newest is not None and state.newest.copy_id == copy.id:
+            replacement = readstate.newest_other_copy(room, copy.id)
+        actions, condition = readstate.on_copy_deleted(room, copy, sender, state, replacement)
+        try:
+            update(room, actions, condition, f"moving the read state of chatroom {room.id}")
+            return
+        except ConditionFailed:
+            continue  # the chatroom changed meanwhile: read again
+    raise RuntimeError(f"chatroom {copy.chatroom_id} kept changing; the stream retries the record")
 
 
 def delete_all(keys: list[tuple[str, str]], what: str) -> None:
