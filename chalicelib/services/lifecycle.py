@@ -9,6 +9,12 @@ what is written (DynamoDB TTL, the table's `expires_at`).
 - `purge_deleted_after_days`: a deleted chatmessage, its copies and its
   history get `expires_at` = the delete's time + grace (or their retention
   expiry, whichever comes first).
+- A change of `retention_days` re-stamps older messages in a pass run by the
+  stream function in bounded slices (restamp_slice).
+- A live copy removed from the table moves its chatroom's read state.
+
+Expiry is read on `chalicelib.clock.now` (the clock tests move) through
+`clock.expired`, the same check storage applies on reads.
 """
 
 from __future__ import annotations
@@ -16,13 +22,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from pynamodb.exceptions import DoesNotExist
 
+from chalicelib import clock
 from chalicelib.auth import Principal
 from chalicelib.clock import epoch, now
-from chalicelib.services import access
+from chalicelib.errors import NotFound
+from chalicelib.services import access, readstate
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
     META,
@@ -34,7 +43,15 @@ from chalicelib.storage.models import (
     TableItem,
     list_sort_key,
 )
-from chalicelib.storage.operations import BATCH_WRITE_MAX, ConditionFailed, attempt, is_live, put_all, update
+from chalicelib.storage.operations import (
+    BATCH_WRITE_MAX,
+    ConditionFailed,
+    attempt,
+    is_live,
+    load,
+    put_all,
+    update,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +84,6 @@ class Settings:
 
 def expired(item) -> bool:
     """An item past its expiry: gone for every reader, whether or not DynamoDB deleted it yet."""
-    from chalicelib import clock
-
     return clock.expired(getattr(item, "expires_at", None))
 
 
@@ -81,8 +96,6 @@ _cache: dict[str, tuple[float, Settings]] = {}
 
 def not_expired(model):
     """A write's condition: the item is not past its TTL (DynamoDB may not have deleted it yet)."""
-    from chalicelib import clock
-
     return model.expires_at.does_not_exist() | (model.expires_at > clock.epoch(clock.now()))
 
 
@@ -136,7 +149,7 @@ def put_settings(principal: Principal, body: CustomerSettingsUpdate) -> Settings
 # ---- what the stream handler does (services/fanout.py) -----------------------------------------
 
 def purge_time(message: ChatmessageItem) -> int:
-    """When a just-deleted message's content goes (one GetItem of the settings)."""
+    """When a just-deleted message's content goes (the settings: one GetItem, once a minute)."""
     return settings_of(message.customer_id).purged_at(message.tm_delete, message.tm_create)
 
 
@@ -187,12 +200,6 @@ def on_copy_removed(copy: ChatroommessageItem) -> None:
     chatroom's read state lets it go as a delete would (unread count, and the
     preview when it was the newest). One GetItem of the chatroom, one UpdateItem
     conditioned on the revision read (again when the chatroom changed meanwhile)."""
-    from types import SimpleNamespace
-
-    from chalicelib.errors import NotFound
-    from chalicelib.services import readstate
-    from chalicelib.storage.operations import load
-
     sender = SimpleNamespace(source=copy.source, sender_id=None)  # what is_own reads of the chatmessage
     for _ in range(5):
         try:
