@@ -1,7 +1,7 @@
 """The chat service's Lambda entry points: the REST API, the websocket API and the stream handler."""
 
 from chalicelib import config, storage
-from chalicelib.api import chatrooms, chats, files, messages, openapi, presence, service_agents
+from chalicelib.api import chatrooms, chats, customer, files, messages, openapi, presence, service_agents
 from chalicelib.api.application import ChatChalice
 
 settings = config.load()
@@ -10,7 +10,8 @@ storage.configure(settings)
 app = ChatChalice(app_name=settings.app_name)  # voipbin-chat-<stage> once deployed (CHAT_STAGE)
 # `chalice package`/`deploy` refuse the websocket handlers below without this opt-in.
 app.experimental_feature_flags.update(["WEBSOCKETS"])
-for blueprint in (chats.bp, chatrooms.bp, messages.bp, service_agents.bp, files.bp, presence.bp, openapi.bp):
+for blueprint in (chats.bp, chatrooms.bp, messages.bp, service_agents.bp, files.bp, presence.bp, customer.bp,
+                  openapi.bp):
     app.register_blueprint(blueprint, url_prefix="/v1.0")
 app.answer_preflights()  # OPTIONS on every path (CORS preflights; chalicelib/api/cors.py)
 

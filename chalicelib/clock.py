@@ -14,6 +14,17 @@ def now() -> str:
     return datetime.now(UTC).strftime(TIME_FORMAT)
 
 
+def epoch(tm: str) -> int:
+    """A timestamp of ours as epoch seconds (DynamoDB TTL's unit)."""
+    return int(datetime.strptime(tm, TIME_FORMAT).replace(tzinfo=UTC).timestamp())
+
+
+def expired(expires_at) -> bool:
+    """Past its TTL (`expires_at`, epoch seconds): gone for every reader, also
+    before DynamoDB deletes it (which it does within about 48 hours)."""
+    return expires_at is not None and int(expires_at) <= epoch(now())
+
+
 def new_id() -> str:
     return str(uuid.uuid4())
 

@@ -93,6 +93,9 @@ ACCESS = {
     "GET /v1.0/presence": "any token of the customer (agents of another customer are simply never seen).",
     "GET /v1.0/chatmessages/{chatmessage_id}/receipts": f"{_PRIVILEGED}; a plain agent while a participant of "
                                                         "the chat.",
+    "GET /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
+    "GET /v1.0/chats/{chat_id}/transcript": f"{_PRIVILEGED}; a plain agent while a participant of the chat.",
+    "PUT /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
@@ -179,6 +182,18 @@ NOTES = {
                          "presigned GET, valid 15 minutes",
     "FileUpload.url": "where to POST the file (multipart/form-data)",
     "FileUpload.fields": "form fields to send as they are, before the file itself (the last field, `file`)",
+    "CustomerSettings.retention_days": "days a message (its copies, history and reactions) is kept after it was "
+                                       "sent; 0 keeps it forever",
+    "CustomerSettings.purge_deleted_after_days": "days after a delete when a deleted message's text, medias, "
+                                                 "history and reactions are removed",
+    "CustomerSettings.tm_update": "when the settings last changed; `\"\"` while they are the defaults",
+    "CustomerSettingsUpdate.retention_days": "0 to 3650 (0 keeps forever); absent: unchanged",
+    "CustomerSettingsUpdate.purge_deleted_after_days": "1 to 365 (default 30); absent: unchanged",
+    "Transcript.result": "`format=json`: the page's messages, oldest first; `format=text`: `[]`",
+    "Transcript.text": "`format=text`: one line per message, oldest first; `format=json`: `\"\"`",
+    "TranscriptEntry.sender": "`source.target_name`, else `source.name`, else `source.target`",
+    "TranscriptEntry.text": "`\"\"` for a deleted message",
+    "TranscriptEntry.edited": "edited after it was sent (a live message)",
     "Error.Code": "the error's class, e.g. `BadRequestError`",
     "Error.Message": "what is wrong: names the field and the limit",
     "next_page_token": "pass it back as `page_token` for the next page; `\"\"` on the last page",

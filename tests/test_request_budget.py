@@ -61,7 +61,9 @@ def calls_of(dynamodb_calls, request):
 
 # Every operation at the floor of its access pattern (README.md, "Performance", says why some floors are what they are;
 # bench/RESULTS.md quotes this table). Every send also pays one UpdateItem to the send limits (services/limits.py);
-# reads pay nothing for them.
+# reads pay nothing for them. A send also reads its customer's settings (the retention it stamps on the message,
+# services/lifecycle.py), once a minute per Lambda container: the scene has sent already, so these do not pay
+# it; test_a_send_reads_the_customers_settings_once_a_minute counts it.
 # (caller, request, expected requests). `s` is the scene; `n` a fresh agent.
 OPERATIONS = {
     "GET /chats/{id} (admin)": ("admin", lambda s: ("get", f"/v1.0/chats/{s['chat']['id']}"), {"GetItem": 1}),
@@ -143,6 +145,12 @@ OPERATIONS = {
         {"GetItem": 1, "BatchGetItem": 1, "TransactWriteItems": 1}),
     "GET /chatmessages/{id}/reactions (a page)": ("agent", lambda s: (
         "get", f"/v1.0/chatmessages/{s['copy']['messagechat_id']}/reactions"), {"GetItem": 2, "Query": 1}),
+    # the member item, the chat, and one Query each of the chat's live and deleted messages
+    "GET /chats/{id}/transcript": ("agent", lambda s: ("get", f"/v1.0/chats/{s['chat']['id']}/transcript"),
+                                   {"GetItem": 2, "Query": 2}),
+    "GET /customer/settings": ("admin", lambda s: ("get", "/v1.0/customer/settings"), {"GetItem": 1}),
+    "PUT /customer/settings": ("admin", lambda s: ("put", "/v1.0/customer/settings", {"retention_days": 30}),
+                               {"UpdateItem": 1}),
 }
 
 
@@ -162,6 +170,16 @@ def test_every_operation_is_at_its_floor(budget_scene, dynamodb_calls, operation
     method, path, *body = build(budget_scene)
     calls = calls_of(dynamodb_calls, lambda: getattr(caller, method)(path, *body))
     assert calls == Counter(expected), calls
+
+
+def test_a_send_reads_the_customers_settings_once_a_minute(scene, dynamodb_calls, monkeypatch):
+    from chalicelib.services import lifecycle
+
+    send = ("post", "/v1.0/chatmessages", {"chat_id": scene["chat"]["id"], "text": "t"})
+    warm = calls_of(dynamodb_calls, lambda: getattr(scene["agent"], send[0])(*send[1:]))
+    monkeypatch.setattr(lifecycle, "_cache", {})  # a new container, or a minute later
+    cold = calls_of(dynamodb_calls, lambda: getattr(scene["agent"], send[0])(*send[1:]))
+    assert cold - warm == Counter({"GetItem": 1})
 
 
 def _group(customer, make_agent, size):
@@ -198,7 +216,8 @@ def test_add_remove_and_send_cost_the_same_requests_at_2_and_1000(customer, make
     ok(member.post(f"/v1.0/chatmessages/{message['id']}/reactions", {"emoji": "👍"}))
     # the owner is among the emoji's newest: taking it back refills them with one Query
     unreact = calls_of(dynamodb_calls, lambda: owner.delete(f"/v1.0/chatmessages/{message['id']}/reactions/👍"))
-    assert send == Counter({"UpdateItem": 1, "BatchGetItem": 1, "PutItem": 1})  # the UpdateItem: the send limits
+    # the UpdateItem: the send limits; the GetItem: the customer's settings (its first send in this container)
+    assert send == Counter({"UpdateItem": 1, "BatchGetItem": 1, "GetItem": 1, "PutItem": 1})
     assert added == Counter({"GetItem": 1, "TransactWriteItems": 1})
     assert removed == Counter({"BatchGetItem": 1, "TransactWriteItems": 1})
     # an edit and a reaction write the chatmessage (and the earlier version), never its copies

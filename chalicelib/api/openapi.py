@@ -102,6 +102,7 @@ def build_document(app) -> dict:
                         "description": f"repeat it for each value: ?{name}=...&{name}=...",
                         "schema": {"type": "array", "minItems": 1, "maxItems": LIST_QUERY_MAX,
                                    "items": {"type": "string", "format": "uuid"}}} for name in op.list_query]
+        parameters += list(op.parameters)
         if op.page:
             parameters += PAGING_PARAMETERS if op.page_size_max == PAGE_SIZE_MAX else [
                 {**PAGING_PARAMETERS[0], "schema": {**PAGING_PARAMETERS[0]["schema"], "maximum": op.page_size_max,

@@ -53,6 +53,7 @@ class Operation:
     idempotent: bool = False  # takes an Idempotency-Key header
     errors: tuple[int, ...] = field(default=(400, 401, 403, 404))
     description: str = ""
+    parameters: tuple[dict, ...] = ()  # other parameters, as OpenAPI parameter objects (the view reads them)
 
 
 def error_response(error: ServiceError) -> Response:

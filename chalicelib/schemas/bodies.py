@@ -4,7 +4,7 @@ import re
 import unicodedata
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from chalicelib.schemas.common import (
     CONTENT_TYPE_PATTERN,
@@ -168,3 +168,31 @@ class FileCreate(StrictModel):
             raise ValueError("must be a MIME type type/subtype without parameters, e.g. image/png (RFC 6838 "
                              "characters, at most 127 on each side)")
         return content_type.lower()
+
+
+RETENTION_DAYS_MAX = 3650
+PURGE_DAYS_MIN, PURGE_DAYS_MAX = 1, 365
+
+
+def _days_between(low: int, high: int, note: str = ""):
+    def check(value: int) -> int:
+        if not low <= value <= high:
+            raise ValueError(f"must be an integer from {low} to {high}{note}")
+        return value
+    return check
+
+
+class CustomerSettingsUpdate(StrictModel):
+    """Give either field or both; the other keeps its value."""
+
+    retention_days: Annotated[int, AfterValidator(_days_between(0, RETENTION_DAYS_MAX, " (0 keeps forever)")),
+                              Field(json_schema_extra={"minimum": 0, "maximum": RETENTION_DAYS_MAX})] | None = None
+    purge_deleted_after_days: Annotated[int, AfterValidator(_days_between(PURGE_DAYS_MIN, PURGE_DAYS_MAX)),
+                                        Field(json_schema_extra={"minimum": PURGE_DAYS_MIN,
+                                                                 "maximum": PURGE_DAYS_MAX})] | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self):
+        if self.retention_days is None and self.purge_deleted_after_days is None:
+            raise ValueError("give retention_days, purge_deleted_after_days or both")
+        return self

@@ -22,4 +22,6 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "Reaction": ("emoji", "owner_type", "owner_id", "tm_create"),
     "File": ("id", "customer_id", "owner_id", "name", "content_type", "size", "status", "upload", "download_url",
              "tm_create", "tm_update", "tm_delete", "owner_type"),
+    "Transcript": ("chat_id", "format", "result", "text", "next_page_token"),
+    "CustomerSettings": ("customer_id", "retention_days", "purge_deleted_after_days", "tm_update"),
 }

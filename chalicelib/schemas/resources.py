@@ -155,6 +155,42 @@ class File(_Resource):
     owner_type: Literal["agent", "customer"]
 
 
+class CustomerSettings(_Resource):
+    """A customer's data-lifecycle settings."""
+
+    customer_id: str
+    retention_days: int  # messages expire this many days after tm_create; 0 keeps them forever
+    purge_deleted_after_days: int  # a deleted message's content is purged this many days after the delete
+    tm_update: str  # when they last changed; "" while they are the defaults
+
+
+class TranscriptEntry(BaseModel):
+    """One message of a transcript."""
+
+    id: str
+    tm_create: str
+    sender: str  # source.target_name, else source.name, else source.target
+    source: Address
+    type: Literal["system", "normal"]
+    text: str  # "" for a deleted message
+    medias: list[Media]  # [] for a deleted message
+    edited: bool  # tm_update differs from tm_create (a live message)
+    deleted: bool
+    tm_update: str
+    tm_delete: str
+    parent_id: str
+
+
+class Transcript(_Resource):
+    """A page of a chat's transcript, oldest first."""
+
+    chat_id: str
+    format: Literal["json", "text"]
+    result: list[TranscriptEntry]  # format=json: the page's messages; format=text: []
+    text: str  # format=text: one line per message; format=json: ""
+    next_page_token: str  # "" on the last page
+
+
 T = TypeVar("T")
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib import metrics
 from chalicelib.clock import NOT_DELETED, TIME_FORMAT
 from chalicelib.errors import NotFound
-from chalicelib.services import membership, readstate, views
+from chalicelib.services import lifecycle, membership, readstate, views
 from chalicelib.services.chats import TRANSACTION_ROOMS, write_order
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
@@ -29,6 +29,7 @@ from chalicelib.storage.models import (
     ChatmessageItem,
     ChatroomItem,
     ChatroommessageItem,
+    CustomerSettingsItem,
     TableItem,
     list_sort_key,
 )
@@ -55,7 +56,15 @@ def follow(event_name: str, old: TableItem | None, new: TableItem | None) -> Non
         if event_name == "INSERT" and not new.deleted:
             copy_message(new)
         elif just_deleted(old, new):
-            delete_copies(new)
+            purge_at = lifecycle.purge_time(new)
+            delete_copies(new, purge_at)
+            lifecycle.on_chatmessage_deleted(new, purge_at)
+    elif event_name == "REMOVE" and isinstance(old, ChatmessageItem):
+        lifecycle.on_chatmessage_removed(old)  # DynamoDB TTL: retention or purge
+    elif event_name == "REMOVE" and isinstance(old, ChatroommessageItem) and not old.deleted:
+        lifecycle.on_copy_removed(old)  # its chatroom's unread count and preview let it go
+    elif isinstance(new, CustomerSettingsItem):
+        lifecycle.on_settings_changed(old, new)  # a retention change re-stamps older messages
     elif isinstance(new, ChatItem):
         if event_name == "INSERT" and len(new.participant_ids) > TRANSACTION_ROOMS:
             ensure_chatrooms(new)
@@ -174,7 +183,7 @@ def write_each_once(items: list, add: Callable[[Any, Any], int], what: str,
     return written
 
 
-def delete_copies(message: ChatmessageItem) -> None:
+def delete_copies(message: ChatmessageItem, purge_at: int | None = None) -> None:
     """One query for the live copies (their keys), one BatchGetItem per 100 of
     their chatrooms, then one transaction per 25 copies with their chatrooms'
     read state. A chatroom whose newest copy goes gets the chat's previous
@@ -203,8 +212,12 @@ def delete_copies(message: ChatmessageItem) -> None:
             check = replacement
         return Removal(copy, room, readstate.on_copy_deleted(room, copy, message, state, replacement), check)
 
+    deletion = soft_delete_actions(message.tm_delete)
+    if purge_at is not None:  # the customer's purge of deleted content (services/lifecycle.py)
+        deletion.append(ChatroommessageItem.expires_at.set(purge_at))
+
     def add(tx, removal: "Removal") -> int:
-        tx.update(removal.copy, soft_delete_actions(message.tm_delete), condition=is_live())
+        tx.update(removal.copy, deletion, condition=is_live())
         if removal.room is None:
             return 1
         tx.update(removal.room, removal.room_update[0], condition=removal.room_update[1])

@@ -12,7 +12,7 @@ from chalicelib import metrics
 from chalicelib.auth import Principal
 from chalicelib.clock import NOT_DELETED, now
 from chalicelib.errors import BadRequest, Conflict, Forbidden, NotFound
-from chalicelib.services import access, files, idempotency, limits, membership, readstate, views
+from chalicelib.services import access, files, idempotency, lifecycle, limits, membership, readstate, views
 from chalicelib.services.chatrooms import owned_live_chatroom
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
@@ -66,6 +66,11 @@ def _parent(principal: Principal, chat_id: str, parent_id: str | None) -> Chatme
     return parent
 
 
+def _expiry(principal: Principal, tm: str) -> int | None:
+    """The customer's retention (one GetItem of its settings): copies and history carry the message's expiry."""
+    return lifecycle.settings_of(principal.customer_id).expires_at(tm)
+
+
 def _counts_reply(parent: ChatmessageItem | None):
     """The parent's reply_count moves in the reply's own transaction: exact
     under concurrent replies, and a retried send (Idempotency-Key) writes nothing."""
@@ -105,8 +110,10 @@ def send_chatmessage(principal: Principal, body: ChatmessageCreate, key: str | N
     else:
         source = caller_source(principal) if principal.is_agent else dict(EMPTY_SOURCE)
     attachment = files.prepare(principal, body.medias, body.chat_id)
+    tm = now()
     message = ChatmessageItem.new(principal.customer_id, body.chat_id, source, body.type, body.text,
-                                  attachment.stored, now(), parent_id=body.parent_id, mentions=body.mentions)
+                                  attachment.stored, tm, parent_id=body.parent_id, mentions=body.mentions,
+                                  expires_at=_expiry(principal, tm))
     first = _write_send(principal, "chatmessages", key, body, [message], (message.id, None), parent, attachment)
     if first:
         message = load(ChatmessageItem, principal.customer_id, first[0], "chatmessage")
@@ -148,7 +155,7 @@ def delete_chatmessage(principal: Principal, message_id: str):
     """One conditional update (live, sent by the caller unless privileged, not
     a reply); a reply also takes its one back from its parent's reply_count, in
     one transaction. The stream handler then deletes every copy."""
-    condition = is_live() & ChatmessageItem.parent_id.does_not_exist()
+    condition = is_live() & ChatmessageItem.parent_id.does_not_exist() & lifecycle.not_expired(ChatmessageItem)
     if not principal.is_privileged:
         condition &= ChatmessageItem.sender_id == principal.agent_id
     keyed = ChatmessageItem.keyed(principal.customer_id, message_id)
@@ -271,9 +278,10 @@ def send_chatroommessage(principal: Principal, body: ChatroommessageCreate, key:
     membership.require_live(principal.customer_id, room.chat_id, "chat", mentions=body.mentions)
     parent = _parent(principal, room.chat_id, body.parent_id)
     attachment = files.prepare(principal, body.medias, room.chat_id)
+    tm = now()
     message = ChatmessageItem.new(principal.customer_id, room.chat_id, caller_source(principal), "normal", body.text,
-                                  attachment.stored, now(), origin_chatroom_id=room.id, parent_id=body.parent_id,
-                                  mentions=body.mentions)
+                                  attachment.stored, tm, origin_chatroom_id=room.id, parent_id=body.parent_id,
+                                  mentions=body.mentions, expires_at=_expiry(principal, tm))
     copy = ChatroommessageItem.copy_of(message, room.id, room.owner_id)
     first = _write_send(principal, "chatroommessages", key, body, [message, copy], (message.id, copy.id), parent,
                         attachment)

@@ -282,6 +282,8 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     reaction_counts = MapAttribute(null=True)  # emoji -> owners reacting with it
     reaction_newest = MapAttribute(null=True)  # emoji -> its newest owners [{owner_type, owner_id, tm_create}]
     reaction_emoji = NumberAttribute(null=True)  # how many different emoji (the 50 limit's condition)
+    # DynamoDB TTL (services/lifecycle.py): the customer's retention, or the purge of a deleted message
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)
 
     @staticmethod
     def key(customer_id: str, message_id: str) -> str:
@@ -293,7 +295,7 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     @classmethod
     def new(cls, customer_id: str, chat_id: str, source: dict, message_type: str, text: str, medias: list, tm: str,
             origin_chatroom_id: str | None = None, parent_id: str | None = None,
-            mentions: list[str] | None = None) -> "ChatmessageItem":
+            mentions: list[str] | None = None, expires_at: int | None = None) -> "ChatmessageItem":
         mid, c = new_id(), customer_id
         message = cls(
             cls.key(c, mid),
@@ -301,6 +303,7 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
             medias=medias, tm_create=tm, tm_update=tm, origin_chatroom_id=origin_chatroom_id,
             sender_id=source.get("target") if source.get("type") == "agent" else None,
             parent_id=parent_id, reply_count=0, mentions=list(mentions) if mentions else None,
+            expires_at=expires_at,
             gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
         )
         if parent_id:
@@ -314,6 +317,11 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     @staticmethod
     def list_key(customer_id: str, chat_id: str) -> str:
         return f"{customer_id}#chat#{chat_id}#messages"
+
+    @staticmethod
+    def deleted_key(customer_id: str, chat_id: str) -> str:
+        """Order-index partition of a chat's deleted messages (for its transcript), filed by the stream handler."""
+        return f"{customer_id}#chat#{chat_id}#deleted-messages"
 
     @staticmethod
     def replies_key(customer_id: str, parent_id: str) -> str:
@@ -331,12 +339,13 @@ class ChatmessageVersionItem(TableItem, discriminator="chatmessage-version"):
     text = UnicodeAttribute(default="")
     medias = JSONAttribute(default=list)
     tm_update = UnicodeAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)  # its message's
     SORT_PREFIX = "version#"
 
     @classmethod
     def of(cls, message: "ChatmessageItem") -> "ChatmessageVersionItem":
         return cls(message.pk, cls.sort_key(message.tm_update), text=message.text, medias=message.medias,
-                   tm_update=message.tm_update)
+                   tm_update=message.tm_update, expires_at=message.expires_at)
 
     @classmethod
     def sort_key(cls, tm_update: str) -> str:
@@ -408,6 +417,7 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
     # message: its chatroom's read state follows in the same transaction, on
     # the condition that it is not set yet, so a replayed record never counts it twice.
     counted = BooleanAttribute(null=True)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)  # its chatmessage's
     owner_type = "agent"  # chatrooms belong to agents only
 
     @staticmethod
@@ -430,6 +440,7 @@ class ChatroommessageItem(Resource, discriminator="chatroommessage"):
             # reaction writes one item, not one per chatroom
             id=cid, customer_id=c, chatroom_id=chatroom_id, messagechat_id=message.id, owner_id=owner_id,
             source=message.source, type=message.type, tm_create=message.tm_create, tm_update=message.tm_create,
+            expires_at=message.expires_at,
             gsi1pk=cls.list_key(c, chatroom_id), gsi1sk=list_sort_key(message.tm_create, cid),
             gsi2pk=cls.by_message_key(c, message.id), gsi2sk=chatroom_id,
             mentioned=True if message.mentions_agent(owner_id) else None,
@@ -668,9 +679,27 @@ class SendWindowItem(TableItem, discriminator="send-window"):
             raise UpdateError("Failed to count the send", error) from error
 
 
+class CustomerSettingsItem(TableItem, discriminator="customer-settings"):
+    """A customer's data-lifecycle settings (services/lifecycle.py): one item
+    per customer, read once per send when it stamps expiry on what it writes."""
+
+    customer_id = UnicodeAttribute()
+    retention_days = NumberAttribute(default=0)  # 0 keeps messages forever
+    purge_deleted_after_days = NumberAttribute(default=30)
+    tm_update = UnicodeAttribute(null=True)
+    # Where the pass that re-stamps older messages after a retention change is
+    # ("chat sort key|message sort key"; "" to start); absent once done.
+    pass_cursor = UnicodeAttribute(null=True)
+    pass_done = UnicodeAttribute(null=True)  # when the last pass finished
+
+    @staticmethod
+    def key(customer_id: str) -> str:
+        return f"{customer_id}#settings"
+
+
 MODELS = (
     PresenceItem, PresenceWatcherItem, TypingThrottleItem,  # presence and typing (services/presence.py)
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
     ChatmessageVersionItem, ReactionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem,
-    IdempotencyItem, AudienceItem, ConnectionRouteItem, SendWindowItem,
+    IdempotencyItem, AudienceItem, ConnectionRouteItem, SendWindowItem, CustomerSettingsItem,
 )

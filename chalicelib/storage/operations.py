@@ -21,7 +21,7 @@ from botocore.exceptions import ConnectionClosedError, ConnectTimeoutError, Endp
 from pynamodb.exceptions import DoesNotExist, PutError, PynamoDBException, TransactWriteError
 
 from chalicelib import storage
-from chalicelib.clock import NOT_DELETED
+from chalicelib.clock import NOT_DELETED, expired
 from chalicelib.errors import NotFound, ServiceError, Unavailable
 from chalicelib.storage import clients
 from chalicelib.storage.models import META, Resource, TableItem
@@ -159,10 +159,13 @@ def put_all(model: type[TableItem], items: list[TableItem], what: str,
 def load(model: type[R], customer_id: str, item_id: str, what: str) -> R:
     """One strongly consistent GetItem; another tenant's id is simply not there."""
     try:
-        return attempt(lambda: model.get(model.key(customer_id, item_id), META, consistent_read=True),
+        item = attempt(lambda: model.get(model.key(customer_id, item_id), META, consistent_read=True),
                        f"reading {what} {item_id}")
     except DoesNotExist:
         raise NotFound(f"{what} {item_id} not found") from None
+    if expired(getattr(item, "expires_at", None)):  # past its TTL: gone, though DynamoDB may not have deleted it yet
+        raise NotFound(f"{what} {item_id} not found")
+    return item
 
 
 def load_live(model: type[R], customer_id: str, item_id: str, what: str) -> R:

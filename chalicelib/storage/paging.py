@@ -4,6 +4,7 @@ children of a parent over the relation index."""
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from chalicelib.clock import expired
 from chalicelib.storage.models import TableItem
 
 T = TypeVar("T")
@@ -38,9 +39,12 @@ def list_page(partition: str, page: "PageRequest", index=None) -> Page:
         )
     )
     keys = [getattr(item, sort_key.attr_name) for item in items[:page.size]]
-    if len(items) > page.size:
-        return Page(items[:page.size], keys[-1], keys)
-    return Page(items, "", keys)
+    token = keys[-1] if len(items) > page.size else ""
+    # Past their TTL: gone, though DynamoDB may not have deleted them yet. The
+    # token still resumes after the last item read, so a page may hold fewer.
+    shown = [(item, key) for item, key in zip(items[:page.size], keys, strict=True)
+             if not expired(getattr(item, "expires_at", None))]
+    return Page([item for item, _ in shown], token, [key for _, key in shown])
 
 
 def related(partition: str, sort_key: str | None = None) -> list:
