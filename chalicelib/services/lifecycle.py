@@ -200,7 +200,8 @@ def on_copy_removed(copy: ChatroommessageItem) -> None:
     chatroom's read state lets it go as a delete would (unread count, and the
     preview when it was the newest). One GetItem of the chatroom, one UpdateItem
     conditioned on the revision read (again when the chatroom changed meanwhile)."""
-    sender = SimpleNamespace(source=copy.source, sender_id=None)  # what is_own reads of the chatmessage
+    # what is_own and the mention count read of the chatmessage (gone): the copy says both
+    sender = SimpleNamespace(source=copy.source, sender_id=None, mentions_agent=lambda _owner: bool(copy.mentioned))
     for _ in range(5):
         try:
             room = load(ChatroomItem, copy.customer_id, copy.chatroom_id, "chatroom")

@@ -365,6 +365,7 @@ class ReactionItem(TableItem, discriminator="reaction"):
     owner_type = UnicodeAttribute()
     owner_id = UnicodeAttribute()
     tm_create = UnicodeAttribute()
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)  # its chatmessage's purge (services/lifecycle.py)
     SORT_PREFIX = "reaction#"
 
     @staticmethod
