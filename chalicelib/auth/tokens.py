@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any
 def _import_pyjwt_without_cryptography():
     """PyJWT imports `cryptography` whenever it is installed, to offer RSA and EC:
     a tenth of a cold start's CPU. Our own keys are HS256 (hmac, in the standard
-    library) and the deployment package has no `cryptography`; a venv does (moto
-    needs it), so it is hidden while PyJWT loads, for the same PyJWT as on Lambda.
-    A stage with an identity provider loads PyJWT again, with it (auth/provider.py).
+    library), so it is hidden while PyJWT loads; a stage with an identity provider
+    loads PyJWT again, with it (auth/provider.py), for RS256 and ES256.
     Loaded already (by whoever imported it first), it is left as it is."""
     if "jwt" in sys.modules or "cryptography" in sys.modules:
         return
