@@ -118,3 +118,35 @@ def is_uuid(value):
         return str(uuid.UUID(value)) == value
     except (TypeError, ValueError):
         return False
+
+
+# ---- races ----------------------------------------------------------------------------------
+
+def race_fanouts_and_mark_reads(fanout, records, reader, room_id, marks=4):
+    """Each stream record handled on a thread of its own while `reader` marks
+    `room_id` read `marks` times; returns what went wrong (failed records,
+    refused mark-reads)."""
+    import threading
+
+    errors = []
+
+    def deliver(part):
+        try:
+            result = fanout.invoke({"Records": part})
+            assert result == {"batchItemFailures": []}, result
+        except Exception as error:  # noqa: BLE001 (reported to the caller)
+            errors.append(error)
+
+    def mark():
+        for _ in range(marks):
+            response = reader.post(f"/v1.0/chatrooms/{room_id}/read", {})
+            if response.status_code != 200:
+                errors.append(response.body)
+
+    threads = [threading.Thread(target=deliver, args=([record],)) for record in records]
+    threads.append(threading.Thread(target=mark))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors

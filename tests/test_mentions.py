@@ -3,7 +3,6 @@ and each chatroom's `mention_count` (its unread copies that mention its owner),
 kept by the fan-out's own transactions: exact through replays, concurrent
 fan-outs racing mark-reads, deletes; cleared by a mark-read."""
 
-import threading
 import uuid
 
 import pytest
@@ -14,6 +13,7 @@ from tests.helpers import (
     chatroommessages_of,
     create_chat,
     ok,
+    race_fanouts_and_mark_reads,
     room_of,
     send_chatmessage,
     send_chatroommessage,
@@ -137,27 +137,7 @@ def test_concurrent_fanouts_and_mark_reads_keep_the_mention_count_exact(trio, fa
         send_chatmessage(b if index % 2 else c, chat, f"m{index}", mentions=[a.id] if index % 3 else [])
     records = fanout.read_event()["Records"]
     mine = room_of(a, chat)
-    errors = []
-
-    def deliver(part):
-        try:
-            result = fanout.invoke({"Records": part})
-            assert result == {"batchItemFailures": []}, result
-        except Exception as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-
-    def mark():
-        for _ in range(4):
-            response = a.post(f"/v1.0/chatrooms/{mine['id']}/read", {})
-            if response.status_code != 200:
-                errors.append(response.body)
-
-    threads = [threading.Thread(target=deliver, args=([record],)) for record in records]
-    threads.append(threading.Thread(target=mark))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = race_fanouts_and_mark_reads(fanout, records, a, mine["id"])
     fanout.drain()
     assert not errors, errors
     assert room_of(a, chat)["mention_count"] == recount(a, chat)

@@ -2,14 +2,21 @@
 newest activity and preview, kept exact through the HTTP layer and the real
 stream: replays, concurrent fan-outs, mark-read racing a fan-out, deletes."""
 
-import threading
 from collections import defaultdict
 
 import pytest
 
 from chalicelib.services import delivery
 from chalicelib.storage.models import ChatroomItem
-from tests.helpers import assert_error, create_chat, ok, room_of, send_chatmessage, send_chatroommessage
+from tests.helpers import (
+    assert_error,
+    create_chat,
+    ok,
+    race_fanouts_and_mark_reads,
+    room_of,
+    send_chatmessage,
+    send_chatroommessage,
+)
 from tests.test_realtime import connect
 
 
@@ -176,27 +183,7 @@ def test_concurrent_fanouts_and_mark_reads_never_lose_or_double_a_count(trio, fa
         send_chatmessage(b if index % 2 else c, chat, f"m{index}")
     records = fanout.read_event()["Records"]
     mine = room(a, chat)
-    errors = []
-
-    def deliver(part):
-        try:
-            result = fanout.invoke({"Records": part})
-            assert result == {"batchItemFailures": []}, result
-        except Exception as error:  # noqa: BLE001 (reported below)
-            errors.append(error)
-
-    def mark():
-        for _ in range(4):
-            response = a.post(f"/v1.0/chatrooms/{mine['id']}/read", {})
-            if response.status_code != 200:
-                errors.append(response.body)
-
-    threads = [threading.Thread(target=deliver, args=([record],)) for record in records]
-    threads.append(threading.Thread(target=mark))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    errors = race_fanouts_and_mark_reads(fanout, records, a, mine["id"])
     fanout.drain()
     assert not errors, errors
     for agent in (a, b, c):
