@@ -38,3 +38,23 @@ def test_a_removed_participant_sees_the_chat_as_it_was_when_they_left(customer, 
     assert get_room(stays, stays_room)["participant_ids"] == sorted([owner.id, stays.id, newcomer.id])
     [stays_copy] = ok(stays.get(f"/v1.0/chatroommessages?chatroom_id={stays_room['id']}"))["result"]
     assert stays_copy["text"] == "edited after they left"
+
+
+def test_a_message_edited_before_they_left_and_deleted_after_shows_its_edit(customer, make_agent, fanout):
+    """A delete moves tm_update: what the leaver saw is the text of the message's
+    last edit before they left, not the version before that edit."""
+    owner, leaver, stays = make_agent(), make_agent(), make_agent()
+    chat = create_chat(customer, owner, leaver, stays)
+    fanout.drain()
+    message = send_chatmessage(owner, chat, "first words")
+    ok(owner.put(f"/v1.0/chatmessages/{message['id']}", {"text": "as they saw it"}))
+    fanout.drain()
+    leaver_room = room_of(leaver, chat)
+    [leaver_copy] = ok(leaver.get(f"/v1.0/chatroommessages?chatroom_id={leaver_room['id']}"))["result"]
+
+    ok(owner.delete(f"/v1.0/chats/{id_of(chat)}/participant_ids/{leaver.id}"))
+    fanout.drain()
+    ok(owner.delete(f"/v1.0/chatmessages/{message['id']}"))
+    fanout.drain()
+
+    assert ok(leaver.get(f"/v1.0/chatroommessages/{leaver_copy['id']}"))["text"] == "as they saw it"

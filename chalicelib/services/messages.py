@@ -206,7 +206,8 @@ def edit_chatmessage(principal: Principal, message_id: str, body: ChatmessageEdi
             def write(tx, message=message, tm=tm) -> None:
                 tx.save(ChatmessageVersionItem.of(message), condition=ChatmessageVersionItem.pk.does_not_exist())
                 tx.update(message, [ChatmessageItem.text.set(body.text),
-                                    ChatmessageItem.medias.set(attachment.stored), ChatmessageItem.tm_update.set(tm)],
+                                    ChatmessageItem.medias.set(attachment.stored), ChatmessageItem.tm_update.set(tm),
+                                    ChatmessageItem.tm_edited.set(tm)],
                           condition=is_live() & (ChatmessageItem.tm_update == message.tm_update))
                 chat = ChatItem.key(message.customer_id, message.chat_id)
                 tx.condition_check(ChatStatusItem, chat, ChatStatusItem.SORT_KEY,

@@ -125,8 +125,10 @@ def chatroommessages(copies: list, known: dict[str, ChatmessageItem] | None = No
 
 def as_of(message: ChatmessageItem, when: str):
     """The chatmessage as it was at `when`: itself if not edited since, else
-    the version of its history then in force (one Query)."""
-    if message.tm_update <= when or message.deleted and message.tm_delete == message.tm_update <= when:
+    the version of its history then in force (one Query). Its text's own time
+    is its last edit's, which a later delete does not move (messages edited
+    before tm_edited existed fall back on tm_update)."""
+    if (message.tm_edited or message.tm_update) <= when:
         return message
     versions = attempt(lambda: list(ChatmessageVersionItem.query(
         message.pk, ChatmessageVersionItem.sk.between(ChatmessageVersionItem.sort_key(""),

@@ -274,6 +274,9 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
     sender_id = UnicodeAttribute(null=True)
     parent_id = UnicodeAttribute(null=True)  # the thread it replies in (a chatmessage of the same chat)
     reply_count = NumberAttribute(null=True)  # its live replies
+    # When its text and medias were last edited (None: never): a delete moves tm_update
+    # too, so a view of the message as it was at some time (views.as_of) reads this.
+    tm_edited = UnicodeAttribute(null=True)
     # Written before reactions were items: "<owner_type>:<owner_id>:<emoji>" -> {emoji, owner_type, owner_id,
     # tm_create}. Read as it is until the message is migrated (services/reactions.py), never written again.
     reactions = MapAttribute(null=True)
