@@ -278,6 +278,17 @@ def make_agent(client, customer_id):
 
 
 @pytest.fixture
+def trio(customer, make_agent, fanout):
+    """Three agents in a group chat, its chatrooms written: (a, b, c, chat)."""
+    from tests.helpers import create_chat
+
+    a, b, c = make_agent(), make_agent(), make_agent()
+    chat = create_chat(customer, a, b, c)
+    fanout.drain()
+    return a, b, c, chat
+
+
+@pytest.fixture
 def admin(make_agent):
     return make_agent(permission=32, name="admin")
 

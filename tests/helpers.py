@@ -89,6 +89,11 @@ def chatmessages_of(caller, chat):
     return ok(caller.get(f"/v1.0/chatmessages?chat_id={id_of(chat)}"))["result"]
 
 
+def copies(agent, chat):
+    """The first page of the live copies in the agent's chatroom of `chat`."""
+    return chatroommessages_of(agent, room_of(agent, chat))
+
+
 def chatroommessages_of(caller, room):
     """The first page of the live copies in a chatroom."""
     return ok(caller.get(f"/v1.0/chatroommessages?chatroom_id={id_of(room)}"))["result"]

@@ -8,21 +8,8 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib.services import delivery
-from tests.helpers import assert_error, create_chat, ok, room_of, send_chatmessage, send_chatroommessage
+from tests.helpers import assert_error, copies, create_chat, ok, room_of, send_chatmessage, send_chatroommessage
 from tests.test_realtime import connect
-
-
-@pytest.fixture
-def trio(customer, make_agent, fanout):
-    a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a, b, c)
-    fanout.drain()
-    return a, b, c, chat
-
-
-def copies(agent, chat):
-    return ok(agent.get(f"/v1.0/chatroommessages?chatroom_id={room_of(agent, chat)['id']}"))["result"]
-
 
 # ---- edits ------------------------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from chalicelib.storage.models import ChatroommessageItem
 from tests.conftest import BUCKET
 from tests.helpers import (
     assert_error,
-    create_chat,
+    copies,
     insert_of,
     ok,
     room_of,
@@ -27,15 +27,9 @@ from tests.test_files import PNG, file_media, new_file, upload, uploaded_file
 
 
 @pytest.fixture
-def trio(customer, make_agent, fanout, bucket):
-    a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a, b, c)
-    fanout.drain()
-    return a, b, c, chat
-
-
-def copies(agent, chat):
-    return ok(agent.get(f"/v1.0/chatroommessages?chatroom_id={room_of(agent, chat)['id']}"))["result"]
+def trio(trio, bucket):
+    """conftest's trio, with the files' bucket."""
+    return trio
 
 
 # ---- 1. edits need the sender in the live chat ------------------------------------------------

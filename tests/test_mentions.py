@@ -5,27 +5,16 @@ fan-outs racing mark-reads, deletes; cleared by a mark-read."""
 
 import uuid
 
-import pytest
-
 from chalicelib.storage.models import ChatroomItem
 from tests.helpers import (
     assert_error,
     chatroommessages_of,
-    create_chat,
     ok,
     race_fanouts_and_mark_reads,
     room_of,
     send_chatmessage,
     send_chatroommessage,
 )
-
-
-@pytest.fixture
-def trio(customer, make_agent, fanout):
-    a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a, b, c)
-    fanout.drain()
-    return a, b, c, chat
 
 
 def counts(agent, chat):

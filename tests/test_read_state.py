@@ -4,8 +4,6 @@ stream: replays, concurrent fan-outs, mark-read racing a fan-out, deletes."""
 
 from collections import defaultdict
 
-import pytest
-
 from chalicelib.services import delivery
 from chalicelib.storage.models import ChatroomItem
 from tests.helpers import (
@@ -18,14 +16,6 @@ from tests.helpers import (
     send_chatroommessage,
 )
 from tests.test_realtime import connect
-
-
-@pytest.fixture
-def trio(customer, make_agent, fanout):
-    a, b, c = make_agent(), make_agent(), make_agent()
-    chat = create_chat(customer, a, b, c)
-    fanout.drain()
-    return a, b, c, chat
 
 
 def room(agent, chat):
