@@ -21,6 +21,7 @@ from chalicelib.storage import paging
 from chalicelib.storage.models import META, ChatItem, ChatMemberItem, ChatroomItem, ChatStatusItem, PairGuardItem
 from chalicelib.storage.operations import (
     CONDITION_FAILED,
+    ONE_PARTITION_ITEMS_PER_SECOND,
     ConditionFailed,
     attempt,
     is_live,
@@ -97,10 +98,8 @@ def create_chat_with_rooms(customer_id: str, chat_type: str, owner_id: str, part
     return chat, rooms
 
 
-# The member items share the chat's partition, which takes about 1,000 write
-# units a second on AWS: a 1,000-agent group's are written at half that, so
-# the partition keeps room for the chat's other writes meanwhile.
-MEMBER_WRITES_PER_SECOND = 500
+# The member items share the chat's partition: a 1,000-agent group's are paced.
+MEMBER_WRITES_PER_SECOND = ONE_PARTITION_ITEMS_PER_SECOND
 
 
 def _write_the_rest(chat: ChatItem, rooms: list[ChatroomItem], members: list) -> None:

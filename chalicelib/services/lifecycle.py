@@ -44,9 +44,10 @@ from chalicelib.storage.models import (
     list_sort_key,
 )
 from chalicelib.storage.operations import (
-    BATCH_WRITE_MAX,
+    ONE_PARTITION_ITEMS_PER_SECOND,
     ConditionFailed,
     attempt,
+    delete_all,
     is_live,
     load,
     put_all,
@@ -177,7 +178,7 @@ def expire_partition(pk: str, expires_at: int) -> int:
                     f"reading the items of {pk}")
     for item in items:
         item.expires_at = expires_at
-    put_all(TableItem, items, f"expiring the items of {pk}")
+    put_all(TableItem, items, f"expiring the items of {pk}", paced=(0, ONE_PARTITION_ITEMS_PER_SECOND))  # one partition
     return len(items)
 
 
@@ -191,8 +192,10 @@ def on_chatmessage_removed(message: ChatmessageItem) -> None:
                      f"reading the copies of chatmessage {message.id}")
     rest = attempt(lambda: list(TableItem.query(message.pk, TableItem.sk > META)),
                    f"reading the items of chatmessage {message.id}")
+    # the copies, each in its own partition, then the message's partition (its reactions: up to 50 per member), paced
     delete_all([(copy.pk, copy.sk) for copy in copies] + [(item.pk, item.sk) for item in rest],
-               f"removing what is left of chatmessage {message.id}")
+               f"removing what is left of chatmessage {message.id}",
+               paced=(len(copies), ONE_PARTITION_ITEMS_PER_SECOND))
 
 
 def on_copy_removed(copy: ChatroommessageItem) -> None:
@@ -220,19 +223,6 @@ def on_copy_removed(copy: ChatroommessageItem) -> None:
         except ConditionFailed:
             continue  # the chatroom changed meanwhile: read again
     raise RuntimeError(f"chatroom {copy.chatroom_id} kept changing; the stream retries the record")
-
-
-def delete_all(keys: list[tuple[str, str]], what: str) -> None:
-    """Delete items by key, 25 to a BatchWriteItem (deleting what is gone already is no error)."""
-    for start in range(0, len(keys), BATCH_WRITE_MAX):
-        chunk = keys[start:start + BATCH_WRITE_MAX]
-
-        def request(chunk=chunk) -> None:
-            with TableItem.batch_write() as batch:
-                for pk, sk in chunk:
-                    batch.delete(TableItem(pk, sk))
-
-        attempt(request, what)
 
 
 # ---- the pass that re-stamps older messages after a retention change ---------------------------

@@ -121,6 +121,11 @@ _sleep, _monotonic = time.sleep, time.monotonic  # a fake clock in tests
 CONCURRENT_BATCH_WRITES = 4
 
 
+# One partition serves about 1,000 write units a second: writes of many items
+# of one partition go at half that, so it keeps room for its other writes.
+ONE_PARTITION_ITEMS_PER_SECOND = 500
+
+
 def put_all(model: type[TableItem], items: list[TableItem], what: str,
             paced: tuple[int, int] | None = None) -> None:
     """Put every item, 25 to a BatchWriteItem, up to CONCURRENT_BATCH_WRITES of
@@ -130,16 +135,32 @@ def put_all(model: type[TableItem], items: list[TableItem], what: str,
     at most `per second` items a second, after the others. The batch with the
     last item goes only once all the others are written: whoever sees the
     last item sees them all."""
+    def request(chunk: list[TableItem]) -> None:
+        with model.batch_write() as batch:
+            for item in chunk:
+                batch.save(item)
+
+    _in_batches(items, request, what, paced)
+
+
+def delete_all(keys: list[tuple[str, str]], what: str, paced: tuple[int, int] | None = None) -> None:
+    """Delete items by (pk, sk), in batches as put_all writes them (deleting
+    what is gone already is no error)."""
+    def request(chunk: list[tuple[str, str]]) -> None:
+        with TableItem.batch_write() as batch:
+            for pk, sk in chunk:
+                batch.delete(TableItem(pk, sk))
+
+    _in_batches(keys, request, what, paced)
+
+
+def _in_batches(items: list, request: Callable[[list], None], what: str, paced: tuple[int, int] | None) -> None:
+    """put_all's and delete_all's batches: `request(chunk)` writes one."""
     chunks = [items[start:start + BATCH_WRITE_MAX] for start in range(0, len(items), BATCH_WRITE_MAX)]
     first_paced = paced[0] // BATCH_WRITE_MAX if paced else len(chunks) - 1
 
-    def write(chunk: list[TableItem]) -> None:
-        def request() -> None:
-            with model.batch_write() as batch:
-                for item in chunk:
-                    batch.save(item)
-
-        attempt(request, what)
+    def write(chunk: list) -> None:
+        attempt(lambda: request(chunk), what)
 
     if first_paced > 0:
         from concurrent.futures import ThreadPoolExecutor  # large groups only: not on a cold start's path
