@@ -293,7 +293,8 @@ def _restamp(message: ChatmessageItem, expires_at: int | None) -> int:
                       f"reading the items of chatmessage {message.id}")
     for version in history:
         version.expires_at = expires_at
-    put_all(TableItem, history, f"stamping the history of chatmessage {message.id}")
+    put_all(TableItem, history, f"stamping the history of chatmessage {message.id}",
+            paced=(0, ONE_PARTITION_ITEMS_PER_SECOND))  # the message's partition
     return 1 + len(copies) + len(history)
 
 

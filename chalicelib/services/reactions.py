@@ -29,6 +29,7 @@ from chalicelib.storage import paging
 from chalicelib.storage.models import ChatmessageItem, ReactionItem, TableItem
 from chalicelib.storage.operations import (
     CONDITION_FAILED,
+    ONE_PARTITION_ITEMS_PER_SECOND,
     ConditionFailed,
     is_live,
     load,
@@ -242,7 +243,8 @@ def ensure_migrated(message: ChatmessageItem) -> ChatmessageItem:
         return message
     items = [ReactionItem.new(message.customer_id, message.id, r["emoji"], r["owner_type"], r["owner_id"],
                               r["tm_create"]) for r in legacy]
-    put_all(ReactionItem, items, f"migrating the reactions of chatmessage {message.id}")
+    put_all(ReactionItem, items, f"migrating the reactions of chatmessage {message.id}",
+            paced=(0, ONE_PARTITION_ITEMS_PER_SECOND))  # all in the message's partition
     counts, newest = views.reaction_summary(legacy)
     keyed = ChatmessageItem.keyed(message.customer_id, message.id)
     try:
