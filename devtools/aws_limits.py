@@ -265,6 +265,7 @@ _CHECKS = {"dynamodb": _dynamodb, "events": _events, "apigatewaymanagementapi": 
 
 
 _partitions = PartitionWrites()
+clock = time.monotonic  # the partition window's clock: a test of paced writes on a fake clock sets it too
 
 
 def check_request(service: str, operation: str, params: dict[str, Any], hash_key=None) -> None:
@@ -278,7 +279,7 @@ def check_request(service: str, operation: str, params: dict[str, Any], hash_key
     if service == "dynamodb" and hash_key is not None:
         units = _partition_writes(operation, params, hash_key)
         if units:
-            _partitions.take(operation, units, time.monotonic())
+            _partitions.take(operation, units, clock())
 
 
 # ---- installing it -------------------------------------------------------------------------

@@ -259,6 +259,23 @@ def management(monkeypatch):
 
 
 @pytest.fixture
+def fake_clock(monkeypatch):
+    """A clock that moves only when paced writes sleep (storage.operations):
+    the guard's per-partition window follows it too, so the pace is checked in
+    its own seconds however fast or slow this machine runs. It starts past
+    every write already in the window."""
+    import time
+
+    from chalicelib.storage import operations
+
+    clock = {"now": time.monotonic() + 2.0}
+    monkeypatch.setattr(operations, "_monotonic", lambda: clock["now"])
+    monkeypatch.setattr(operations, "_sleep", lambda seconds: clock.__setitem__("now", clock["now"] + seconds))
+    monkeypatch.setattr(aws_limits, "clock", lambda: clock["now"])
+    return clock
+
+
+@pytest.fixture
 def customer_id():
     return str(uuid.uuid4())
 

@@ -306,16 +306,12 @@ def test_a_large_create_whose_batches_come_back_unprocessed_answers_200_and_the_
     assert [c["id"] for c in customer.get("/v1.0/chats").json_body["result"]] == [response.json_body["id"]]
 
 
-def test_a_1000_agent_create_paces_the_member_items_of_its_one_partition(customer, monkeypatch):
+def test_a_1000_agent_create_paces_the_member_items_of_its_one_partition(customer, fake_clock, monkeypatch):
     """Member items live in the chat's partition (about 1,000 write units a
     second on AWS): past the transaction they are written at most
     MEMBER_WRITES_PER_SECOND a second, on a fake clock here."""
     from chalicelib.services import chats
-    from chalicelib.storage import operations
 
-    clock = {"now": 0.0}
-    monkeypatch.setattr(operations, "_monotonic", lambda: clock["now"])
-    monkeypatch.setattr(operations, "_sleep", lambda seconds: clock.__setitem__("now", clock["now"] + seconds))
     written = []  # (fake second, member items written)
     original = botocore.client.BaseClient._make_api_call
 
@@ -324,7 +320,7 @@ def test_a_1000_agent_create_paces_the_member_items_of_its_one_partition(custome
         if operation_name == "BatchWriteItem":
             [requests] = api_params["RequestItems"].values()
             members = sum(r["PutRequest"]["Item"]["kind"] == {"S": "chat-member"} for r in requests)
-            written.append((clock["now"], members))
+            written.append((fake_clock["now"], members))
         return answer
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)

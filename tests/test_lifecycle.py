@@ -410,12 +410,11 @@ def test_a_transcript_of_the_largest_messages_stays_inside_lambdas_answer(pair):
     assert [e["id"] for page in pages for e in page["result"]] == [m["id"] for m in sent]
 
 
-def test_removing_a_message_deletes_its_partition_at_a_pace_one_partition_serves(pair, fanout, monkeypatch):
+def test_removing_a_message_deletes_its_partition_at_a_pace_one_partition_serves(pair, fanout, fake_clock,
+                                                                                 monkeypatch):
     """A message's partition holds its reactions (up to 50 emoji a member): its
     removal deletes them at most ONE_PARTITION_ITEMS_PER_SECOND a second (a
     fake clock here), as DynamoDB serves one partition about 1,000 writes a second."""
-    import time
-
     from chalicelib.services import lifecycle
     from chalicelib.storage import operations
     from chalicelib.storage.models import ChatmessageItem
@@ -430,11 +429,7 @@ def test_removing_a_message_deletes_its_partition_at_a_pace_one_partition_serves
             "customer_id": {"S": alice.customer_id}, "message_id": {"S": message["id"]}, "emoji": {"S": f":e{i}:"},
             "owner_type": {"S": "agent"}, "owner_id": {"S": alice.id}, "tm_create": {"S": message["tm_create"]}}}}
             for i in range(start, start + 25)]})
-    time.sleep(1.05)  # those 600 writes were the partition's second; the deletes start a new one
-
-    clock = {"now": 0.0}
-    monkeypatch.setattr(operations, "_monotonic", lambda: clock["now"])
-    monkeypatch.setattr(operations, "_sleep", lambda seconds: clock.__setitem__("now", clock["now"] + seconds))
+    fake_clock["now"] += 1.05  # those 600 writes were the partition's second; the deletes start a new one
     deleted = []  # (fake second, items of the partition deleted)
     original = botocore.client.BaseClient._make_api_call
 
@@ -442,7 +437,7 @@ def test_removing_a_message_deletes_its_partition_at_a_pace_one_partition_serves
         answer = original(client, operation_name, api_params)
         if operation_name == "BatchWriteItem":
             [requests] = api_params["RequestItems"].values()
-            deleted.append((clock["now"], sum(r["DeleteRequest"]["Key"]["pk"] == {"S": pk} for r in requests)))
+            deleted.append((fake_clock["now"], sum(r["DeleteRequest"]["Key"]["pk"] == {"S": pk} for r in requests)))
         return answer
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
