@@ -14,8 +14,16 @@ import pytest
 import app as chat_app
 from chalicelib.clock import now
 from chalicelib.services import delivery
-from chalicelib.storage.models import ChatItem, ChatroomItem, TableItem, list_sort_key
+from chalicelib.storage.models import (
+    ChatItem,
+    ChatmessageItem,
+    ChatroomItem,
+    ChatroommessageItem,
+    TableItem,
+    list_sort_key,
+)
 from devtools import migrate
+from tests.conftest import DYNAMODB, TABLE
 from tests.helpers import insert_of, room_of, rooms_of
 from tests.test_realtime import connect
 
@@ -331,3 +339,29 @@ def test_a_1000_agent_create_paces_the_member_items_of_its_one_partition(custome
     for start, _ in written:
         in_that_second = sum(count for when, count in written if start <= when < start + 1.0)
         assert in_that_second <= chats.MEMBER_WRITES_PER_SECOND, (start, in_that_second)
+
+
+def test_the_migration_files_old_partitions_in_the_registry_for_exports_and_erasure(customer, make_agent, fanout,
+                                                                                     bucket, capsys):
+    """Partitions written before the registry (an old chat and its chatrooms here, a message and a deleted
+    copy without their registry or relation keys) are filed by the migration, then erased with the rest."""
+    agents = [make_agent() for _ in range(3)]
+    chat_id = legacy_chat(customer.customer_id, agents)
+    message = agents[0].post("/v1.0/chatmessages", {"chat_id": chat_id, "text": "old"}).json_body
+    fanout.drain()
+    copy_id = ChatroommessageItem.derived_id(message["id"], room_of(customer, chat_id, owner=agents[1])["id"])
+    copy_key = {"pk": {"S": ChatroommessageItem.key(customer.customer_id, copy_id)}, "sk": {"S": "#"}}
+    DYNAMODB.update_item(TableName=TABLE, Key=copy_key, UpdateExpression="REMOVE gsi2pk, gsi2sk")  # as deleted
+    DYNAMODB.update_item(TableName=TABLE, Key={"pk": {"S": ChatmessageItem.key(customer.customer_id, message["id"])},
+                                               "sk": {"S": "#"}}, UpdateExpression="REMOVE gsi2pk, gsi2sk")
+    assert migrate.main([]) == 0
+    out = capsys.readouterr().out
+    assert "5 partitions filed" in out and "1 deleted chatroommessages" in out  # the chat, 3 chatrooms, the message
+    assert migrate.main([]) == 0
+    assert "0 partitions filed" in capsys.readouterr().out
+    assert customer.delete("/v1.0/customer/data", headers={"Confirm-Customer-Id": customer.customer_id}
+                           ).status_code == 202
+    fanout.drain()
+    left = [item for item in DYNAMODB.scan(TableName=TABLE)["Items"]
+            if item["pk"]["S"].startswith(customer.customer_id) and item["kind"]["S"] != "erasure"]
+    assert left == []

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
-from chalicelib.storage.models import META, AudienceItem, ConnectionRouteItem
+from chalicelib.storage.models import META, AudienceItem, ConnectionRouteItem, registering
 from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, attempt, transact
 
 # API Gateway closes a websocket after 2 hours; the TTL sweeps what a lost
@@ -51,7 +51,8 @@ def register(principal: Principal, connection_id: str) -> None:
                                         audiences=audiences, expires_at=expires, agent_name=principal.name))
             for audience in audiences:
                 item = AudienceItem(AudienceItem.key(principal.customer_id, audience), META)
-                common = [AudienceItem.customer_id.set(principal.customer_id), AudienceItem.expires_at.set(sweep)]
+                common = [AudienceItem.customer_id.set(principal.customer_id), AudienceItem.expires_at.set(sweep),
+                          *registering(AudienceItem, principal.customer_id, item.pk)]
                 if audience in new_maps:
                     tx.update(item, [AudienceItem.connections.set({connection_id: expires}), *common],
                               condition=AudienceItem.connections.does_not_exist())

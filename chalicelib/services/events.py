@@ -87,7 +87,7 @@ class Lookup:
         """The live copies of a chatmessage (keys and owners): one Query."""
         if message.id not in self._copies:
             self._copies[message.id] = attempt(
-                lambda: paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
+                lambda: paging.live_related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
                 "reading a chatmessage's copies")
         return self._copies[message.id]
 

@@ -8,7 +8,7 @@ from pynamodb.exceptions import DoesNotExist
 
 from chalicelib.auth import Principal
 from chalicelib.errors import Conflict
-from chalicelib.storage.models import META, IdempotencyItem, TableItem
+from chalicelib.storage.models import META, IdempotencyItem, TableItem, registered
 from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, attempt, transact
 
 TTL_SECONDS = 24 * 3600
@@ -41,10 +41,10 @@ def write_once(principal: Principal, scope: str, key: str | None, body_hash: str
         else:
             transact(write, f"storing the {scope[:-1]}")
         return None
+    claim_key = IdempotencyItem.key(principal.customer_id, principal.caller_id, scope, key)
     claim = IdempotencyItem(
-        IdempotencyItem.key(principal.customer_id, principal.caller_id, scope, key),
-        request_hash=body_hash, message_id=result_ids[0], copy_id=result_ids[1],
-        expires_at=int(time.time()) + TTL_SECONDS,
+        claim_key, request_hash=body_hash, message_id=result_ids[0], copy_id=result_ids[1],
+        expires_at=int(time.time()) + TTL_SECONDS, **registered(principal.customer_id, claim_key),
     )
     unclaimed = IdempotencyItem.pk.does_not_exist() | (IdempotencyItem.expires_at < int(time.time()))
     for _ in range(CLAIM_ATTEMPTS):

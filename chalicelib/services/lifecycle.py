@@ -42,6 +42,7 @@ from chalicelib.storage.models import (
     CustomerSettingsItem,
     TableItem,
     list_sort_key,
+    registering,
 )
 from chalicelib.storage.operations import (
     ONE_PARTITION_ITEMS_PER_SECOND,
@@ -132,8 +133,8 @@ def put_settings(principal: Principal, body: CustomerSettingsUpdate) -> Settings
     access.require_privileged(principal, "the customer's settings are for customer tokens, admins and managers")
     tm = now()
     item = CustomerSettingsItem(CustomerSettingsItem.key(principal.customer_id), META)
-    actions = [CustomerSettingsItem.kind.set(CustomerSettingsItem),  # an update writes no discriminator itself
-               CustomerSettingsItem.customer_id.set(principal.customer_id), CustomerSettingsItem.tm_update.set(tm)]
+    actions = [CustomerSettingsItem.customer_id.set(principal.customer_id), CustomerSettingsItem.tm_update.set(tm),
+               *registering(CustomerSettingsItem, principal.customer_id, item.pk)]
     if body.retention_days is not None:
         actions.append(CustomerSettingsItem.retention_days.set(body.retention_days))
         # older messages follow through the stream: a pass from the start (restamp_slice)
@@ -279,7 +280,7 @@ def _restamp(message: ChatmessageItem, expires_at: int | None) -> int:
                f"stamping chatmessage {message.id}")
     except ConditionFailed:
         return 1  # deleted meanwhile: its purge expiry stands
-    copies = attempt(lambda: paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
+    copies = attempt(lambda: paging.live_related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
                      f"reading the copies of chatmessage {message.id}")
     for copy in copies:
         keyed = ChatroommessageItem.keyed(message.customer_id, copy.id)

@@ -102,7 +102,7 @@ def ensure_indexed(chat: ChatItem) -> ChatItem:
     if chat.members_indexed:
         return chat
     live = {room.owner_id: room for room in attempt(
-        lambda: paging.related(ChatroomItem.by_chat_key(chat.customer_id, chat.id)), f"reading chat {chat.id}")}
+        lambda: paging.live_related(ChatroomItem.by_chat_key(chat.customer_id, chat.id)), f"reading chat {chat.id}")}
     missing = [p for p in chat.participant_ids if p not in live]
     rooms = list(live.values()) + _newest_rooms(chat, missing)
     items = index_items(chat, rooms)

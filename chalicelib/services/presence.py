@@ -38,6 +38,7 @@ from chalicelib.storage.models import (
     PresenceItem,
     PresenceWatcherItem,
     TableItem,
+    registered,
 )
 from chalicelib.storage.operations import attempt
 
@@ -128,8 +129,9 @@ def set_status(principal: Principal, status: str) -> SimpleNamespace:
     """The caller's status (one UpdateItem), then one Query of their partition
     (online? who watches?) and a push to each watcher."""
     agent_id = access.require_agent(principal, "setting presence")
-    presence = PresenceItem(partition(principal.customer_id, agent_id), PresenceItem.SORT_KEY,
-                            customer_id=principal.customer_id, agent_id=agent_id, status=status, tm_update=now())
+    pk = partition(principal.customer_id, agent_id)
+    presence = PresenceItem(pk, PresenceItem.SORT_KEY, customer_id=principal.customer_id, agent_id=agent_id,
+                            status=status, tm_update=now(), **registered(principal.customer_id, pk))
     attempt(presence.save, "setting presence")
     state = _partition_state(principal.customer_id, agent_id, presence)
     push_each(config.load().websocket_endpoint, state.watchers, {"type": EVENT, "data": _data(state.shown)})
@@ -198,8 +200,9 @@ def watch(sender: Sender, connection_id: str, raw_agent_ids) -> dict:
         raise BadRequest(f"agent_ids: a list of 1 to {AGENTS_MAX} agent ids")
     agent_ids = agent_ids_of(raw_agent_ids, "agent_ids")
     sort_key = f"{PresenceWatcherItem.SORT_PREFIX}{connection_id}"
-    watchers = [PresenceWatcherItem(partition(sender.customer_id, a), sort_key, connection_id=connection_id,
-                                    expires_at=sender.expires_at) for a in dict.fromkeys(agent_ids)]
+    partitions = [partition(sender.customer_id, a) for a in dict.fromkeys(agent_ids)]
+    watchers = [PresenceWatcherItem(pk, sort_key, connection_id=connection_id, expires_at=sender.expires_at,
+                                    **registered(sender.customer_id, pk)) for pk in partitions]
     from chalicelib.storage.operations import put_all
 
     put_all(PresenceWatcherItem, watchers, "watching presence")

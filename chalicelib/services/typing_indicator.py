@@ -25,7 +25,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.clock import is_uuid
 from chalicelib.errors import BadRequest, Forbidden, NotFound
 from chalicelib.services import connections, presence
-from chalicelib.storage.models import META, ChatItem, TypingThrottleItem
+from chalicelib.storage.models import META, ChatItem, TypingThrottleItem, registering
 from chalicelib.storage.operations import ConditionFailed, attempt, update
 
 WINDOW_MS = 2000
@@ -57,7 +57,8 @@ def _claim(customer_id: str, agent_id: str, chat_id: str, moment_ms: int) -> boo
     until = moment_ms + WINDOW_MS
     try:
         update(item, [TypingThrottleItem.until_ms.set(until),
-                      TypingThrottleItem.expires_at.set(moment_ms // 1000 + THROTTLE_TTL_SECONDS)],
+                      TypingThrottleItem.expires_at.set(moment_ms // 1000 + THROTTLE_TTL_SECONDS),
+                      *registering(TypingThrottleItem, customer_id, item.pk)],
                TypingThrottleItem.pk.does_not_exist() | (TypingThrottleItem.until_ms <= moment_ms),
                "throttling typing")
     except ConditionFailed:

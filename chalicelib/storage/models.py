@@ -7,6 +7,7 @@ item removes those keys, so list pages never read dead items.
 """
 
 import json
+import zlib
 
 from pynamodb.attributes import (
     BooleanAttribute,
@@ -26,6 +27,36 @@ from chalicelib.clock import NOT_DELETED, derived_id, new_id
 from chalicelib.storage.table import LIST_INDEX, ORDER_INDEX, RELATION_ATTRIBUTES, RELATION_INDEX, TTL_ATTRIBUTE
 
 META = "#"  # sort key of an entity's own item
+
+
+# ---- the customer's registry: every partition of a customer, without a scan ----------------
+# The item that starts a partition of a customer (a chat, a chatroom, a
+# chatmessage, a file, a settings or presence item, ...) carries relation-index
+# keys naming its partition: gsi2pk "{customer}#partitions#{shard}", gsi2sk its
+# pk. An export or an erasure reads the customer's partitions as REGISTRY_SHARDS
+# Queries of that index, then each partition with one Query. Not registered: what
+# lives in another partition of the customer (a chat's member items, a message's
+# history and reactions, a file's chats) and the copies of a message (found by
+# the message's copies relation, kept on deleted copies). The shards keep a
+# 1,000-agent group's chatrooms, written in a second, off one index partition.
+REGISTRY_SHARDS = 16
+
+
+def registry_key(customer_id: str, shard: int) -> str:
+    return f"{customer_id}#partitions#{shard:02}"
+
+
+def registered(customer_id: str, pk: str) -> dict[str, str]:
+    """The relation-index keys that file the partition `pk` in its customer's registry."""
+    return {"gsi2pk": registry_key(customer_id, zlib.crc32(pk.encode()) % REGISTRY_SHARDS), "gsi2sk": pk}
+
+
+def registering(model: type, customer_id: str, pk: str) -> list:
+    """The same as an update's actions, for items an UpdateItem may create,
+    with their kind (an update writes no discriminator itself, and an item
+    without one is in no Query's answer)."""
+    keys = registered(customer_id, pk)
+    return [model.kind.set(model), TableItem.gsi2pk.set(keys["gsi2pk"]), TableItem.gsi2sk.set(keys["gsi2sk"])]
 
 
 class JSONAttribute(_PlainJSONAttribute):
@@ -142,6 +173,7 @@ class ChatItem(Resource, discriminator="chat"):
             id=chat_id, customer_id=customer_id, type=chat_type, owner_id=owner_id,
             participant_ids=participant_ids, name=name, detail=detail, tm_create=tm, tm_update=tm,
             gsi1pk=cls.list_key(customer_id), gsi1sk=list_sort_key(tm, chat_id), version=1, members_indexed=True,
+            **registered(customer_id, cls.key(customer_id, chat_id)),
         )
 
     @classmethod
@@ -244,6 +276,7 @@ class ChatroomItem(Resource, discriminator="chatroom"):
             unread=0, tm_read=tm, tm_activity=tm, revision=0,
             gsi1pk=cls.list_key(c, owner_id), gsi1sk=list_sort_key(tm, room_id),
             gsi3pk=cls.by_activity_key(c, owner_id), gsi3sk=list_sort_key(tm, room_id),
+            **registered(c, cls.key(c, room_id)),
         )
 
     @classmethod
@@ -307,7 +340,7 @@ class ChatmessageItem(Resource, discriminator="chatmessage"):
             sender_id=source.get("target") if source.get("type") == "agent" else None,
             parent_id=parent_id, reply_count=0, mentions=list(mentions) if mentions else None,
             expires_at=expires_at,
-            gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid),
+            gsi1pk=cls.list_key(c, chat_id), gsi1sk=list_sort_key(tm, mid), **registered(c, cls.key(c, mid)),
         )
         if parent_id:
             message.gsi3pk, message.gsi3sk = cls.replies_key(c, parent_id), list_sort_key(tm, mid)
@@ -498,7 +531,7 @@ class FileItem(Resource, discriminator="file"):
             cls.key(customer_id, file_id),
             id=file_id, customer_id=customer_id, owner_type=owner_type, owner_id=owner_id, name=name,
             content_type=content_type, size=size, status="pending", tm_create=tm, tm_update=tm,
-            expires_at=expires_at,
+            expires_at=expires_at, **registered(customer_id, cls.key(customer_id, file_id)),
         )
 
     @classmethod
@@ -545,7 +578,8 @@ class PairGuardItem(TableItem, discriminator="pair"):
 
     @classmethod
     def for_chat(cls, chat: ChatItem) -> "PairGuardItem":
-        return cls(cls.key(chat.customer_id, *chat.participant_ids), META, chat_id=chat.id)
+        pk = cls.key(chat.customer_id, *chat.participant_ids)
+        return cls(pk, META, chat_id=chat.id, **registered(chat.customer_id, pk))
 
 
 class IdempotencyItem(TableItem, discriminator="idempotency"):
@@ -656,9 +690,11 @@ class SendWindowItem(TableItem, discriminator="send-window"):
         from botocore.exceptions import BotoCoreError, ClientError
         from pynamodb.exceptions import UpdateError
 
+        registry = registered(customer_id, cls.key(customer_id, window))
         names = {"#sends": "sends", "#kind": "kind", "#ttl": TTL_ATTRIBUTE}
         values = {":one": {"N": "1"}, ":kind": {"S": "send-window"}, ":ttl": {"N": str(expires_at)},
-                  ":customer_cap": {"N": str(customer_cap)}}
+                  ":customer_cap": {"N": str(customer_cap)}, ":registry": {"S": registry["gsi2pk"]},
+                  ":partition": {"S": registry["gsi2sk"]}}
         add, condition = "#sends :one", "(attribute_not_exists(#sends) OR #sends < :customer_cap)"
         if agent_id is not None:
             names["#agent"] = cls.agent_counter(agent_id)
@@ -669,7 +705,8 @@ class SendWindowItem(TableItem, discriminator="send-window"):
         try:
             connection.client.update_item(
                 TableName=cls.Meta.table_name, Key={"pk": {"S": cls.key(customer_id, window)}, "sk": {"S": META}},
-                UpdateExpression=f"ADD {add} SET #kind = :kind, #ttl = :ttl", ConditionExpression=condition,
+                UpdateExpression=f"ADD {add} SET #kind = :kind, #ttl = :ttl, gsi2pk = :registry, gsi2sk = :partition",
+                ConditionExpression=condition,
                 ExpressionAttributeNames=names, ExpressionAttributeValues=values,
                 ReturnValuesOnConditionCheckFailure="ALL_OLD")
             return None
@@ -701,9 +738,65 @@ class CustomerSettingsItem(TableItem, discriminator="customer-settings"):
         return f"{customer_id}#settings"
 
 
+class ExportItem(TableItem, discriminator="export"):
+    """An export of a customer's data (services/exports.py): a job run in
+    slices by the stream function, each slice's update of this item bringing
+    the next. Registered, so an erasure takes it with the rest."""
+
+    id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # running | done | failed
+    tm_create = UnicodeAttribute()
+    tm_update = UnicodeAttribute()
+    tm_done = UnicodeAttribute(null=True)
+    requested_by = UnicodeAttribute()
+    cursor = UnicodeAttribute(null=True)  # where the next slice starts in the registry ("" first); absent when done
+    counts = MapAttribute(null=True)  # resource type -> lines written
+    upload_id = UnicodeAttribute(null=True)  # the archive's multipart upload
+    parts = NumberAttribute(default=0)  # parts uploaded
+    staged = NumberAttribute(default=0)  # bytes waiting in the staging object for the next part
+    size = NumberAttribute(default=0)  # compressed bytes written (parts and staged)
+    error = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)  # as its archive's
+
+    @staticmethod
+    def key(customer_id: str, export_id: str) -> str:
+        return f"{customer_id}#export#{export_id}"
+
+    @property
+    def archive_key(self) -> str:
+        return f"{self.customer_id}/{self.id}"
+
+    @property
+    def staging_key(self) -> str:
+        return f"{self.customer_id}/{derived_id('export-staging', self.id)}"
+
+
+class ErasureItem(TableItem, discriminator="erasure"):
+    """The erasure of a customer's data (services/erasure.py), run in slices as
+    an export is. Not registered: it outlives what it erases, as its record."""
+
+    customer_id = UnicodeAttribute()
+    status = UnicodeAttribute()  # running | done
+    phase = UnicodeAttribute(null=True)  # items | files
+    tm_create = UnicodeAttribute()
+    tm_update = UnicodeAttribute()
+    tm_done = UnicodeAttribute(null=True)
+    cursor = UnicodeAttribute(null=True)  # the registry walk's ("" first)
+    walk_deleted = NumberAttribute(default=0)  # items this walk of the registry deleted: 0 at its end means none left
+    items_deleted = NumberAttribute(default=0)
+    files_deleted = NumberAttribute(default=0)
+    slices = NumberAttribute(default=0)
+
+    @staticmethod
+    def key(customer_id: str) -> str:
+        return f"{customer_id}#erasure"
+
+
 MODELS = (
     PresenceItem, PresenceWatcherItem, TypingThrottleItem,  # presence and typing (services/presence.py)
     TableItem, Resource, ChatItem, ChatStatusItem, ChatMemberItem, ChatroomItem, ChatmessageItem,
     ChatmessageVersionItem, ReactionItem, ChatroommessageItem, FileItem, FileChatItem, PairGuardItem,
-    IdempotencyItem, AudienceItem, ConnectionRouteItem, SendWindowItem, CustomerSettingsItem,
+    IdempotencyItem, AudienceItem, ConnectionRouteItem, SendWindowItem, CustomerSettingsItem, ExportItem,
+    ErasureItem,
 )

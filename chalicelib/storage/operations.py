@@ -255,14 +255,15 @@ def is_live():
 
 
 def soft_delete_actions(when: str) -> list:
-    """Mark deleted and leave every index, so lists never read the item again."""
+    """Mark deleted and leave the list and order indexes, so lists never read
+    the item again. Its relation-index entry stays: the customer's registry
+    (models.registered) and a message's copies (readers of which skip the
+    deleted ones) name every item until it is gone from the table."""
     return [
         Resource.tm_delete.set(when),
         Resource.tm_update.set(when),
         TableItem.gsi1pk.remove(),
         TableItem.gsi1sk.remove(),
-        TableItem.gsi2pk.remove(),
-        TableItem.gsi2sk.remove(),
         TableItem.gsi3pk.remove(),
         TableItem.gsi3sk.remove(),
     ]

@@ -4,8 +4,8 @@ children of a parent over the relation index."""
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from chalicelib.clock import expired
-from chalicelib.storage.models import TableItem
+from chalicelib.clock import NOT_DELETED, expired
+from chalicelib.storage.models import REGISTRY_SHARDS, TableItem, registry_key
 
 T = TypeVar("T")
 
@@ -48,9 +48,14 @@ def list_page(partition: str, page: "PageRequest", index=None) -> Page:
 
 
 def related(partition: str, sort_key: str | None = None) -> list:
-    """Every item of one relation-index partition (all pages)."""
+    """Every item of one relation-index partition (all pages), deleted ones too."""
     condition = TableItem.gsi2sk == sort_key if sort_key is not None else None
     return list(TableItem.relation_index.query(partition, range_key_condition=condition))
+
+
+def live_related(partition: str) -> list:
+    """The live items of one relation-index partition (its projection carries tm_delete)."""
+    return [item for item in related(partition) if getattr(item, "tm_delete", NOT_DELETED) == NOT_DELETED]
 
 
 @dataclass(frozen=True)
@@ -61,3 +66,15 @@ class PageRequest:
     size: int
     token: str | None = None
     order: str = "create"
+
+
+def registry(customer_id: str, cursor: str):
+    """The customer's registered partitions (models.registered) from `cursor`
+    ("" from the start; else "<shard>|<pk>" of the last one done), in shard
+    then key order: (cursor after it, its entry (pk, kind)). A partition
+    registered by several items comes once per item, one after another."""
+    shard, after = (int(cursor.split("|", 1)[0]), cursor.split("|", 1)[1]) if cursor else (0, "")
+    for number in range(shard, REGISTRY_SHARDS):
+        condition = TableItem.gsi2sk > after if after and number == shard else None
+        for entry in TableItem.relation_index.query(registry_key(customer_id, number), range_key_condition=condition):
+            yield f"{number:02}|{entry.gsi2sk}", entry
