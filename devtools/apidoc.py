@@ -96,6 +96,10 @@ ACCESS = {
     "GET /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
     "GET /v1.0/chats/{chat_id}/transcript": f"{_PRIVILEGED}; a plain agent while a participant of the chat.",
     "PUT /v1.0/customer/settings": f"{_PRIVILEGED}. A plain agent: 403.",
+    "POST /v1.0/exports": "Customer tokens and admins. Managers and plain agents: 403.",
+    "GET /v1.0/exports/{export_id}": "Customer tokens and admins, of their own customer's exports. Others: 403.",
+    "DELETE /v1.0/customer/data": "Customer tokens only, with `Confirm-Customer-Id`. Every agent token: 403.",
+    "GET /v1.0/customer/data": "Customer tokens only. Every agent token: 403.",
     "GET /v1.0/openapi.json": "anyone: no token needed.",
 }
 # What a field means, for the "notes" column of the tables: "Schema.field" first, then "field".
@@ -439,15 +443,18 @@ def _route_section(method: str, path: str, op: dict, schemas: dict) -> list[str]
         types = ", ".join(f"`{t}`" for t in content)
         lines += [f"**Body** ({types}): a JSON object, {_link(name)}. Unknown fields are refused.", ""]
         lines += _fields_table(name, schemas[name]) + [""]
+    elif method in ("post", "put"):
+        lines += ["**Body** none: send no body.", ""]
     responses = op.get("responses", {})
-    ok = responses.get("200", {})
+    success = "202" if "202" in responses else "200"  # 202: a job started
+    ok = responses.get(success, {})
     ok_schema = ok.get("content", {}).get("application/json", {}).get("schema", {})
     if "$ref" in ok_schema:
         answer = _link(_schema_name(ok_schema["$ref"]))
     else:
         answer = ok.get("description", "")
-    lines += [f"**Answer 200:** {answer}", ""]
-    errors = [(status, r.get("description", "")) for status, r in responses.items() if status != "200"]
+    lines += [f"**Answer {success}:** {answer}", ""]
+    errors = [(status, r.get("description", "")) for status, r in responses.items() if status != success]
     if errors:
         lines += ["**Errors** (an [Error](#error), see \"Errors\" above):", ""]
         lines += [f"- {status}: {text}" for status, text in errors] + [""]

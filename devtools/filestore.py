@@ -15,8 +15,9 @@ Each file is written aside, fsynced and renamed over the old one (the
 description first, the bytes last): a crash at any point leaves the old
 version or the new one, and an object answered 204 survives any end of the
 process, and a power loss too. Copies (the service copies a file's upload at
-its first send) are kept as puts are; multipart uploads (which the service
-never makes) are not.
+its first send) are kept as puts are, and an export's archive once its
+multipart upload completes; the parts of one still being written are not (an
+export running when the service stops fails, and says so).
 """
 
 import contextlib
@@ -167,6 +168,7 @@ def keep(store: FileStore) -> None:
             store.save(key, stored.value, content_type, tags)
 
     post, put, put_tagging = S3Response._bucket_response_post, S3Response.put_object, S3Response.put_object_tagging
+    complete = S3Backend.complete_multipart_upload
     copy = S3Response.copy_object
     delete = S3Backend.delete_object
 
@@ -191,6 +193,12 @@ def keep(store: FileStore) -> None:
         sync(self.backend, self.bucket_name, self.parse_key_name(), tags_only=True)
         return result
 
+    def complete_multipart_upload(self, bucket_name, multipart_id, body):  # an export's archive
+        stored = complete(self, bucket_name, multipart_id, body)
+        if stored is not None:
+            sync(self, bucket_name, stored.name)
+        return stored
+
     def delete_object(self, bucket_name, key_name, *args, **kwargs):
         result = delete(self, bucket_name, key_name, *args, **kwargs)
         if bucket_name == store.bucket:
@@ -202,6 +210,7 @@ def keep(store: FileStore) -> None:
     S3Response.copy_object = copy_object
     S3Response.put_object_tagging = put_object_tagging
     S3Backend.delete_object = delete_object
+    S3Backend.complete_multipart_upload = complete_multipart_upload
 
 
 def prepare(endpoint: str, region: str, bucket: str, directory: Path | None) -> int:

@@ -1,4 +1,4 @@
-"""Make moto's DynamoDB behave like DynamoDB where our code depends on it.
+"""Make moto's DynamoDB (and S3, in one place) behave like AWS where our code depends on it.
 
 moto 5.2's TransactWriteItems deep-copies every table it touches, applies the
 items one by one (each leaving a stream record), and on a cancelled
@@ -254,9 +254,28 @@ def apply() -> None:
         return
     _applied = True
     DynamoDBBackend.transact_write_items = transact_write_items
+    _s3_answers_no_such_upload()
     for name in _SERIALISED:
         wrap = _snapshot if name in _SNAPSHOT_READS else _serialised
         setattr(DynamoDBBackend, name, wrap(getattr(DynamoDBBackend, name)))
+
+
+def _s3_answers_no_such_upload() -> None:
+    """S3 answers an UploadPart or a CompleteMultipartUpload of an upload that
+    is gone (aborted) NoSuchUpload; moto 5 fails with a KeyError (a 500)."""
+    from moto.s3.exceptions import NoSuchUpload
+    from moto.s3.models import S3Backend
+
+    def checked(method):
+        @functools.wraps(method)
+        def call(self, bucket_name, multipart_id, *args, **kwargs):
+            if multipart_id not in self.get_bucket(bucket_name).multiparts:
+                raise NoSuchUpload(upload_id=multipart_id)
+            return method(self, bucket_name, multipart_id, *args, **kwargs)
+        return call
+
+    S3Backend.upload_part = checked(S3Backend.upload_part)
+    S3Backend.complete_multipart_upload = checked(S3Backend.complete_multipart_upload)
 
 
 _responses_fast = False

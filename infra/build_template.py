@@ -74,7 +74,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script: make chalicelib importable
     sys.path.insert(0, str(ROOT))
 
-from chalicelib.storage import failures  # noqa: E402
+from chalicelib.storage import failures, objects  # noqa: E402
 from chalicelib.storage.table import TTL_ATTRIBUTE, table_definition  # noqa: E402
 from infra import monitoring  # noqa: E402
 
@@ -168,10 +168,13 @@ LOG_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")  # the log groups ar
 # What the file routes do with the bucket (chalicelib/storage/objects.py;
 # tests/test_deploy.py reads it to check): objects only, under the bucket.
 FILES_OBJECT_ACTIONS = (
-    "s3:DeleteObject",  # DELETE /files/{id}, a wrong upload removed, the upload once copied at the first send
-    "s3:GetObject",  # CopyObject's source and HeadObject at a file's first send; the presigned GET
-    "s3:PutObject",  # the presigned POST (S3 checks its signer's permission when the client posts); CopyObject
-    "s3:PutObjectTagging",  # the POST's `tagging` field (upload=pending); the sent copy's (upload=attached)
+    "s3:DeleteObject",  # DELETE /files/{id}, a wrong upload removed, the upload once copied at the first send;
+    #                     an erasure's DeleteObjects
+    "s3:GetObject",  # CopyObject's source and HeadObject at a file's first send; the presigned GET; an export's staging
+    "s3:ListMultipartUploadParts",  # an export's parts, to complete its archive
+    "s3:PutObject",  # the presigned POST (S3 checks its signer's permission when the client posts); CopyObject;
+    #                  an export's archive (multipart upload) and staging object
+    "s3:PutObjectTagging",  # the POST's `tagging` field (upload=pending); the sent copy's (upload=attached); exports'
 )
 # On the bucket itself: without it, S3 answers a HEAD of a missing key 403, not 404.
 FILES_BUCKET_ACTIONS = ("s3:ListBucket",)
@@ -179,6 +182,9 @@ FILES_BUCKET_ACTIONS = ("s3:ListBucket",)
 # and how long the lifecycle rule leaves them (the service allows 23 hours to send a file).
 PENDING_UPLOAD_TAG = {"Key": "upload", "Value": "pending"}
 PENDING_UPLOAD_DAYS = 1
+# Export archives and their staging objects (objects.EXPORT), kept as long as the export's record.
+EXPORT_TAG = {"Key": "upload", "Value": "export"}
+EXPORT_DAYS = objects.EXPORT_DAYS
 
 
 @dataclass(frozen=True)
@@ -448,6 +454,8 @@ def files_bucket(stage: Stage) -> dict[str, Any]:
                     # Uploads never sent in a message (a send tags them upload=attached).
                     {"Id": "ExpirePendingUploads", "Status": "Enabled", "TagFilters": [PENDING_UPLOAD_TAG],
                      "ExpirationInDays": PENDING_UPLOAD_DAYS},
+                    {"Id": "ExpireExports", "Status": "Enabled", "TagFilters": [EXPORT_TAG],
+                     "ExpirationInDays": EXPORT_DAYS},
                     # A rule of its own: S3 refuses this action in a rule filtered on tags.
                     {"Id": "AbortIncompleteMultipartUploads", "Status": "Enabled",
                      "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},

@@ -501,6 +501,8 @@ def test_the_files_bucket_is_private_encrypted_and_expires_pending_uploads(templ
         "LifecycleConfiguration": {"Rules": [
             {"Id": "ExpirePendingUploads", "Status": "Enabled",
              "TagFilters": [{"Key": objects.UPLOAD_TAG, "Value": objects.PENDING}], "ExpirationInDays": 1},
+            {"Id": "ExpireExports", "Status": "Enabled",
+             "TagFilters": [{"Key": objects.UPLOAD_TAG, "Value": objects.EXPORT}], "ExpirationInDays": 7},
             {"Id": "AbortIncompleteMultipartUploads", "Status": "Enabled",
              "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1}},
             # the stream's failed records (make redrive), as long as the failure queue keeps messages
@@ -542,6 +544,14 @@ S3_CALLS = {
     # REPLACE, sets its tags (PutObjectTagging)
     "copy_object": {"s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"},
     "delete_object": {"s3:DeleteObject"},
+    "delete_objects": {"s3:DeleteObject"},
+    "list_objects_v2": set(),  # the bucket's s3:ListBucket (FILES_BUCKET_ACTIONS)
+    "put_object": {"s3:PutObject", "s3:PutObjectTagging"},  # with Tagging
+    "get_object": {"s3:GetObject"},
+    "create_multipart_upload": {"s3:PutObject", "s3:PutObjectTagging"},  # with Tagging
+    "upload_part": {"s3:PutObject"},
+    "list_parts": {"s3:ListMultipartUploadParts"},
+    "complete_multipart_upload": {"s3:PutObject"},
     # The POST is authorized as its signer's PutObject, and its `tagging` field as PutObjectTagging.
     "generate_presigned_post": {"s3:PutObject", "s3:PutObjectTagging"},
     "generate_presigned_url": None,  # the operation it signs: its first argument

@@ -31,11 +31,11 @@ def test_the_reference_covers_each_route_with_its_access_body_answer_and_errors(
     for key, access in apidoc.ACCESS.items():
         section = text.split(f"### `{key}`", 1)[1].split("\n### ", 1)[0]
         assert f"**Who may call it:** {access}" in section, key
-        assert "**Answer 200:**" in section, key
+        assert "**Answer 200:**" in section or "**Answer 202:**" in section, key
         if not key.endswith("openapi.json"):
             assert "**Errors**" in section, key
         if key.startswith(("POST", "PUT")):
-            assert "**Body**" in section and "| field | type |" in section, key
+            assert "**Body** none" in section or ("**Body**" in section and "| field | type |" in section), key
     for convention in ("## Authentication", "## Who may do what", "## Lists and paging", "## Errors", "## Limits"):
         assert convention in text
 

@@ -366,8 +366,9 @@ def test_a_retention_change_restamps_older_messages_in_slices_without_a_scan(cus
 def test_what_the_stream_pays_for_a_delete_and_a_ttl_removal(pair, customer, fanout, clock, monkeypatch):
     """A delete's follow-up: the settings (cached), the copies as before, then one UpdateItem (filed for the
     transcript, its purge expiry), one Query of its partition and one BatchWriteItem for its history. A TTL
-    removal: one Query of its copies, one of its partition, one BatchWriteItem per 25 keys."""
-    from chalicelib.services import lifecycle
+    removal: whether the customer's data is being erased (one GetItem, cached 10 s), one Query of its copies,
+    one of its partition, one BatchWriteItem per 25 keys."""
+    from chalicelib.services import erasure, lifecycle
 
     alice, bob, chat = pair
     ok(customer.put(SETTINGS, {"purge_deleted_after_days": 1}))
@@ -384,6 +385,7 @@ def test_what_the_stream_pays_for_a_delete_and_a_ttl_removal(pair, customer, fan
         return real_call(client, name, params)
 
     monkeypatch.setattr(lifecycle, "_cache", {})
+    monkeypatch.setattr(erasure, "_running", {})
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", recording)
     fanout.drain()
     # the settings (a cold cache), the fan-out's own deletion of the copies (their Query, their chatrooms, the
@@ -396,7 +398,7 @@ def test_what_the_stream_pays_for_a_delete_and_a_ttl_removal(pair, customer, fan
     apply_ttl(clock.epoch())
     calls.clear()
     fanout.drain()
-    assert Counter(calls) == Counter({"Query": 2, "BatchGetItem": calls.count("BatchGetItem")}), calls
+    assert Counter(calls) == Counter({"GetItem": 1, "Query": 2, "BatchGetItem": calls.count("BatchGetItem")}), calls
     assert items_of(message["id"]) == []
 
 

@@ -16,7 +16,7 @@ import requests
 
 from devtools import filestore
 from tests.conftest import BUCKET
-from tests.local_server import ROOT, LocalServer
+from tests.local_server import ROOT, LocalServer, eventually
 from tests.test_local_readme import ADDRESS, tutorial
 
 README_SECTION = "### Files, locally"
@@ -138,3 +138,45 @@ def test_the_readme_files_section_runs_as_written(tmp_path):
             assert content == "Hello from a file."
             assert json.loads(deleted)["status"] == "deleted"
             assert json.loads(chat)["name"] == "files tutorial"
+
+
+def test_an_export_and_an_erasure_run_in_make_run(data_dir):
+    """The jobs run in make run's stream poller: the archive is kept in the data
+    directory and downloads from the embedded bucket; the erasure takes the
+    customer's items and files."""
+    import gzip
+
+    customer_id, alice, bob = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    with LocalServer(data_dir=data_dir) as server:
+        customer, as_alice = server.api(customer_id), server.api(customer_id, alice, "alice")
+        status, chat = customer.call("POST", "/chats", {"type": "normal", "owner_id": alice,
+                                                        "participant_ids": [alice, bob]})
+        assert status == 200, chat
+        status, file = as_alice.call("POST", "/files", {"name": "report.pdf", "content_type": "application/pdf",
+                                                        "size": len(CONTENT)})
+        assert status == 200 and upload(file).status_code == 204, file
+        status, message = as_alice.call("POST", "/chatmessages", {
+            "chat_id": chat["id"], "text": "the report", "medias": [{"type": "file", "file_id": file["id"]}]})
+        assert status == 200, message
+
+        status, started = customer.call("POST", "/exports")
+        assert status == 202, started
+
+        def finished(path):
+            status, shown = customer.call("GET", path)
+            return shown if status == 200 and shown["status"] != "running" else None
+
+        done = eventually(lambda: finished(f"/exports/{started['id']}"))
+        assert done and done["status"] == "done", done
+        lines = [json.loads(line) for line in gzip.decompress(requests.get(done["download_url"], timeout=15).content)
+                 .decode().splitlines()]
+        ids = {(line["type"], line["data"]["id"]) for line in lines[1:]}
+        assert {("chat", chat["id"]), ("chatmessage", message["id"]), ("file", file["id"])} <= ids
+        assert (Path(data_dir) / "files" / customer_id / started["id"]).exists(), "the archive is kept"
+
+        status, erasure = customer.call("DELETE", "/customer/data", headers={"Confirm-Customer-Id": customer_id})
+        assert status == 202, erasure
+        erased = eventually(lambda: finished("/customer/data"))
+        assert erased and erased["items_deleted"] > 5 and erased["files_deleted"] >= 2, erased
+        assert customer.call("GET", f"/chats/{chat['id']}")[0] == 404
+        assert list((Path(data_dir) / "files").glob(f"{customer_id}/*")) == []

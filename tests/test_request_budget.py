@@ -327,3 +327,42 @@ def test_a_message_puts_one_entry_on_the_bus_whatever_the_groups_size(customer, 
     ok(customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "to everyone"}))
     fanout.drain()
     assert entries == ["messagechat_created"]
+
+
+def test_an_export_and_an_erasure_cost_o_of_the_customers_partitions(customer, make_agent, fanout, bucket,
+                                                                     dynamodb_calls):
+    """Never a Scan: the routes one request each; the jobs read the customer's
+    registry (one Query per shard), each of its partitions with one Query, and
+    save their progress with one UpdateItem a slice."""
+    from chalicelib.storage.models import REGISTRY_SHARDS
+
+    a, b = make_agent(), make_agent()
+    chat = create_chat(customer, a, b)  # partitions: the chat, 2 chatrooms, the pair guard
+    for text in ("one", "two"):  # 2 messages (each with 2 copies elsewhere), and a send window
+        ok(a.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": text}))
+    fanout.drain()
+    dynamodb_calls.reset()
+    started = customer.post("/v1.0/exports")
+    assert started.status_code == 202 and dynamodb_calls.counts == Counter({"PutItem": 1})
+    dynamodb_calls.reset()
+    fanout.drain()
+    # one slice: the registry, one Query per exported partition (a chat, 2 chatrooms, 2 messages, the export's
+    # own: not exported), the chatrooms' chats and previews, the progress saved
+    assert dynamodb_calls.counts == Counter({"Query": REGISTRY_SHARDS + 5, "BatchGetItem": 1, "UpdateItem": 1})
+    assert calls_of(dynamodb_calls, lambda: customer.get(f"/v1.0/exports/{started.json_body['id']}")) == \
+        Counter({"GetItem": 1})
+
+    dynamodb_calls.reset()
+    assert customer.delete("/v1.0/customer/data", headers={"Confirm-Customer-Id": customer.customer_id}
+                           ).status_code == 202
+    assert dynamodb_calls.counts == Counter({"PutItem": 1})
+    dynamodb_calls.reset()
+    fanout.drain()
+    # per registered partition (the chat, 2 chatrooms, the pair guard, 2 messages, the send windows, the export)
+    # one Query and one BatchWriteItem, and per message one Query of its copies (deleted in its batch); two
+    # walks of the registry (the second finds nothing), then the files; each slice's progress one UpdateItem;
+    # the REMOVE records of messages and copies one GetItem (is an erasure running?) per customer and container
+    counts = dynamodb_calls.counts
+    assert counts["Scan"] == 0
+    assert counts["Query"] == 2 * REGISTRY_SHARDS + counts["BatchWriteItem"] + 2
+    assert counts["UpdateItem"] == 3 and counts["GetItem"] <= 2

@@ -109,7 +109,7 @@ def build_document(app) -> dict:
                                                     "default": op.page_size_max}}, PAGING_PARAMETERS[1]]
         if op.idempotent:
             parameters.append(IDEMPOTENCY_HEADER)
-        responses = {"200": {"description": "OK", "content": {
+        responses = {str(op.status): {"description": "Accepted" if op.status == 202 else "OK", "content": {
             "application/json": {"schema": ref(Page[returns(op)] if op.page else returns(op))}}}}
         for status in (*op.errors, *ALWAYS):
             responses[str(status)] = {"description": ERROR_TEXT[status],

@@ -42,6 +42,7 @@ class Operation:
     # registered without importing pydantic, which loads only when a body is
     # parsed or the OpenAPI document is built (a third of a cold start).
     returns: str
+    status: int = 200  # 202 for a job started
     body: str | None = None
     page: bool = False  # a list envelope of `returns`
     query: tuple[str, ...] = ()  # optional UUID query parameters
@@ -113,6 +114,8 @@ class Router:
             answer = render.page(result, operation.returns)  # may end early: a page stays under Lambda's 6 MB
             answer["next_page_token"] = inputs.next_page_token(arguments["page"], answer["next_page_token"])
             return answer
+        if operation.status != 200:
+            return Response(body=render.resource(result, operation.returns), status_code=operation.status)
         return render.resource(result, operation.returns)
 
 

@@ -164,6 +164,43 @@ class CustomerSettings(_Resource):
     tm_update: str  # when they last changed; "" while they are the defaults
 
 
+class ExportProgress(BaseModel):
+    """Lines written so far, by resource type."""
+
+    chat: int
+    chatroom: int
+    chatmessage: int
+    file: int
+
+
+class Export(_Resource):
+    """An export of the customer's data: a gzipped JSON-lines archive, kept 7 days."""
+
+    id: str
+    customer_id: str
+    status: Literal["running", "done", "failed"]
+    progress: ExportProgress
+    size: int  # compressed bytes written so far
+    download_url: str | None  # when done: a presigned GET of the archive, for 15 minutes
+    error: str  # why it failed; "" otherwise
+    tm_create: str
+    tm_update: str
+    tm_done: str  # "" until done
+
+
+class Erasure(_Resource):
+    """The erasure of the customer's data, and how far it is."""
+
+    customer_id: str
+    status: Literal["running", "done"]
+    phase: Literal["", "items", "files"]  # "" when done
+    items_deleted: int  # table items deleted so far
+    files_deleted: int  # objects deleted from the files' bucket so far
+    tm_create: str  # when it was asked for
+    tm_update: str
+    tm_done: str  # "" until done
+
+
 class TranscriptEntry(BaseModel):
     """One message of a transcript."""
 

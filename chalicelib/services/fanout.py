@@ -19,7 +19,7 @@ from typing import Any
 from chalicelib import metrics
 from chalicelib.clock import NOT_DELETED, TIME_FORMAT
 from chalicelib.errors import NotFound
-from chalicelib.services import lifecycle, membership, readstate, views
+from chalicelib.services import erasure, exports, lifecycle, membership, readstate, views
 from chalicelib.services.chats import TRANSACTION_ROOMS, write_order
 from chalicelib.storage import paging
 from chalicelib.storage.models import (
@@ -30,6 +30,8 @@ from chalicelib.storage.models import (
     ChatroomItem,
     ChatroommessageItem,
     CustomerSettingsItem,
+    ErasureItem,
+    ExportItem,
     TableItem,
     list_sort_key,
 )
@@ -60,9 +62,15 @@ def follow(event_name: str, old: TableItem | None, new: TableItem | None) -> Non
             delete_copies(new, purge_at)
             lifecycle.on_chatmessage_deleted(new, purge_at)
     elif event_name == "REMOVE" and isinstance(old, ChatmessageItem):
-        lifecycle.on_chatmessage_removed(old)  # DynamoDB TTL: retention or purge
+        if not erasure.in_progress(old.customer_id):  # an erasure deletes all the cascade would
+            lifecycle.on_chatmessage_removed(old)  # DynamoDB TTL: retention or purge
     elif event_name == "REMOVE" and isinstance(old, ChatroommessageItem) and not old.deleted:
-        lifecycle.on_copy_removed(old)  # its chatroom's unread count and preview let it go
+        if not erasure.in_progress(old.customer_id):
+            lifecycle.on_copy_removed(old)  # its chatroom's unread count and preview let it go
+    elif isinstance(new, ExportItem):
+        exports.on_export_changed(old, new)  # the export's next slice
+    elif isinstance(new, ErasureItem):
+        erasure.on_erasure_changed(old, new)  # the erasure's next slice
     elif isinstance(new, CustomerSettingsItem):
         lifecycle.on_settings_changed(old, new)  # a retention change re-stamps older messages
     elif isinstance(new, ChatItem):
@@ -189,7 +197,7 @@ def delete_copies(message: ChatmessageItem, purge_at: int | None = None) -> None
     read state. A chatroom whose newest copy goes gets the chat's previous
     message as its preview, checked live in the same transaction (else the
     chatroom's own newest, one Query)."""
-    copies = attempt(lambda: paging.related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
+    copies = attempt(lambda: paging.live_related(ChatroommessageItem.by_message_key(message.customer_id, message.id)),
                      f"reading the copies of chatmessage {message.id}")
     for copy in copies:
         copy.chatroom_id = copy.gsi2sk  # the relation index's sort key: the copies' chatroom

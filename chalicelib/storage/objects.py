@@ -37,7 +37,7 @@ TRANSIENT_CODES = frozenset({
     "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout", "RequestTimeTooSkewed",
     "OperationAborted", "500", "502", "503", "504",
 })
-MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "NoSuchUpload"})
 # The lifecycle rule of the bucket expires objects tagged UPLOAD_TAG=PENDING a day after
 # their upload: every upload (the presigned POST requires the tag), so a file never sent,
 # or an upload form posted again after the send. A sent file's copy is tagged ATTACHED.
@@ -60,6 +60,10 @@ def configure(settings: config.Settings) -> None:
 
 def _current() -> config.Settings:
     return _settings if _settings is not None else config.load()
+
+
+def configured() -> bool:
+    return bool(_current().files_bucket)
 
 
 def bucket() -> str:
@@ -201,3 +205,91 @@ def remove(key: str) -> None:
         attempt(lambda: client().delete_object(Bucket=name, Key=key), "removing the file")
     except ClientError:  # missing
         pass
+
+
+# ---- archives (exports) and a customer's prefix (erasure) --------------------------------
+# An export is written as one multipart upload, a part per few slices: S3 wants
+# every part but the last at least PART_MIN bytes, so a slice's output waits in a
+# staging object until there is that much (services/exports.py).
+PART_MIN = 5 * 1024 * 1024
+EXPORT = "export"  # the UPLOAD_TAG value of archives: the bucket's rule expires them (infra)
+EXPORT_DAYS = 7  # how long an archive is kept (the rule), and its export's record (the item's TTL)
+DELETE_MAX = 1000  # keys in one DeleteObjects
+
+
+def start_archive(key: str) -> str:
+    """A multipart upload of a gzipped archive at `key`, tagged EXPORT; its upload id."""
+    name = bucket()
+    started = attempt(lambda: client().create_multipart_upload(
+        Bucket=name, Key=key, ContentType="application/gzip", Tagging=f"{UPLOAD_TAG}={EXPORT}"),
+        "starting the export archive")
+    return started["UploadId"]
+
+
+class ArchiveLost(Exception):
+    """The archive's multipart upload is gone (aborted, or a local run restarted)."""
+
+
+def put_part(key: str, upload_id: str, number: int, data: bytes) -> None:
+    """Part `number` of the archive (writing it again replaces it)."""
+    name = bucket()
+    _archive_request(lambda: client().upload_part(Bucket=name, Key=key, UploadId=upload_id, PartNumber=number,
+                                                  Body=data), "writing the export archive")
+
+
+def finish_archive(key: str, upload_id: str) -> None:
+    """Complete the upload with the parts S3 holds (ListParts: their ETags)."""
+    name = bucket()
+    parts: list[dict] = []
+    marker = 0
+    while True:
+        page = _archive_request(lambda marker=marker: client().list_parts(
+            Bucket=name, Key=key, UploadId=upload_id, PartNumberMarker=marker), "reading the export archive's parts")
+        parts += [{"PartNumber": part["PartNumber"], "ETag": part["ETag"]} for part in page.get("Parts", [])]
+        if not page.get("IsTruncated"):
+            break
+        marker = page["NextPartNumberMarker"]
+    _archive_request(lambda: client().complete_multipart_upload(Bucket=name, Key=key, UploadId=upload_id,
+                                                                MultipartUpload={"Parts": parts}),
+                     "completing the export archive")
+
+
+def _archive_request(request: Callable[[], T], what: str) -> T:
+    try:
+        return attempt(request, what)
+    except ClientError as error:  # NoSuchUpload
+        raise ArchiveLost(what) from error
+
+
+def put_bytes(key: str, data: bytes) -> None:
+    """One PutObject (a staging object of an export), tagged EXPORT."""
+    name = bucket()
+    attempt(lambda: client().put_object(Bucket=name, Key=key, Body=data, Tagging=f"{UPLOAD_TAG}={EXPORT}"),
+            "staging the export")
+
+
+def read_bytes(key: str, size: int) -> bytes:
+    """The first `size` bytes of an object (a ranged GetObject); b"" for 0."""
+    if size <= 0:
+        return b""
+    name = bucket()
+    found = attempt(lambda: client().get_object(Bucket=name, Key=key, Range=f"bytes=0-{size - 1}"),
+                    "reading the staged export")
+    return found["Body"].read()
+
+
+def remove_some_under(prefix: str) -> int:
+    """Delete up to DELETE_MAX objects under `prefix` (one ListObjectsV2, one
+    DeleteObjects); how many were there. 0: none is left."""
+    name = bucket()
+    listed = attempt(lambda: client().list_objects_v2(Bucket=name, Prefix=prefix, MaxKeys=DELETE_MAX),
+                     "listing the customer's files")
+    keys = [{"Key": found["Key"]} for found in listed.get("Contents", [])]
+    if keys:
+        answer = attempt(lambda: client().delete_objects(Bucket=name, Delete={"Objects": keys, "Quiet": True}),
+                         "removing the customer's files")
+        errors = answer.get("Errors") or []
+        if errors:
+            raise Unavailable(f"removing the customer's files: {len(errors)} not removed "
+                              f"({errors[0].get('Code')}); retried")
+    return len(keys)
