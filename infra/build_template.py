@@ -485,8 +485,10 @@ def files_bucket(stage: Stage) -> dict[str, Any]:
 
 
 def files_access_policy_document(bucket_arn: Any, objects_arn: Any) -> dict[str, Any]:
-    """The API handler's S3 permission: the file routes' object actions on the
-    bucket's keys, and ListBucket on the bucket (a missing key is then 404)."""
+    """The S3 permission of the API handler (the file routes, an export's start and
+    download) and of the stream function (exports' archives, erasures): the object
+    actions on the bucket's keys, and ListBucket on the bucket (a missing key is
+    then 404; an erasure lists a customer's prefix)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -498,12 +500,13 @@ def files_access_policy_document(bucket_arn: Any, objects_arn: Any) -> dict[str,
 
 
 def files_access_policy() -> dict[str, Any]:
-    """make package: files_access_policy_document on this stack's bucket, for the API handler's role only."""
+    """make package: files_access_policy_document on this stack's bucket, for the API handler's and the stream
+    function's roles."""
     return {
         "Type": "AWS::IAM::Policy",
         "Properties": {
             "PolicyName": FILES_ACCESS_POLICY_NAME,
-            "Roles": [{"Ref": API_FUNCTION.role_id}],
+            "Roles": [{"Ref": API_FUNCTION.role_id}, {"Ref": STREAM_FUNCTION.role_id}],
             "PolicyDocument": files_access_policy_document(
                 {"Fn::GetAtt": [FILES_BUCKET_ID, "Arn"]}, {"Fn::Sub": f"${{{FILES_BUCKET_ID}.Arn}}/*"}),
         },
@@ -641,7 +644,7 @@ def merge_template(stage: Stage) -> dict[str, Any]:
     for cfn_id in PUSHING_FUNCTION_IDS:  # no push before the permission to
         functions[cfn_id]["DependsOn"] = [PUSH_POLICY_ID]
     functions[API_FUNCTION.cfn_id]["DependsOn"] = [FILES_ACCESS_POLICY_ID]  # no file route before its permission
-    functions[STREAM_FUNCTION.cfn_id]["DependsOn"].append(FAILED_RECORDS_POLICY_ID)
+    functions[STREAM_FUNCTION.cfn_id]["DependsOn"] += [FAILED_RECORDS_POLICY_ID, FILES_ACCESS_POLICY_ID]
     functions[STREAM_FUNCTION.cfn_id]["Properties"]["Events"] = {
         STREAM_EVENT_ID: {
             "Properties": {

@@ -634,11 +634,14 @@ def after_chalice(aws: Aws, project: Project, outputs: dict[str, str], stream_ar
             aws.iam.put_role_policy(RoleName=function.role_name(stage), PolicyName=PUSH_POLICY_NAME,
                                     PolicyDocument=json.dumps(push_policy_document(connections)))
 
-    # The API handler's permission on the files' bucket (a policy file cannot name a generated bucket),
-    # and the stream function's to keep its failed records there (make redrive).
+    # The API handler's and the stream function's (exports, erasures) permission on the files' bucket (a
+    # policy file cannot name a generated bucket), and the stream function's to keep its failed records
+    # there (make redrive).
     bucket_arn = f"arn:aws:s3:::{outputs[output_name(FILES_BUCKET)]}"
-    aws.iam.put_role_policy(RoleName=API_FUNCTION.role_name(stage), PolicyName=FILES_ACCESS_POLICY_NAME,
-                            PolicyDocument=json.dumps(files_access_policy_document(bucket_arn, f"{bucket_arn}/*")))
+    for function in (API_FUNCTION, STREAM_FUNCTION):
+        aws.iam.put_role_policy(RoleName=function.role_name(stage), PolicyName=FILES_ACCESS_POLICY_NAME,
+                                PolicyDocument=json.dumps(files_access_policy_document(bucket_arn,
+                                                                                       f"{bucket_arn}/*")))
     aws.iam.put_role_policy(RoleName=STREAM_FUNCTION.role_name(stage), PolicyName=FAILED_RECORDS_POLICY_NAME,
                             PolicyDocument=json.dumps(failed_records_policy_document(bucket_arn)))
 

@@ -330,7 +330,8 @@ def statements(template, stage):
     pushing_roles = [{"Ref": f.role_id} for f in FUNCTIONS if f.cfn_id in build_template.PUSHING_FUNCTION_IDS]
     assert attached[build_template.PUSH_POLICY_ID]["Properties"]["Roles"] == pushing_roles
     files_roles = attached[build_template.FILES_ACCESS_POLICY_ID]["Properties"]["Roles"]
-    assert files_roles == [{"Ref": build_template.API_FUNCTION.role_id}]
+    assert files_roles == [{"Ref": build_template.API_FUNCTION.role_id},
+                           {"Ref": build_template.STREAM_FUNCTION.role_id}]  # exports and erasures
     for policy in attached.values():
         found += policy["Properties"]["PolicyDocument"]["Statement"]
     assert not resources_of_type(template, "AWS::IAM::ManagedPolicy")
@@ -478,7 +479,8 @@ def test_secret_queue_bus_and_websocket_permissions(template, stage):
     objects = [{"Fn::Sub": "${FilesBucket.Arn}/*"}]
     kept_records = [{"Fn::Sub": "${FilesBucket.Arn}/stream-failures/*"}]
     assert s3 == {"s3:PutObject": objects + kept_records, "s3:PutObjectTagging": objects, "s3:GetObject": objects,
-                  "s3:DeleteObject": objects, "s3:ListBucket": [{"Fn::GetAtt": ["FilesBucket", "Arn"]}]}
+                  "s3:DeleteObject": objects, "s3:ListMultipartUploadParts": objects,
+                  "s3:ListBucket": [{"Fn::GetAtt": ["FilesBucket", "Arn"]}]}
 
 
 # ---- the files' bucket ---------------------------------------------------------
@@ -520,12 +522,14 @@ def test_the_files_bucket_is_private_encrypted_and_expires_pending_uploads(templ
                        "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}}
 
 
-def test_the_files_policy_is_the_api_handlers_only_and_in_place_before_it(template):
+def test_the_files_policy_is_the_api_handlers_and_the_streams_only_and_in_place_before_them(template):
     resources = template["Resources"]
     policy = resources[build_template.FILES_ACCESS_POLICY_ID]["Properties"]
     assert policy["PolicyName"] == build_template.FILES_ACCESS_POLICY_NAME
-    assert policy["Roles"] == [{"Ref": build_template.API_FUNCTION.role_id}]
-    assert build_template.FILES_ACCESS_POLICY_ID in resources[build_template.API_FUNCTION.cfn_id]["DependsOn"]
+    users = (build_template.API_FUNCTION, build_template.STREAM_FUNCTION)  # the file routes; exports and erasures
+    assert policy["Roles"] == [{"Ref": function.role_id} for function in users]
+    for function in users:
+        assert build_template.FILES_ACCESS_POLICY_ID in resources[function.cfn_id]["DependsOn"]
     others = [s for name, r in resources.items()
               if name not in (build_template.FILES_ACCESS_POLICY_ID, build_template.FAILED_RECORDS_POLICY_ID)
               and r["Type"].startswith("AWS::IAM::") for s in json.dumps(r).split('"') if s.startswith("s3:")]

@@ -525,7 +525,8 @@ def test_the_websocket_api_routes_connect_message_and_disconnect(first, stage):
         assert any(f":{api_id}/" in json.dumps(s.get("Condition")) for s in policy["Statement"]), route
 
 
-def test_every_role_has_the_policy_file_only_pushers_may_push_only_the_api_may_use_the_bucket(first, stage):
+def test_every_role_has_the_policy_file_only_pushers_may_push_only_the_api_and_the_stream_may_use_the_bucket(
+        first, stage):
     policy_file = json.loads((ROOT / ".chalice" / f"policy-{stage.name}.json").read_text())
     (websocket_id,) = first["websocket_apis"]
     push = build_template.push_policy_document(
@@ -533,7 +534,8 @@ def test_every_role_has_the_policy_file_only_pushers_may_push_only_the_api_may_u
     (bucket,) = first["buckets"]
     files = {"Version": "2012-10-17", "Statement": [
         {"Sid": "FilesObjects", "Effect": "Allow", "Resource": f"arn:aws:s3:::{bucket}/*",
-         "Action": ["s3:DeleteObject", "s3:GetObject", "s3:PutObject", "s3:PutObjectTagging"]},
+         "Action": ["s3:DeleteObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:PutObject",
+                    "s3:PutObjectTagging"]},
         {"Sid": "FilesBucketList", "Effect": "Allow", "Action": ["s3:ListBucket"],
          "Resource": f"arn:aws:s3:::{bucket}"},
     ]}
@@ -545,7 +547,7 @@ def test_every_role_has_the_policy_file_only_pushers_may_push_only_the_api_may_u
         expected = {function.role_name(stage): policy_file}
         if function.cfn_id in build_template.PUSHING_FUNCTION_IDS:
             expected[build_template.PUSH_POLICY_NAME] = push
-        if function is API_FUNCTION:
+        if function in (API_FUNCTION, STREAM_FUNCTION):  # the file routes; exports and erasures
             expected[build_template.FILES_ACCESS_POLICY_NAME] = files
         if function is STREAM_FUNCTION:
             expected[build_template.FAILED_RECORDS_POLICY_NAME] = build_template.failed_records_policy_document(
