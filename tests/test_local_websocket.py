@@ -29,7 +29,12 @@ class Listener:
         self.received = []
 
     def wait_for(self, predicate, deadline=15.0):
-        """Receive until a message satisfies predicate, or the deadline passes."""
+        """A message received already that satisfies predicate (events of different items, such as a
+        message and its sender's copy written in one transaction, come in either order), else receive
+        until one does, or the deadline passes."""
+        for message in self.received:
+            if predicate(message):
+                return message
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             try:
