@@ -12,7 +12,9 @@ record's updates bring the next slice):
    another from the start, so what was written meanwhile goes too; the walk
    that finds nothing ends the phase.
 2. files: every object under `{customer_id}/` in the files' bucket (uploads,
-   sent copies, export archives), a DeleteObjects of up to 1,000 at a time.
+   sent copies, export archives), a DeleteObjects of up to 1,000 at a time;
+   then the stream's kept failed records of the customer's items (few: each
+   is read, as its key names only a sequence number).
 
 Every step is idempotent (deleting what is gone is no error), so a retried
 or replayed slice does no harm, and a second request while one runs answers
@@ -31,7 +33,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Forbidden, NotFound
-from chalicelib.storage import objects, paging
+from chalicelib.storage import failures, objects, paging
 from chalicelib.storage.models import (
     META,
     AudienceItem,
@@ -180,6 +182,8 @@ def _files_slice(job: ErasureItem) -> None:
             left = found == objects.DELETE_MAX
             if not left:
                 break
+    if objects.configured() and not left:  # the stream's failed records of its items too (make redrive's)
+        removed += failures.remove_records_of(job.customer_id)
     actions = [ErasureItem.files_deleted.add(removed)]
     if not left:
         actions += [ErasureItem.status.set("done"), ErasureItem.tm_done.set(now()), ErasureItem.cursor.remove(),

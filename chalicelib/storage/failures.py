@@ -11,6 +11,8 @@ queue's retention (14 days), and a redrive removes those it replayed."""
 import json
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.storage import objects
 
 PREFIX = "stream-failures/"
@@ -54,3 +56,27 @@ def forget(record_key: str) -> None:
 
 def _before(sequence_number: str) -> str:
     return str(max(int(sequence_number) - 1, 0))
+
+
+def remove_records_of(customer_id: str) -> int:
+    """Delete the kept records of the customer's items (an erasure): every kept
+    record is read, as its key names only its sequence number. They are few (a
+    record is kept only when the fan-out failed it) and expire in 14 days anyway."""
+    removed = 0
+    paginator = objects.client().get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=objects.bucket(), Prefix=PREFIX):
+        for item in page.get("Contents", []):
+            try:
+                record = load(item["Key"])
+            except ClientError:  # replayed and forgotten meanwhile (make redrive)
+                continue
+            if _of_customer(record, customer_id):
+                forget(item["Key"])
+                removed += 1
+    return removed
+
+
+def _of_customer(record: dict[str, Any], customer_id: str) -> bool:
+    images = [image for image in (record.get("NewImage"), record.get("OldImage")) if image]
+    return str(record.get("itemKey", "")).startswith(f"{customer_id}#") or any(
+        image.get("customer_id", {}).get("S") == customer_id for image in images)
