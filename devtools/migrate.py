@@ -48,7 +48,9 @@ def unregistered():
     were its chat's, which an indexed chat no longer reads)."""
     condition = TableItem.kind.is_in(*REGISTERED_KINDS) & (
         TableItem.gsi2pk.does_not_exist() | ~TableItem.gsi2pk.contains("#partitions#"))
-    return TableItem.scan(condition)
+    # a live chatroom is found by its chat's member item (models.registered says why it is not filed)
+    return (item for item in TableItem.scan(condition)
+            if not (isinstance(item, models.ChatroomItem) and not item.deleted))
 
 
 def deleted_copies_without_their_relation():

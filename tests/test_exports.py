@@ -13,6 +13,7 @@ import pytest
 
 from chalicelib.services import exports
 from chalicelib.storage import objects
+from devtools import aws_limits
 from tests.conftest import BUCKET, DYNAMODB, TABLE, Caller
 from tests.helpers import assert_error, create_chat, ok, room_of, send_chatmessage
 from tests.test_files import file_media, uploaded_file
@@ -157,3 +158,28 @@ def test_an_export_whose_upload_is_gone_fails_and_says_why(customer, make_agent,
     shown = ok(customer.get(f"{EXPORTS}/{started['id']}"))
     assert (shown["status"], shown["download_url"]) == ("failed", None)
     assert "start another export" in shown["error"]
+
+
+def test_left_and_deleted_chatrooms_are_exported_and_live_ones_carry_no_registry_keys(customer, make_agent,
+                                                                                        fanout, bucket):
+    """A live chatroom is found by its chat's member item: the registry's keys would take the item, which
+    every message rewrites, past 1 KB (twice the write units). A left or deleted one is registered then."""
+    alice, bob, carol = make_agent(), make_agent(), make_agent()
+    group = create_chat(customer, alice, bob, carol, chat_type="group", name="team")
+    send_chatmessage(alice, group, "hello team")
+    rooms = {agent.id: room_of(agent, group)["id"] for agent in (alice, bob, carol)}
+    ok(customer.delete(f"/v1.0/chats/{group['id']}/participant_ids/{carol.id}"))  # carol's is left
+    ok(bob.delete(f"/v1.0/chatrooms/{rooms[bob.id]}"))  # bob deletes his
+    fanout.drain()
+    item = DYNAMODB.get_item(TableName=TABLE, Key={"pk": {"S": f"{customer.customer_id}#chatroom#{rooms[alice.id]}"},
+                                                   "sk": {"S": "#"}})["Item"]
+    assert "gsi2pk" not in item and aws_limits.item_size(item) < 1024
+
+    job = export_of(customer, fanout)
+    shown = {line["data"]["id"]: line["data"] for line in archive_lines(bucket, customer.customer_id, job)
+             if line["type"] == "chatroom"}
+    assert set(shown) == set(rooms.values())
+    for room_id in rooms.values():
+        assert shown[room_id] == ok(customer.get(f"/v1.0/chatrooms/{room_id}"))
+    assert shown[rooms[alice.id]]["tm_delete"] == "9999-01-01 00:00:00.000000"
+    assert "9999" not in shown[rooms[bob.id]]["tm_delete"] and "9999" not in shown[rooms[carol.id]]["tm_delete"]

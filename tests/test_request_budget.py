@@ -337,7 +337,7 @@ def test_an_export_and_an_erasure_cost_o_of_the_customers_partitions(customer, m
     from chalicelib.storage.models import REGISTRY_SHARDS
 
     a, b = make_agent(), make_agent()
-    chat = create_chat(customer, a, b)  # partitions: the chat, 2 chatrooms, the pair guard
+    chat = create_chat(customer, a, b)  # partitions: the chat (its member items name its 2 chatrooms), the pair guard
     for text in ("one", "two"):  # 2 messages (each with 2 copies elsewhere), and a send window
         ok(a.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": text}))
     fanout.drain()
@@ -346,9 +346,9 @@ def test_an_export_and_an_erasure_cost_o_of_the_customers_partitions(customer, m
     assert started.status_code == 202 and dynamodb_calls.counts == Counter({"PutItem": 1})
     dynamodb_calls.reset()
     fanout.drain()
-    # one slice: the registry, one Query per exported partition (a chat, 2 chatrooms, 2 messages, the export's
-    # own: not exported), the chatrooms' chats and previews, the progress saved
-    assert dynamodb_calls.counts == Counter({"Query": REGISTRY_SHARDS + 5, "BatchGetItem": 1, "UpdateItem": 1})
+    # one slice: the registry, one Query per exported partition (the chat, 2 messages; the export's own is
+    # not exported), its chatrooms (one BatchGetItem), their chats and previews (one), the progress saved
+    assert dynamodb_calls.counts == Counter({"Query": REGISTRY_SHARDS + 3, "BatchGetItem": 2, "UpdateItem": 1})
     assert calls_of(dynamodb_calls, lambda: customer.get(f"/v1.0/exports/{started.json_body['id']}")) == \
         Counter({"GetItem": 1})
 
@@ -358,11 +358,12 @@ def test_an_export_and_an_erasure_cost_o_of_the_customers_partitions(customer, m
     assert dynamodb_calls.counts == Counter({"PutItem": 1})
     dynamodb_calls.reset()
     fanout.drain()
-    # per registered partition (the chat, 2 chatrooms, the pair guard, 2 messages, the send windows, the export)
-    # one Query and one BatchWriteItem, and per message one Query of its copies (deleted in its batch); two
+    # per registered partition (the chat, the pair guard, 2 messages, the send windows, the export) one Query
+    # and one BatchWriteItem, per chat one BatchGetItem of its chatrooms and per message one Query of its
+    # copies (deleted in its batch); two
     # walks of the registry (the second finds nothing), then the files; each slice's progress one UpdateItem;
     # the REMOVE records of messages and copies one GetItem (is an erasure running?) per customer and container
     counts = dynamodb_calls.counts
     assert counts["Scan"] == 0
     assert counts["Query"] == 2 * REGISTRY_SHARDS + counts["BatchWriteItem"] + 2
-    assert counts["UpdateItem"] == 3 and counts["GetItem"] <= 2
+    assert counts["UpdateItem"] == 3 and counts["GetItem"] <= 2 and counts["BatchGetItem"] == 1

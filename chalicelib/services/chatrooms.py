@@ -90,7 +90,8 @@ def update_chatroom(principal: Principal, chatroom_id: str, body: ChatroomUpdate
 def delete_chatroom(principal: Principal, chatroom_id: str):
     """Deletes this view only; the chat and the other chatrooms stay."""
     try:
-        room = update(ChatroomItem.keyed(principal.customer_id, chatroom_id), soft_delete_actions(now()),
+        room = update(ChatroomItem.keyed(principal.customer_id, chatroom_id),
+                      soft_delete_actions(now()) + ChatroomItem.registering_deleted(principal.customer_id, chatroom_id),
                       _own_live(principal), "deleting the chatroom")
     except ConditionFailed:
         room = _own(principal, chatroom_id)

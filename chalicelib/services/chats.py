@@ -293,7 +293,8 @@ def remove_participant(principal: Principal, chat_id: str, participant_id: str) 
                         as_it_was = [ChatroomItem.left_participant_ids.set(chat.participant_ids),
                                      ChatroomItem.left_type.set(chat.type)]
                         tx.update(ChatroomItem.keyed(chat.customer_id, leaving.chatroom_id),
-                                  soft_delete_actions(tm) + as_it_was, condition=is_live())
+                                  soft_delete_actions(tm) + as_it_was + ChatroomItem.registering_deleted(
+                                      chat.customer_id, leaving.chatroom_id), condition=is_live())
 
             try:
                 transact(write, "removing the participant")

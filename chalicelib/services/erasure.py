@@ -7,8 +7,8 @@ record's updates bring the next slice):
 1. items: walk the customer's registry (models.registered: REGISTRY_SHARDS
    Queries of the relation index, never a Scan) and delete each partition
    whole (one Query, then BatchWriteItems of 25, paced as one partition
-   takes them), with a message's copies (its copies relation) and an
-   audience's connection routes. A walk that deleted anything is followed by
+   takes them), with a chat's live chatrooms (its member items), a message's
+   copies (its copies relation) and an audience's connection routes. A walk that deleted anything is followed by
    another from the start, so what was written meanwhile goes too; the walk
    that finds nothing ends the phase.
 2. files: every object under `{customer_id}/` in the files' bucket (uploads,
@@ -33,11 +33,14 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Forbidden, NotFound
+from chalicelib.services import views
 from chalicelib.storage import failures, objects, paging
 from chalicelib.storage.models import (
     META,
     AudienceItem,
+    ChatMemberItem,
     ChatmessageItem,
+    ChatroomItem,
     ChatroommessageItem,
     ConnectionRouteItem,
     ErasureItem,
@@ -155,10 +158,15 @@ def _items_slice(job: ErasureItem) -> None:
 
 def erase_partition(pk: str) -> int:
     """Delete every item of one partition of the customer, and what hangs
-    off it elsewhere (a message's copies, an audience's connection routes);
-    how many items were deleted."""
+    off it elsewhere (a chat's live chatrooms, a message's copies, an
+    audience's connection routes); how many items were deleted."""
     items = attempt(lambda: list(TableItem.query(pk, consistent_read=True)), f"reading {pk} to erase it")
     elsewhere: list[tuple[str, str]] = []
+    rooms = {(ChatroomItem.key(item.pk.split("#", 1)[0], item.chatroom_id), META) for item in items
+             if isinstance(item, ChatMemberItem)}
+    if rooms:  # the live ones (one BatchGetItem per 100): a deleted or left one is registered, erased as such
+        elsewhere += [(room.pk, room.sk) for room in views.fetch(rooms, f"reading the chatrooms of {pk}").values()
+                      if isinstance(room, ChatroomItem) and not room.deleted]
     for item in items:
         if isinstance(item, ChatmessageItem) and item.sk == META:
             copies = attempt(lambda item=item: paging.related(

@@ -36,6 +36,7 @@ from chalicelib.storage import objects, paging
 from chalicelib.storage.models import (
     META,
     ChatItem,
+    ChatMemberItem,
     ChatmessageItem,
     ChatmessageVersionItem,
     ChatroomItem,
@@ -157,7 +158,8 @@ def _read_slice(job: ExportItem) -> tuple[list[str], str | None, dict]:
     counts = {name: int(value) for name, value in (job.counts.as_dict() if job.counts else {}).items()}
     lines = [] if job.cursor != START else [_line("export", {"id": job.id, "customer_id": job.customer_id,
                                                     "tm_create": job.tm_create, "format": FORMAT})]
-    rooms: list[ChatroomItem] = []
+    rooms: list[ChatroomItem] = []  # rendered together: their chats and previews in one BatchGetItem per 100
+    live_rooms: set[tuple[str, str]] = set()  # the keys of the live ones, named by their chats' member items
     work, last, next_cursor = 0, None, None
     for cursor, entry in paging.registry(job.customer_id, "" if job.cursor == START else job.cursor):
         if work >= SLICE_ITEMS:
@@ -173,16 +175,24 @@ def _read_slice(job: ExportItem) -> tuple[list[str], str | None, dict]:
         head = next((item for item in items if item.sk == META and type(item) is type(entry)), None)
         if head is None or expired(getattr(head, "expires_at", None)):
             continue
-        counts[kind] = counts.get(kind, 0) + 1
         if isinstance(head, ChatroomItem):
-            rooms.append(head)  # rendered together: their chats and previews in one BatchGetItem per 100
-        elif isinstance(head, ChatmessageItem):
+            if head.deleted:  # a live one is registered only by an old version: its chat names it
+                rooms.append(head)
+            continue
+        counts[kind] = counts.get(kind, 0) + 1
+        if isinstance(head, ChatmessageItem):
             lines.append(_message_line(head, items))
         elif isinstance(head, FileItem):
             head.download_url = None
             lines.append(_line("file", render.resource(head, "File")))
         elif isinstance(head, ChatItem):
             lines.append(_line("chat", render.resource(head, "Chat")))
+            live_rooms |= {(ChatroomItem.key(head.customer_id, member.chatroom_id), META) for member in items
+                           if isinstance(member, ChatMemberItem)}
+    found = views.fetch(live_rooms, "reading chatrooms for an export")  # one BatchGetItem per 100
+    rooms += [room for room in found.values() if isinstance(room, ChatroomItem) and not room.deleted]
+    work += len(found)
+    counts["chatroom"] = counts.get("chatroom", 0) + len(rooms)
     lines += [_line("chatroom", render.resource(room, "Chatroom")) for room in views.chatrooms(rooms)]
     return lines, next_cursor, counts
 

@@ -269,9 +269,11 @@ def _previous_message(message: ChatmessageItem) -> ChatmessageItem | None:
 
 def delete_chatrooms(chat: ChatItem) -> None:
     """One query for the members' chatrooms, then one write per 25."""
-    rooms = [ChatroomItem.keyed(chat.customer_id, m.chatroom_id) for m in members_of(chat.customer_id, chat.id)]
-    actions = soft_delete_actions(chat.tm_delete)
-    write_each_once(rooms, lambda tx, room: tx.update(room, actions, condition=is_live()) or 1,
+    members = members_of(chat.customer_id, chat.id)
+    rooms = [ChatroomItem.keyed(chat.customer_id, m.chatroom_id) for m in members]
+    actions = {room.pk: soft_delete_actions(chat.tm_delete) + ChatroomItem.registering_deleted(
+        chat.customer_id, member.chatroom_id) for room, member in zip(rooms, members, strict=True)}
+    write_each_once(rooms, lambda tx, room: tx.update(room, actions[room.pk], condition=is_live()) or 1,
                     f"deleting the chatrooms of chat {chat.id}")
 
 

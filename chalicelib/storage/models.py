@@ -30,15 +30,18 @@ META = "#"  # sort key of an entity's own item
 
 
 # ---- the customer's registry: every partition of a customer, without a scan ----------------
-# The item that starts a partition of a customer (a chat, a chatroom, a
-# chatmessage, a file, a settings or presence item, ...) carries relation-index
-# keys naming its partition: gsi2pk "{customer}#partitions#{shard}", gsi2sk its
-# pk. An export or an erasure reads the customer's partitions as REGISTRY_SHARDS
-# Queries of that index, then each partition with one Query. Not registered: what
-# lives in another partition of the customer (a chat's member items, a message's
-# history and reactions, a file's chats) and the copies of a message (found by
-# the message's copies relation, kept on deleted copies). The shards keep a
-# 1,000-agent group's chatrooms, written in a second, off one index partition.
+# The item that starts a partition of a customer (a chat, a chatmessage, a file,
+# a settings or presence item, ...) carries relation-index keys naming its
+# partition: gsi2pk "{customer}#partitions#{shard}", gsi2sk its pk. An export or
+# an erasure reads the customer's partitions as REGISTRY_SHARDS Queries of that
+# index, then each partition with one Query. Not registered: what lives in another
+# partition of the customer (a chat's member items, a message's history and
+# reactions, a file's chats), the copies of a message (found by the message's
+# copies relation, kept on deleted copies), and a live chatroom (found by its
+# chat's member item): a chatroom is rewritten by every message to it, and the
+# keys would take its item past 1 KB, doubling that write. A chatroom is
+# registered when it is deleted or left (its member item may go then), after
+# which messages no longer change it. The shards spread a busy customer's writes.
 REGISTRY_SHARDS = 16
 
 
@@ -276,7 +279,6 @@ class ChatroomItem(Resource, discriminator="chatroom"):
             unread=0, tm_read=tm, tm_activity=tm, revision=0,
             gsi1pk=cls.list_key(c, owner_id), gsi1sk=list_sort_key(tm, room_id),
             gsi3pk=cls.by_activity_key(c, owner_id), gsi3sk=list_sort_key(tm, room_id),
-            **registered(c, cls.key(c, room_id)),
         )
 
     @classmethod
@@ -286,6 +288,11 @@ class ChatroomItem(Resource, discriminator="chatroom"):
     @staticmethod
     def list_key(customer_id: str, owner_id: str) -> str:
         return f"{customer_id}#agent#{owner_id}#chatrooms"
+
+    @classmethod
+    def registering_deleted(cls, customer_id: str, chatroom_id: str) -> list:
+        """A deleted or left chatroom's registry keys (see registered): update actions."""
+        return registering(cls, customer_id, cls.key(customer_id, chatroom_id))
 
     @staticmethod
     def by_chat_key(customer_id: str, chat_id: str) -> str:
