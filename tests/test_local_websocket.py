@@ -26,14 +26,17 @@ def server():
 class Listener:
     def __init__(self, server, token, stack):
         self.socket = stack.enter_context(connect(f"{server.ws_url}?token={token}", open_timeout=10))
-        self.received = []
+        self.received = []  # every message, in order
+        self._passed = []  # received while waiting for another, not returned yet
 
     def wait_for(self, predicate, deadline=15.0):
-        """A message received already that satisfies predicate (events of different items, such as a
-        message and its sender's copy written in one transaction, come in either order), else receive
-        until one does, or the deadline passes."""
-        for message in self.received:
+        """The first message, not returned before, that satisfies predicate: one received already
+        while waiting for another (events of different items, such as a message and its sender's
+        copy written in one transaction, come in either order), else the next one received before
+        the deadline."""
+        for message in self._passed:
             if predicate(message):
+                self._passed.remove(message)
                 return message
         end = time.monotonic() + deadline
         while time.monotonic() < end:
@@ -44,6 +47,7 @@ class Listener:
             self.received.append(message)
             if predicate(message):
                 return message
+            self._passed.append(message)
         return None
 
     def drain(self, seconds=1.0):
