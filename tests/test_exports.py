@@ -183,3 +183,31 @@ def test_left_and_deleted_chatrooms_are_exported_and_live_ones_carry_no_registry
         assert shown[room_id] == ok(customer.get(f"/v1.0/chatrooms/{room_id}"))
     assert shown[rooms[alice.id]]["tm_delete"] == "9999-01-01 00:00:00.000000"
     assert "9999" not in shown[rooms[bob.id]]["tm_delete"] and "9999" not in shown[rooms[carol.id]]["tm_delete"]
+
+
+def test_a_last_slice_retried_after_its_archive_was_completed_ends_done(customer, make_agent, fanout, bucket,
+                                                                        monkeypatch):
+    """The last slice completes the upload, then its save fails: Lambda's retry finds the upload gone
+    and the archive there, and the export is done, not failed."""
+    from chalicelib.storage import operations
+
+    alice, bob = make_agent(), make_agent()
+    send_chatmessage(alice, create_chat(customer, alice, bob), "hello")
+    fanout.drain()
+    started = ok_202(customer.post(EXPORTS))
+    real_update, failed = operations.update, []
+
+    def save_fails_once(item, actions, condition, what):
+        if what.startswith("saving export") and not failed:
+            failed.append(what)
+            raise operations.Unavailable(f"{what}: the database is busy")
+        return real_update(item, actions, condition, what)
+
+    monkeypatch.setattr(exports, "update", save_fails_once)
+    event = fanout.read_event()
+    assert fanout.invoke(event)["batchItemFailures"]  # the save failed: the record is handed again
+    assert fanout.invoke(event) == {"batchItemFailures": []}
+    fanout.drain()
+    shown = ok(customer.get(f"{EXPORTS}/{started['id']}"))
+    assert failed and (shown["status"], shown["error"]) == ("done", "")
+    assert archive_lines(bucket, customer.customer_id, shown)[0]["type"] == "export"

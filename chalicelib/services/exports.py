@@ -124,15 +124,13 @@ def _write_slice(job: ExportItem) -> None:
     data = objects.read_bytes(job.staging_key, int(job.staged or 0)) + _gzip(lines)
     parts, staged = int(job.parts or 0), len(data)
     done = cursor is None
-    if done or staged >= objects.PART_MIN:
-        if staged or parts == 0:
-            parts += 1
-            objects.put_part(job.archive_key, job.upload_id, parts, data)
-        staged = 0
+    if done:
+        parts, staged = _finish(job, parts, data), 0
+    elif staged >= objects.PART_MIN:
+        parts, staged = parts + 1, 0
+        objects.put_part(job.archive_key, job.upload_id, parts, data)
     else:
         objects.put_bytes(job.staging_key, data)
-    if done:
-        objects.finish_archive(job.archive_key, job.upload_id)
     size = int(job.size or 0) - int(job.staged or 0) + len(data)
     actions = [ExportItem.parts.set(parts), ExportItem.staged.set(staged), ExportItem.size.set(size),
                ExportItem.counts.set(counts), ExportItem.tm_update.set(now())]
@@ -147,6 +145,21 @@ def _write_slice(job: ExportItem) -> None:
         return
     if done and int(job.staged or 0):
         objects.remove(job.staging_key)
+
+
+def _finish(job: ExportItem, parts: int, data: bytes) -> int:
+    """The last part and the upload completed; the parts in all. A retry of a
+    last slice that completed the archive but could not save so finds the
+    upload gone and the archive there: done, not lost."""
+    try:
+        if data or parts == 0:
+            parts += 1
+            objects.put_part(job.archive_key, job.upload_id, parts, data)
+        objects.finish_archive(job.archive_key, job.upload_id)
+    except objects.ArchiveLost:
+        if objects.head(job.archive_key) is None:
+            raise
+    return parts
 
 
 def _gzip(lines: list[str]) -> bytes:
