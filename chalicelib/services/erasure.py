@@ -8,9 +8,9 @@ record's updates bring the next slice):
    Queries of the relation index, never a Scan) and delete each partition
    whole (one Query, then BatchWriteItems of 25, paced as one partition
    takes them), with a chat's live chatrooms (its member items), a message's
-   copies (its copies relation) and an audience's connection routes. A walk that deleted anything is followed by
-   another from the start, so what was written meanwhile goes too; the walk
-   that finds nothing ends the phase.
+   copies (its copies relation) and an audience's connection routes. A walk
+   that deleted anything is followed by another from the start, so what was
+   written meanwhile goes too; the walk that finds nothing ends the phase.
 2. files: every object under `{customer_id}/` in the files' bucket (uploads,
    sent copies, export archives), a DeleteObjects of up to 1,000 at a time;
    then the stream's kept failed records of the customer's items (few: each
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 CONFIRM_HEADER = "Confirm-Customer-Id"
 SLICE_ITEMS = 2000  # items deleted (or partitions read) per slice: seconds of one stream invocation
 FILE_BATCHES_PER_SLICE = 5
-START = "start"
 
 
 # ---- the routes -------------------------------------------------------------------------------
@@ -68,8 +67,8 @@ def request_erasure(principal: Principal, confirmation: str | None) -> SimpleNam
         raise BadRequest(f"{CONFIRM_HEADER}: {confirmation!r} is not this token's customer id")
     tm = now()
     job = ErasureItem(ErasureItem.key(principal.customer_id), META, customer_id=principal.customer_id,
-                      status="running", phase="items", tm_create=tm, tm_update=tm, cursor=START, walk_deleted=0,
-                      items_deleted=0, files_deleted=0, slices=0)
+                      status="running", phase="items", tm_create=tm, tm_update=tm, cursor=paging.REGISTRY_START,
+                      walk_deleted=0, items_deleted=0, files_deleted=0, slices=0)
     try:
         attempt(lambda: job.save(ErasureItem.pk.does_not_exist() | (ErasureItem.status == "done")),
                 "starting the erasure")
@@ -132,27 +131,22 @@ def in_progress(customer_id: str) -> bool:
 
 
 def _items_slice(job: ErasureItem) -> None:
-    deleted, work, last, next_cursor = 0, 0, None, None
-    done_here: set[str] = set()
-    for cursor, entry in paging.registry(job.customer_id, "" if job.cursor == START else job.cursor):
-        if work >= SLICE_ITEMS:
-            next_cursor = last
-            break
-        last = cursor
-        if entry.gsi2sk in done_here:
-            continue  # a partition registered by several of its items
-        done_here.add(entry.gsi2sk)
-        erased = erase_partition(entry.gsi2sk)
-        deleted += erased
-        work += max(erased, 1)
+    erased: list[int] = []
+
+    def visit(entry) -> int:
+        erased.append(erase_partition(entry.gsi2sk))
+        return erased[-1]
+
+    next_cursor = paging.walk_registry(job.customer_id, job.cursor, SLICE_ITEMS, visit)
+    deleted = sum(erased)
     walk_deleted = int(job.walk_deleted or 0) + deleted
     actions = [ErasureItem.items_deleted.add(deleted)]
     if next_cursor is not None:
         actions += [ErasureItem.cursor.set(next_cursor), ErasureItem.walk_deleted.set(walk_deleted)]
-    elif walk_deleted:
-        actions += [ErasureItem.cursor.set(START), ErasureItem.walk_deleted.set(0)]  # once more: what came meanwhile
+    elif walk_deleted:  # once more from the start: what was written meanwhile
+        actions += [ErasureItem.cursor.set(paging.REGISTRY_START), ErasureItem.walk_deleted.set(0)]
     else:
-        actions += [ErasureItem.phase.set("files"), ErasureItem.cursor.set(START)]
+        actions += [ErasureItem.phase.set("files"), ErasureItem.cursor.set(paging.REGISTRY_START)]
     _save(job, actions)
 
 

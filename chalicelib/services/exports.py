@@ -52,7 +52,6 @@ log = logging.getLogger(__name__)
 
 SLICE_ITEMS = 2000  # items read per slice: seconds of one stream invocation
 FORMAT = 1
-START = "start"  # the cursor of the first slice
 EXPORTED = ("chat", "chatroom", "chatmessage", "file")  # the lines' types, as the progress counts them
 
 
@@ -71,8 +70,9 @@ def start_export(principal: Principal) -> SimpleNamespace:
     export_id = new_id()
     pk = ExportItem.key(principal.customer_id, export_id)
     job = ExportItem(pk, META, id=export_id, customer_id=principal.customer_id, status="running", tm_create=tm,
-                     tm_update=tm, requested_by=principal.caller_id, cursor=START, counts={}, parts=0, staged=0, size=0,
-                     expires_at=epoch(tm) + objects.EXPORT_DAYS * 86400, **registered(principal.customer_id, pk))
+                     tm_update=tm, requested_by=principal.caller_id, cursor=paging.REGISTRY_START, counts={}, parts=0,
+                     staged=0, size=0, expires_at=epoch(tm) + objects.EXPORT_DAYS * 86400,
+                     **registered(principal.customer_id, pk))
     job.upload_id = objects.start_archive(job.archive_key)
     attempt(lambda: job.save(ExportItem.pk.does_not_exist()), "starting the export")
     return shown(job)
@@ -169,30 +169,27 @@ def _gzip(lines: list[str]) -> bytes:
 def _read_slice(job: ExportItem) -> tuple[list[str], str | None, dict]:
     """The slice's lines, the cursor after it (None: the registry is done) and the counts so far."""
     counts = {name: int(value) for name, value in (job.counts.as_dict() if job.counts else {}).items()}
-    lines = [] if job.cursor != START else [_line("export", {"id": job.id, "customer_id": job.customer_id,
-                                                    "tm_create": job.tm_create, "format": FORMAT})]
-    rooms: list[ChatroomItem] = []  # rendered together: their chats and previews in one BatchGetItem per 100
+    lines = [] if job.cursor != paging.REGISTRY_START else [_line(
+        "export", {"id": job.id, "customer_id": job.customer_id, "tm_create": job.tm_create, "format": FORMAT})]
+    rooms: list[ChatroomItem] = []  # rendered together at the end of the slice
     live_rooms: set[tuple[str, str]] = set()  # the keys of the live ones, named by their chats' member items
-    work, last, next_cursor = 0, None, None
-    for cursor, entry in paging.registry(job.customer_id, "" if job.cursor == START else job.cursor):
-        if work >= SLICE_ITEMS:
-            next_cursor = last
-            break
-        last = cursor
+    heads: dict[str, TableItem] = {}  # the chats and chatmessages read: what rendering the chatrooms needs
+
+    def visit(entry) -> int:
         kind = _LINE_TYPES.get(type(entry))
         if kind is None:
-            continue  # not exported: a pair guard, a presence, a connection's audience, ...
-        items = attempt(lambda pk=entry.pk: list(TableItem.query(pk, consistent_read=True)),
+            return 0  # not exported: a pair guard, a presence, a connection's audience, ...
+        items = attempt(lambda: list(TableItem.query(entry.pk, consistent_read=True)),
                         f"reading {entry.pk} for an export")
-        work += len(items)
         head = next((item for item in items if item.sk == META and type(item) is type(entry)), None)
         if head is None or expired(getattr(head, "expires_at", None)):
-            continue
+            return len(items)
         if isinstance(head, ChatroomItem):
             if head.deleted:  # a live one is registered only by an old version: its chat names it
                 rooms.append(head)
-            continue
+            return len(items)
         counts[kind] = counts.get(kind, 0) + 1
+        heads[head.pk] = head
         if isinstance(head, ChatmessageItem):
             lines.append(_message_line(head, items))
         elif isinstance(head, FileItem):
@@ -200,13 +197,16 @@ def _read_slice(job: ExportItem) -> tuple[list[str], str | None, dict]:
             lines.append(_line("file", render.resource(head, "File")))
         elif isinstance(head, ChatItem):
             lines.append(_line("chat", render.resource(head, "Chat")))
-            live_rooms |= {(ChatroomItem.key(head.customer_id, member.chatroom_id), META) for member in items
-                           if isinstance(member, ChatMemberItem)}
+            live_rooms.update((ChatroomItem.key(head.customer_id, member.chatroom_id), META) for member in items
+                              if isinstance(member, ChatMemberItem))
+        return len(items)
+
+    next_cursor = paging.walk_registry(job.customer_id, job.cursor, SLICE_ITEMS, visit)
     found = views.fetch(live_rooms, "reading chatrooms for an export")  # one BatchGetItem per 100
     rooms += [room for room in found.values() if isinstance(room, ChatroomItem) and not room.deleted]
-    work += len(found)
     counts["chatroom"] = counts.get("chatroom", 0) + len(rooms)
-    lines += [_line("chatroom", render.resource(room, "Chatroom")) for room in views.chatrooms(rooms)]
+    # their chats and previews: read in this slice already, or one BatchGetItem per 100
+    lines += [_line("chatroom", render.resource(room, "Chatroom")) for room in views.chatrooms(rooms, heads)]
     return lines, next_cursor, counts
 
 

@@ -757,7 +757,7 @@ class ExportItem(TableItem, discriminator="export"):
     tm_update = UnicodeAttribute()
     tm_done = UnicodeAttribute(null=True)
     requested_by = UnicodeAttribute()
-    cursor = UnicodeAttribute(null=True)  # where the next slice starts in the registry ("" first); absent when done
+    cursor = UnicodeAttribute(null=True)  # where the next slice starts (paging.walk_registry); absent when done
     counts = MapAttribute(null=True)  # resource type -> lines written
     upload_id = UnicodeAttribute(null=True)  # the archive's multipart upload
     parts = NumberAttribute(default=0)  # parts uploaded
@@ -789,7 +789,7 @@ class ErasureItem(TableItem, discriminator="erasure"):
     tm_create = UnicodeAttribute()
     tm_update = UnicodeAttribute()
     tm_done = UnicodeAttribute(null=True)
-    cursor = UnicodeAttribute(null=True)  # the registry walk's ("" first)
+    cursor = UnicodeAttribute(null=True)  # where the next slice starts (paging.walk_registry); absent when done
     walk_deleted = NumberAttribute(default=0)  # items this walk of the registry deleted: 0 at its end means none left
     items_deleted = NumberAttribute(default=0)
     files_deleted = NumberAttribute(default=0)

@@ -68,13 +68,33 @@ class PageRequest:
     order: str = "create"
 
 
+REGISTRY_START = "start"  # a walk's first cursor (kept in an item's attribute, so not "")
+
+
 def registry(customer_id: str, cursor: str):
     """The customer's registered partitions (models.registered) from `cursor`
-    ("" from the start; else "<shard>|<pk>" of the last one done), in shard
-    then key order: (cursor after it, its entry (pk, kind)). A partition
-    registered by several items comes once per item, one after another."""
-    shard, after = (int(cursor.split("|", 1)[0]), cursor.split("|", 1)[1]) if cursor else (0, "")
+    (REGISTRY_START, else "<shard>|<pk>" of the last one done), in shard then
+    key order, each once (a partition registered by several of its items has
+    as many entries, one after another): (cursor after it, its entry)."""
+    shard, after = (0, "") if cursor == REGISTRY_START else (int(cursor.split("|", 1)[0]), cursor.split("|", 1)[1])
     for number in range(shard, REGISTRY_SHARDS):
         condition = TableItem.gsi2sk > after if after and number == shard else None
+        previous = None
         for entry in TableItem.relation_index.query(registry_key(customer_id, number), range_key_condition=condition):
-            yield f"{number:02}|{entry.gsi2sk}", entry
+            if entry.gsi2sk != previous:
+                yield f"{number:02}|{entry.gsi2sk}", entry
+            previous = entry.gsi2sk
+
+
+def walk_registry(customer_id: str, cursor: str, budget: int, visit) -> str | None:
+    """Visit the customer's registered partitions from `cursor` until the work
+    `visit(entry)` reports (at least 1 an entry) reaches `budget`: the cursor
+    the next walk resumes from, or None once every partition was visited. The
+    slices of an export or an erasure, each bounded to seconds of work."""
+    work, last = 0, None
+    for position, entry in registry(customer_id, cursor):
+        if work >= budget:
+            return last
+        last = position
+        work += max(visit(entry), 1)
+    return None
