@@ -9,7 +9,9 @@ the error AWS gives:
   PutEvents (10 entries, 256 KiB by AWS's entry-size rule), API Gateway
   post_to_connection (128 KiB), DynamoDB PutItem (400 KB item),
   BatchWriteItem (25 puts, 400 KB items), BatchGetItem (100 keys),
-  TransactWriteItems (100 actions, 4 MB), SQS messages (256 KiB);
+  TransactWriteItems (100 actions, 4 MB), SQS messages (256 KiB), S3
+  DeleteObjects (1,000 keys), UploadPart (part numbers 1 to 10,000, 5 GiB
+  a part), PutObject (5 GiB);
 - DynamoDB's write rate of one partition: about 1,000 write units a second
   (counted per partition key over the last second), else it throttles;
 - an UpdateItem, alone or in a transaction, that leaves an item over 400 KB
@@ -42,6 +44,9 @@ PARTITION_WRITE_UNITS_PER_SECOND = 1000
 SQS_MESSAGE_MAX = 256 * KIB
 SQS_BATCH_MAX = 10
 LAMBDA_ANSWER_MAX = 6 * KIB * KIB    # synchronous invocation's response payload
+S3_DELETE_OBJECTS_MAX = 1000
+S3_PART_NUMBER_MAX = 10_000
+S3_PUT_MAX = 5 * KIB ** 3            # a PutObject, and one part of a multipart upload
 
 _installed = False
 _tally_lock = threading.Lock()
@@ -261,7 +266,24 @@ def _sqs(operation: str, params: dict[str, Any]) -> None:
                      f"Reason: Message must be shorter than {SQS_MESSAGE_MAX} bytes")
 
 
-_CHECKS = {"dynamodb": _dynamodb, "events": _events, "apigatewaymanagementapi": _websocket, "sqs": _sqs}
+def _s3(operation: str, params: dict[str, Any]) -> None:
+    if operation == "DeleteObjects":
+        keys = len(params.get("Delete", {}).get("Objects", []))
+        if keys > S3_DELETE_OBJECTS_MAX:  # S3 answers MalformedXML for more than 1,000 keys
+            raise refuse(operation, "MalformedXML", "The XML you provided was not well-formed or did not validate "
+                         f"against our published schema ({keys} keys, at most {S3_DELETE_OBJECTS_MAX})")
+    elif operation == "UploadPart" and not 1 <= int(params.get("PartNumber", 0)) <= S3_PART_NUMBER_MAX:
+        raise refuse(operation, "InvalidArgument", f"Part number must be an integer between 1 and "
+                     f"{S3_PART_NUMBER_MAX}, inclusive (got {params.get('PartNumber')})")
+    elif operation in ("PutObject", "UploadPart"):
+        body = params.get("Body", b"")
+        size = len(body) if isinstance(body, bytes | str) else 0
+        if size > S3_PUT_MAX:
+            raise refuse(operation, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
+
+
+_CHECKS = {"dynamodb": _dynamodb, "events": _events, "apigatewaymanagementapi": _websocket, "sqs": _sqs,
+           "s3": _s3}
 
 
 _partitions = PartitionWrites()

@@ -114,6 +114,19 @@ def test_one_partition_is_refused_past_1000_write_units_a_second(aws):
     guard.take("BatchWriteItem", units[40], now=101.0)  # a second later: served again
 
 
+def test_s3_is_refused_past_1000_keys_a_delete_and_part_number_10000(bucket):
+    from tests.conftest import BUCKET
+
+    keys = [{"Key": f"k{i}"} for i in range(1001)]
+    _refused("MalformedXML", lambda: bucket.delete_objects(Bucket=BUCKET, Delete={"Objects": keys}))
+    bucket.delete_objects(Bucket=BUCKET, Delete={"Objects": keys[:1000]})  # 1,000: served
+    upload = bucket.create_multipart_upload(Bucket=BUCKET, Key="archive")["UploadId"]
+    for number in (0, 10_001):
+        _refused("InvalidArgument", lambda number=number: bucket.upload_part(
+            Bucket=BUCKET, Key="archive", UploadId=upload, PartNumber=number, Body=b"x"))
+    bucket.upload_part(Bucket=BUCKET, Key="archive", UploadId=upload, PartNumber=10_000, Body=b"x")
+
+
 def test_lambda_answers_are_measured_as_api_gateways_proxy_wraps_them():
     body = json.dumps({"text": "\"quoted\""}).encode()
     wrapped = aws_limits.lambda_answer_size(200, {"Content-Type": "application/json"}, body)

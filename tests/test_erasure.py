@@ -170,3 +170,37 @@ def test_an_erasure_record_names_nothing_it_erased(customer, make_agent, fanout,
     fanout.drain()
     [record] = [item for key, item in whole_table().items() if key[0].startswith(customer.customer_id)]
     assert "secret" not in json.dumps(record) and alice.id not in json.dumps(record)
+
+
+def test_an_erasure_removes_more_files_than_one_delete_objects_takes(customer, fanout, bucket):
+    """S3 takes 1,000 keys a DeleteObjects (the suite's guard refuses more): 2,501 objects under the
+    customer's prefix go in three, and one of another customer's stays."""
+    for number in range(2501):
+        bucket.put_object(Bucket=BUCKET, Key=f"{customer.customer_id}/{uuid.UUID(int=number)}", Body=b"x")
+    theirs = f"{uuid.uuid4()}/{uuid.uuid4()}"
+    bucket.put_object(Bucket=BUCKET, Key=theirs, Body=b"theirs")
+    ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    fanout.drain()
+    assert ok(customer.get(DATA))["files_deleted"] == 2501
+    assert list(whole_bucket(bucket)) == [theirs]
+
+
+def test_a_1000_agent_group_is_exported_and_erased_within_every_limit(customer, fanout, bucket, fake_clock):
+    """A group at the contract's limit: its 1,000 chatrooms are read 100 to a BatchGetItem (by the export
+    and by the erasure), its partition of 1,002 items and its chatrooms deleted 25 to a BatchWriteItem,
+    the partition paced as DynamoDB serves one (on a fake clock the guard follows). A message's copies
+    go by the same delete_all (test_an_erasure_removes_every_item_...)."""
+    ids = [str(uuid.uuid4()) for _ in range(1000)]
+    ok(customer.post("/v1.0/chats", {"type": "group", "owner_id": ids[0], "participant_ids": ids}))
+    fanout.drain()
+    started = customer.post("/v1.0/exports")
+    assert started.status_code == 202
+    fanout.drain()
+    job = ok(customer.get(f"/v1.0/exports/{started.json_body['id']}"))
+    assert job["progress"] == {"chat": 1, "chatroom": 1000, "chatmessage": 0, "file": 0}
+    ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    fanout.drain()
+    # the 1,000 chatrooms, the chat's partition (the chat, its status, 1,000 member items) and the export
+    assert ok(customer.get(DATA))["items_deleted"] == 1000 + 1002 + 1
+    assert [key for key, item in whole_table().items() if of_customer(key, item, customer.customer_id)] == [
+        (f"{customer.customer_id}#erasure", "#")]
