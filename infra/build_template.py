@@ -180,10 +180,10 @@ FILES_OBJECT_ACTIONS = (
 FILES_BUCKET_ACTIONS = ("s3:ListBucket",)
 # Pending uploads: the tag the presigned POST requires (objects.UPLOAD_TAG=PENDING)
 # and how long the lifecycle rule leaves them (the service allows 23 hours to send a file).
-PENDING_UPLOAD_TAG = {"Key": "upload", "Value": "pending"}
+PENDING_UPLOAD_TAG = {"Key": objects.UPLOAD_TAG, "Value": objects.PENDING}
 PENDING_UPLOAD_DAYS = 1
 # Export archives and their staging objects (objects.EXPORT), kept as long as the export's record.
-EXPORT_TAG = {"Key": "upload", "Value": "export"}
+EXPORT_TAG = {"Key": objects.UPLOAD_TAG, "Value": objects.EXPORT}
 EXPORT_DAYS = objects.EXPORT_DAYS
 
 
