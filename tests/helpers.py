@@ -24,6 +24,12 @@ def ok(response):
     return response.json_body
 
 
+def accepted(response):
+    """The JSON body of a 202 response (a job started)."""
+    assert response.status_code == 202, (response.status_code, response.body)
+    return response.json_body
+
+
 # ---- chats --------------------------------------------------------------------------------
 
 def create_chat(caller, *members, owner=None, chat_type=None, name="", detail=""):

@@ -11,7 +11,7 @@ import pytest
 from chalicelib.services import erasure
 from chalicelib.storage import failures
 from tests.conftest import BUCKET, DYNAMODB, TABLE, Caller
-from tests.helpers import assert_error, create_chat, ok, send_chatmessage
+from tests.helpers import accepted, assert_error, create_chat, ok, send_chatmessage
 from tests.test_files import file_media, uploaded_file
 from tests.test_realtime import connect
 
@@ -112,13 +112,13 @@ def test_an_erasure_runs_in_slices_and_takes_what_was_written_meanwhile(customer
     for number in range(6):
         send_chatmessage(alice, chat, f"message {number}")
     fanout.drain()
-    ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    accepted(customer.delete(DATA, headers=confirmed(customer)))
     for _ in range(2):  # the request's record, and the first slice's: two slices of 3 items
         assert fanout.invoke(fanout.read_event(limit=1)) == {"batchItemFailures": []}
     shown = ok(customer.get(DATA))
     assert shown["status"] == "running" and shown["items_deleted"] > 0
     late = create_chat(customer, make_agent(), make_agent())  # written while it runs
-    assert ok_202(customer.delete(DATA, headers=confirmed(customer)))["tm_create"] == shown["tm_create"]
+    assert accepted(customer.delete(DATA, headers=confirmed(customer)))["tm_create"] == shown["tm_create"]
     fanout.drain()
     assert ok(customer.get(DATA))["status"] == "done"
     assert_error(customer.get(f"/v1.0/chats/{late['id']}"), 404)
@@ -127,21 +127,16 @@ def test_an_erasure_runs_in_slices_and_takes_what_was_written_meanwhile(customer
 
 
 def test_asking_again_once_done_runs_again(customer, make_agent, fanout, bucket):
-    ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    accepted(customer.delete(DATA, headers=confirmed(customer)))
     fanout.drain()
     first = ok(customer.get(DATA))
     assert (first["status"], first["items_deleted"]) == ("done", 0)
     alice, bob = make_agent(), make_agent()
     create_chat(customer, alice, bob)
-    again = ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    again = accepted(customer.delete(DATA, headers=confirmed(customer)))
     assert again["status"] == "running" and again["tm_create"] > first["tm_create"]
     fanout.drain()
     assert ok(customer.get(DATA))["items_deleted"] > 0
-
-
-def ok_202(response) -> dict:
-    assert response.status_code == 202, response.body
-    return response.json_body
 
 
 @pytest.mark.parametrize("headers, words", [
@@ -166,7 +161,7 @@ def test_an_erasure_record_names_nothing_it_erased(customer, make_agent, fanout,
     alice, bob = make_agent(), make_agent()
     send_chatmessage(alice, create_chat(customer, alice, bob), "secret words")
     fanout.drain()
-    ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    accepted(customer.delete(DATA, headers=confirmed(customer)))
     fanout.drain()
     [record] = [item for key, item in whole_table().items() if key[0].startswith(customer.customer_id)]
     assert "secret" not in json.dumps(record) and alice.id not in json.dumps(record)
@@ -179,7 +174,7 @@ def test_an_erasure_removes_more_files_than_one_delete_objects_takes(customer, f
         bucket.put_object(Bucket=BUCKET, Key=f"{customer.customer_id}/{uuid.UUID(int=number)}", Body=b"x")
     theirs = f"{uuid.uuid4()}/{uuid.uuid4()}"
     bucket.put_object(Bucket=BUCKET, Key=theirs, Body=b"theirs")
-    ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    accepted(customer.delete(DATA, headers=confirmed(customer)))
     fanout.drain()
     assert ok(customer.get(DATA))["files_deleted"] == 2501
     assert list(whole_bucket(bucket)) == [theirs]
@@ -198,7 +193,7 @@ def test_a_1000_agent_group_is_exported_and_erased_within_every_limit(customer, 
     fanout.drain()
     job = ok(customer.get(f"/v1.0/exports/{started.json_body['id']}"))
     assert job["progress"] == {"chat": 1, "chatroom": 1000, "chatmessage": 0, "file": 0}
-    ok_202(customer.delete(DATA, headers=confirmed(customer)))
+    accepted(customer.delete(DATA, headers=confirmed(customer)))
     fanout.drain()
     # the 1,000 chatrooms, the chat's partition (the chat, its status, 1,000 member items) and the export
     assert ok(customer.get(DATA))["items_deleted"] == 1000 + 1002 + 1

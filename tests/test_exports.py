@@ -15,7 +15,7 @@ from chalicelib.services import exports
 from chalicelib.storage import objects
 from devtools import aws_limits
 from tests.conftest import BUCKET, DYNAMODB, TABLE, Caller
-from tests.helpers import assert_error, create_chat, ok, room_of, send_chatmessage
+from tests.helpers import accepted, assert_error, create_chat, ok, room_of, send_chatmessage
 from tests.test_files import file_media, uploaded_file
 
 EXPORTS = "/v1.0/exports"
@@ -132,18 +132,13 @@ def test_exports_are_for_customer_tokens_and_admins(make_agent, bucket, permissi
 
 
 def test_another_customers_export_is_not_found(customer, other_customer, fanout, bucket):
-    started = ok_202(customer.post(EXPORTS))
+    started = accepted(customer.post(EXPORTS))
     assert_error(other_customer.get(f"{EXPORTS}/{started['id']}"), 404)
     assert_error(customer.get(f"{EXPORTS}/not-an-id"), 400)
 
 
-def ok_202(response) -> dict:
-    assert response.status_code == 202, response.body
-    return response.json_body
-
-
 def test_an_export_in_progress_shows_no_download(customer, bucket):
-    started = ok_202(customer.post(EXPORTS))  # the stream has not run it
+    started = accepted(customer.post(EXPORTS))  # the stream has not run it
     shown = ok(customer.get(f"{EXPORTS}/{started['id']}"))
     assert (shown["status"], shown["download_url"], shown["tm_done"]) == ("running", None, "")
 
@@ -151,7 +146,7 @@ def test_an_export_in_progress_shows_no_download(customer, bucket):
 def test_an_export_whose_upload_is_gone_fails_and_says_why(customer, make_agent, fanout, bucket):
     alice, bob = make_agent(), make_agent()
     send_chatmessage(alice, create_chat(customer, alice, bob), "hello")
-    started = ok_202(customer.post(EXPORTS))
+    started = accepted(customer.post(EXPORTS))
     [upload] = bucket.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
     bucket.abort_multipart_upload(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])
     fanout.drain()
@@ -194,7 +189,7 @@ def test_a_last_slice_retried_after_its_archive_was_completed_ends_done(customer
     alice, bob = make_agent(), make_agent()
     send_chatmessage(alice, create_chat(customer, alice, bob), "hello")
     fanout.drain()
-    started = ok_202(customer.post(EXPORTS))
+    started = accepted(customer.post(EXPORTS))
     real_update, failed = operations.update, []
 
     def save_fails_once(item, actions, condition, what):
