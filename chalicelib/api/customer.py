@@ -75,7 +75,7 @@ def get_export(caller, export_id):
        description="Customer tokens only. Runs in the background (`GET /customer/data` shows how far it is): "
                    "every chat, chatroom, message, copy, file, setting and export of the customer is deleted, "
                    "then every object under the customer's prefix in the files' bucket. Asking again while it "
-                   "runs answers the same erasure; asking after it is done runs it again.")
+                   "runs answers the same erasure; asking after it is done, or failed, runs it again.")
 def erase_customer_data(caller):
     return erasure.request_erasure(caller, bp.current_request.headers.get("confirm-customer-id"))
 

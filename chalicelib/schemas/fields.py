@@ -26,6 +26,6 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "CustomerSettings": ("customer_id", "retention_days", "purge_deleted_after_days", "tm_update"),
     "Export": ("id", "customer_id", "status", "progress", "size", "download_url", "error", "tm_create", "tm_update",
                "tm_done"),
-    "Erasure": ("customer_id", "status", "phase", "items_deleted", "files_deleted", "tm_create", "tm_update",
-                "tm_done"),
+    "Erasure": ("customer_id", "status", "phase", "items_deleted", "files_deleted", "error", "tm_create",
+                "tm_update", "tm_done"),
 }

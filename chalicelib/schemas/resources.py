@@ -182,7 +182,7 @@ class Export(_Resource):
     progress: ExportProgress
     size: int  # compressed bytes written so far
     download_url: str | None  # when done: a presigned GET of the archive, for 15 minutes
-    error: str  # why it failed; "" otherwise
+    error: str  # why it failed, or why a step is being tried again; "" otherwise
     tm_create: str
     tm_update: str
     tm_done: str  # "" until done
@@ -192,10 +192,11 @@ class Erasure(_Resource):
     """The erasure of the customer's data, and how far it is."""
 
     customer_id: str
-    status: Literal["running", "done"]
+    status: Literal["running", "done", "failed"]
     phase: Literal["", "items", "files"]  # "" when done
     items_deleted: int  # table items deleted so far
     files_deleted: int  # objects deleted from the files' bucket so far
+    error: str  # why it failed, or why a step is being tried again; "" otherwise
     tm_create: str  # when it was asked for
     tm_update: str
     tm_done: str  # "" until done

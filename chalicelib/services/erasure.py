@@ -33,7 +33,7 @@ from pynamodb.exceptions import DoesNotExist
 from chalicelib.auth import Principal
 from chalicelib.clock import now
 from chalicelib.errors import BadRequest, Forbidden, NotFound
-from chalicelib.services import views
+from chalicelib.services import jobs, views
 from chalicelib.storage import failures, objects, paging
 from chalicelib.storage.models import (
     META,
@@ -70,7 +70,7 @@ def request_erasure(principal: Principal, confirmation: str | None) -> SimpleNam
                       status="running", phase="items", tm_create=tm, tm_update=tm, cursor=paging.REGISTRY_START,
                       walk_deleted=0, items_deleted=0, files_deleted=0, slices=0)
     try:
-        attempt(lambda: job.save(ErasureItem.pk.does_not_exist() | (ErasureItem.status == "done")),
+        attempt(lambda: job.save(ErasureItem.pk.does_not_exist() | ErasureItem.status.is_in("done", "failed")),
                 "starting the erasure")
     except ConditionFailed:
         job = _read(principal.customer_id) or job  # running already: that one
@@ -97,7 +97,8 @@ def _read(customer_id: str) -> ErasureItem | None:
 def shown(job: ErasureItem) -> SimpleNamespace:
     return SimpleNamespace(customer_id=job.customer_id, status=job.status, phase=job.phase or "",
                            items_deleted=int(job.items_deleted or 0), files_deleted=int(job.files_deleted or 0),
-                           tm_create=job.tm_create, tm_update=job.tm_update, tm_done=job.tm_done or "")
+                           error=job.error or "", tm_create=job.tm_create, tm_update=job.tm_update,
+                           tm_done=job.tm_done or "")
 
 
 # ---- what the stream function does ----------------------------------------------------------------
@@ -108,10 +109,9 @@ def on_erasure_changed(old: ErasureItem | None, new: ErasureItem) -> None:
         return
     if old is not None and old.status == new.status and old.slices == new.slices:
         return  # each slice's save counts it: an unchanged count is another change
-    if new.phase == "files":
-        _files_slice(new)
-    else:
-        _items_slice(new)
+    jobs.run_slice(new, _same_slice(new), _files_slice if new.phase == "files" else _items_slice,
+                   f"the erasure of customer {new.customer_id}'s data",
+                   "ask for it again (DELETE /customer/data) to run it again")
 
 
 _running: dict[str, tuple[float, bool]] = {}
@@ -196,10 +196,14 @@ def _files_slice(job: ErasureItem) -> None:
 def _save(job: ErasureItem, actions: list) -> None:
     """The slice's progress, on the condition that it is still the slice it ran
     as (a replayed record of an older slice changes nothing)."""
-    actions += [ErasureItem.slices.add(1), ErasureItem.tm_update.set(now())]
-    condition = (ErasureItem.cursor == job.cursor) & (ErasureItem.tm_create == job.tm_create) & \
-        (ErasureItem.slices == int(job.slices or 0))
+    actions += [ErasureItem.slices.add(1), ErasureItem.tm_update.set(now()), *jobs.cleared(ErasureItem)]
     try:
-        update(ErasureItem(job.pk, META), actions, condition, "saving the erasure's progress")
+        update(ErasureItem(job.pk, META), actions, _same_slice(job), "saving the erasure's progress")
     except ConditionFailed:
         log.info("customer %s: this erasure slice was saved already", job.customer_id)
+
+
+def _same_slice(job: ErasureItem):
+    """The condition of a slice's save: the erasure is still running, at this slice."""
+    return (ErasureItem.cursor == job.cursor) & (ErasureItem.tm_create == job.tm_create) & \
+        (ErasureItem.slices == int(job.slices or 0)) & (ErasureItem.status == "running")

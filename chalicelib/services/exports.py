@@ -31,7 +31,7 @@ from chalicelib.auth.principal import PERMISSION_ADMIN
 from chalicelib.clock import epoch, expired, new_id, now
 from chalicelib.errors import Forbidden
 from chalicelib.schemas import render
-from chalicelib.services import views
+from chalicelib.services import jobs, views
 from chalicelib.storage import objects, paging
 from chalicelib.storage.models import (
     META,
@@ -101,8 +101,8 @@ def on_export_changed(old: ExportItem | None, new: ExportItem) -> None:
     if new.status != "running" or new.cursor is None:
         return
     if old is not None and old.cursor == new.cursor and old.status == new.status:
-        return
-    run_slice(new)
+        return  # a failure counted (services/jobs.py), or another change: no new slice
+    jobs.run_slice(new, ExportItem.cursor == new.cursor, run_slice, f"export {new.id}", "start another export")
 
 
 def run_slice(job: ExportItem) -> None:
@@ -114,7 +114,7 @@ def run_slice(job: ExportItem) -> None:
                   ExportItem.error.set("the archive's upload was lost (aborted, or a local run restarted); "
                                        "start another export")]
         try:
-            update(ExportItem(job.pk, META), failed, ExportItem.cursor == job.cursor, f"failing export {job.id}")
+            update(ExportItem(job.pk, META), failed, _same_slice(job), f"failing export {job.id}")
         except ConditionFailed:
             pass  # this slice was saved meanwhile: its retry is not the one to fail it
 
@@ -133,18 +133,23 @@ def _write_slice(job: ExportItem) -> None:
         objects.put_bytes(job.staging_key, data)
     size = int(job.size or 0) - int(job.staged or 0) + len(data)
     actions = [ExportItem.parts.set(parts), ExportItem.staged.set(staged), ExportItem.size.set(size),
-               ExportItem.counts.set(counts), ExportItem.tm_update.set(now())]
+               ExportItem.counts.set(counts), ExportItem.tm_update.set(now()), *jobs.cleared(ExportItem)]
     if done:
         actions += [ExportItem.status.set("done"), ExportItem.tm_done.set(now()), ExportItem.cursor.remove()]
     else:
         actions.append(ExportItem.cursor.set(cursor))
     try:
-        update(ExportItem(job.pk, META), actions, ExportItem.cursor == job.cursor, f"saving export {job.id}")
+        update(ExportItem(job.pk, META), actions, _same_slice(job), f"saving export {job.id}")
     except ConditionFailed:
         log.info("export %s: this slice was saved already", job.id)
         return
     if done and int(job.staged or 0):
         objects.remove(job.staging_key)
+
+
+def _same_slice(job: ExportItem):
+    """The condition of a slice's save: the export is still running, at this slice."""
+    return (ExportItem.cursor == job.cursor) & (ExportItem.status == "running")
 
 
 def _finish(job: ExportItem, parts: int, data: bytes) -> int:

@@ -763,7 +763,8 @@ class ExportItem(TableItem, discriminator="export"):
     parts = NumberAttribute(default=0)  # parts uploaded
     staged = NumberAttribute(default=0)  # bytes waiting in the staging object for the next part
     size = NumberAttribute(default=0)  # compressed bytes written (parts and staged)
-    error = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)  # why it failed, or why its current slice is being tried again
+    failures = NumberAttribute(null=True)  # of its current slice (services/jobs.py)
     expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE, null=True)  # as its archive's
 
     @staticmethod
@@ -784,7 +785,7 @@ class ErasureItem(TableItem, discriminator="erasure"):
     an export is. Not registered: it outlives what it erases, as its record."""
 
     customer_id = UnicodeAttribute()
-    status = UnicodeAttribute()  # running | done
+    status = UnicodeAttribute()  # running | done | failed
     phase = UnicodeAttribute(null=True)  # items | files
     tm_create = UnicodeAttribute()
     tm_update = UnicodeAttribute()
@@ -794,6 +795,8 @@ class ErasureItem(TableItem, discriminator="erasure"):
     items_deleted = NumberAttribute(default=0)
     files_deleted = NumberAttribute(default=0)
     slices = NumberAttribute(default=0)
+    error = UnicodeAttribute(null=True)  # why it failed, or why its current slice is being tried again
+    failures = NumberAttribute(null=True)  # of its current slice (services/jobs.py)
 
     @staticmethod
     def key(customer_id: str) -> str:
