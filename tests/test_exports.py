@@ -125,6 +125,32 @@ def test_a_large_export_is_written_in_parts_and_slices(customer, make_agent, fan
     assert job["size"] > objects.PART_MIN
 
 
+def test_parts_grow_so_that_s3s_10000_hold_over_250_gib():
+    sizes = [objects.part_size(written) for written in range(objects.PARTS_MAX)]
+    assert sizes[0] == objects.PART_MIN == 5 * 1024 ** 2  # S3's least part but the last
+    assert sizes == sorted(sizes) and sizes[-1] <= 50 * 1024 ** 2  # a slice holds one part in memory
+    assert sum(sizes) > 250 * 1024 ** 3
+
+
+def test_an_export_that_would_pass_s3s_parts_fails_and_says_why(customer, make_agent, fanout, bucket, monkeypatch):
+    """Parts of a byte and uploads of at most 2 parts stand in for S3's 10,000 (moto checks a part's
+    size only when the upload is completed, which this one never is)."""
+    monkeypatch.setattr(exports, "SLICE_ITEMS", 1)
+    monkeypatch.setattr(objects, "part_size", lambda written: 1)
+    monkeypatch.setattr(objects, "PARTS_MAX", 2)
+    alice, bob = make_agent(), make_agent()
+    send_chatmessage(alice, create_chat(customer, alice, bob), "hello")  # more slices than 2 parts take
+    fanout.drain()
+    started = accepted(customer.post(EXPORTS))
+    fanout.drain()
+    shown = ok(customer.get(f"{EXPORTS}/{started['id']}"))
+    assert (shown["status"], shown["download_url"]) == ("failed", None)
+    assert shown["error"].startswith("the archive reached S3's 2 parts of one upload at ")
+    [upload] = bucket.list_multipart_uploads(Bucket=BUCKET)["Uploads"]
+    parts = bucket.list_parts(Bucket=BUCKET, Key=upload["Key"], UploadId=upload["UploadId"])["Parts"]
+    assert [part["PartNumber"] for part in parts] == [1, 2]
+
+
 @pytest.mark.parametrize("permission, status", [(32, 202), (64, 403), (16, 403), (0, 403)])
 def test_exports_are_for_customer_tokens_and_admins(make_agent, bucket, permission, status):
     agent = make_agent(permission=permission)

@@ -105,18 +105,34 @@ def on_export_changed(old: ExportItem | None, new: ExportItem) -> None:
     jobs.run_slice(new, ExportItem.cursor == new.cursor, run_slice, f"export {new.id}", "start another export")
 
 
+class ArchiveFull(Exception):
+    """The archive would take more parts than S3 allows in one upload."""
+
+
 def run_slice(job: ExportItem) -> None:
     try:
         _write_slice(job)
     except objects.ArchiveLost:
-        log.warning("export %s: its archive's upload is gone; the export failed", job.id)
-        failed = [ExportItem.status.set("failed"), ExportItem.tm_update.set(now()), ExportItem.cursor.remove(),
-                  ExportItem.error.set("the archive's upload was lost (aborted, or a local run restarted); "
-                                       "start another export")]
-        try:
-            update(ExportItem(job.pk, META), failed, _same_slice(job), f"failing export {job.id}")
-        except ConditionFailed:
-            pass  # this slice was saved meanwhile: its retry is not the one to fail it
+        _fail(job, "the archive's upload was lost (aborted, or a local run restarted); start another export")
+    except ArchiveFull:
+        _fail(job, f"the archive reached S3's {objects.PARTS_MAX:,} parts of one upload at {int(job.size or 0):,} "
+                   "bytes; it cannot grow further")
+
+
+def _fail(job: ExportItem, error: str) -> None:
+    log.warning("export %s failed: %s", job.id, error)
+    failed = [ExportItem.status.set("failed"), ExportItem.tm_update.set(now()), ExportItem.cursor.remove(),
+              ExportItem.error.set(error)]
+    try:
+        update(ExportItem(job.pk, META), failed, _same_slice(job), f"failing export {job.id}")
+    except ConditionFailed:
+        pass  # this slice was saved meanwhile: its retry is not the one to fail it
+
+
+def _next_part(parts: int) -> int:
+    if parts >= objects.PARTS_MAX:
+        raise ArchiveFull()
+    return parts + 1
 
 
 def _write_slice(job: ExportItem) -> None:
@@ -126,8 +142,8 @@ def _write_slice(job: ExportItem) -> None:
     done = cursor is None
     if done:
         parts, staged = _finish(job, parts, data), 0
-    elif staged >= objects.PART_MIN:
-        parts, staged = parts + 1, 0
+    elif staged >= objects.part_size(parts):
+        parts, staged = _next_part(parts), 0
         objects.put_part(job.archive_key, job.upload_id, parts, data)
     else:
         objects.put_bytes(job.staging_key, data)
@@ -158,7 +174,7 @@ def _finish(job: ExportItem, parts: int, data: bytes) -> int:
     upload gone and the archive there: done, not lost."""
     try:
         if data or parts == 0:
-            parts += 1
+            parts = _next_part(parts)
             objects.put_part(job.archive_key, job.upload_id, parts, data)
         objects.finish_archive(job.archive_key, job.upload_id)
     except objects.ArchiveLost:

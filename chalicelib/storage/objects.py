@@ -212,6 +212,8 @@ def remove(key: str) -> None:
 # every part but the last at least PART_MIN bytes, so a slice's output waits in a
 # staging object until there is that much (services/exports.py).
 PART_MIN = 5 * 1024 * 1024
+PARTS_MAX = 10_000  # S3's, in one multipart upload
+PARTS_A_SIZE = 1000  # parts written at each size before the next: part_size()
 EXPORT = "export"  # the UPLOAD_TAG value of archives: the bucket's rule expires them (infra)
 EXPORT_DAYS = 7  # how long an archive is kept (the rule), and its export's record (the item's TTL)
 DELETE_MAX = 1000  # keys in one DeleteObjects
@@ -228,6 +230,14 @@ def start_archive(key: str) -> str:
 
 class ArchiveLost(Exception):
     """The archive's multipart upload is gone (aborted, or a local run restarted)."""
+
+
+def part_size(parts_written: int) -> int:
+    """What the next part waits for: 5 MiB for the first 1,000 parts, 10 MiB
+    for the next 1,000, up to 50 MiB: PARTS_MAX parts then hold 268 GiB
+    (5 MiB parts alone, 48.8 GiB), and a slice never holds more than 50 MiB
+    staged besides its own lines."""
+    return PART_MIN * (1 + parts_written // PARTS_A_SIZE)
 
 
 def put_part(key: str, upload_id: str, number: int, data: bytes) -> None:
