@@ -138,8 +138,9 @@ def test_an_export_that_would_pass_s3s_parts_fails_and_says_why(customer, make_a
     monkeypatch.setattr(exports, "SLICE_ITEMS", 1)
     monkeypatch.setattr(objects, "part_size", lambda written: 1)
     monkeypatch.setattr(objects, "PARTS_MAX", 2)
-    alice, bob = make_agent(), make_agent()
-    send_chatmessage(alice, create_chat(customer, alice, bob), "hello")  # more slices than 2 parts take
+    alice = make_agent()
+    for _ in range(3):  # 3 chats and 3 messages: 6 partitions with lines, so 6 slices of one at least
+        send_chatmessage(alice, create_chat(customer, alice, make_agent()), "hello")
     fanout.drain()
     started = accepted(customer.post(EXPORTS))
     fanout.drain()
