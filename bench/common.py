@@ -333,11 +333,14 @@ class StreamTap:
         self.failed = 0  # records the handler reported failed (Lambda would hand them again; not done here)
 
     def read(self) -> list[dict]:
-        from devtools.streams import lambda_event
+        """What the stream holds that the stage's mapping lets through to the function."""
+        from chalicelib.stream.handler import stream_filters
+        from devtools.streams import lambda_event, lambda_filter
 
+        delivered = lambda_filter(stream_filters())
         records = []
         while batch := [record for _, record in self.reader.read(limit=1000)]:
-            records += batch
+            records += [record for record in batch if delivered(record)]
         return lambda_event(records, self.stream_arn, REGION)["Records"]
 
     def invoke(self, records: list[dict]) -> float:

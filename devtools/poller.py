@@ -121,7 +121,7 @@ class StreamPoller:
     def __init__(self, reader: ShardReader, handler: Callable[[dict, Any], dict], stream_arn: str, region: str,
                  batch_size: int = 100, idle_seconds: float = 0.05, max_attempts: int = 5,
                  on_handled: Callable[[str, str], None] | None = None, lanes: int = 1,
-                 read_ahead: int | None = None):
+                 read_ahead: int | None = None, delivers: Callable[[dict], bool] | None = None):
         if lanes < 1:
             raise ValueError("lanes: at least 1")
         self.reader = reader
@@ -132,6 +132,8 @@ class StreamPoller:
         self.idle_seconds = idle_seconds
         self.max_attempts = max_attempts
         self.on_handled = on_handled
+        # Which records the handler gets (Lambda's FilterCriteria): the others are done as soon as read.
+        self.delivers = delivers or (lambda record: True)
         # Records read and not done, at most (a backlog stays in the stream, not in memory).
         self.read_ahead = read_ahead or batch_size * lanes * 10
         self.delivered = 0
@@ -224,14 +226,21 @@ class StreamPoller:
         if not found:
             return 0
         with self._changed:
+            dropped: dict[str, _Shard] = {}
             for shard_id, record in found:
                 shard = self._shards.get(shard_id)
                 if shard is None:
                     shard = self._shards[shard_id] = _Shard(shard_id)
                 entry = _Entry(shard_id, record, record["dynamodb"]["SequenceNumber"], _partition_key(record))
                 shard.unfinished.append(entry)
-                shard.waiting.append(entry)
+                if self.delivers(record):
+                    shard.waiting.append(entry)
+                else:
+                    entry.done = True
+                    dropped[shard_id] = shard
             self._unfinished += len(found)
+            for shard in dropped.values():
+                self._advance(shard)
             self._changed.notify_all()
         return len(found)
 
@@ -265,6 +274,15 @@ class StreamPoller:
             return taken
         return []
 
+    def _advance(self, shard: _Shard) -> None:
+        """Report the shard's longest prefix of done records (and let it go)."""
+        last = None
+        while shard.unfinished and shard.unfinished[0].done:
+            last = shard.unfinished.popleft()
+            self._unfinished -= 1
+        if last is not None and self.on_handled is not None:
+            self.on_handled(shard.shard_id, last.sequence)
+
     def _finish(self, entries: list[_Entry]) -> None:
         """These records are done (handled, or given up on): free their keys and
         report each shard's longest done prefix."""
@@ -279,12 +297,7 @@ class StreamPoller:
                 del shard.busy[entry.key]
         self.delivered += len(entries)
         for shard in touched.values():
-            last = None
-            while shard.unfinished and shard.unfinished[0].done:
-                last = shard.unfinished.popleft()
-                self._unfinished -= 1
-            if last is not None and self.on_handled is not None:
-                self.on_handled(shard.shard_id, last.sequence)
+            self._advance(shard)
         if entries:
             self._changed.notify_all()
             self._batch_done.set()

@@ -353,7 +353,7 @@ def main() -> int:
     from devtools.console_server import DEFAULT_PORT as CONSOLE_PORT
     from devtools.console_server import ConsoleServer, demo_agents
     from devtools.poller import StreamPoller
-    from devtools.streams import ShardReader, streams_client
+    from devtools.streams import ShardReader, lambda_filter, streams_client
     from devtools.websocket_server import LocalWebsocketApi
 
     settings = config.load()
@@ -379,6 +379,7 @@ def main() -> int:
              f", {restored} kept objects restored" if files_kept else "")
 
     import app as chat_app
+    from chalicelib.stream.handler import stream_filters
 
     # The embedded stream holds only what this process wrote, and the records
     # re-queued from the journal: all of it is to handle. Another endpoint's
@@ -387,7 +388,8 @@ def main() -> int:
                          start="TRIM_HORIZON" if embedded else "LATEST")
     poller = StreamPoller(reader, chat_app.on_table_change, stream_arn, settings.region,
                           on_handled=journal.handled if journal else None,
-                          lanes=int(os.environ.get("CHAT_STREAM_LANES", STREAM_LANES)))
+                          lanes=int(os.environ.get("CHAT_STREAM_LANES", STREAM_LANES)),
+                          delivers=lambda_filter(stream_filters()))  # as the stage's mapping filters them
     if not embedded:
         reader.read(limit=1)  # fix the LATEST position before the first request can write
     poller.start()

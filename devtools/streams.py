@@ -2,6 +2,7 @@
 Lambda delivers, so the local runner and the tests call the very handler
 Lambda calls."""
 
+import json
 import time
 import uuid
 from datetime import datetime
@@ -101,3 +102,17 @@ def _lambda_record(record: dict[str, Any], stream_arn: str, region: str) -> dict
         "dynamodb": data,
         "eventSourceARN": stream_arn,
     }
+
+
+def lambda_filter(filters: list[dict[str, str]]):
+    """Lambda's FilterCriteria as a test of one stream record: whether any of
+    its patterns matches (moto's implementation of AWS's event patterns, the
+    syntax Lambda's filters use)."""
+    from moto.events.models import EventPattern
+
+    patterns = [EventPattern.load(each["Pattern"]) for each in filters]
+
+    def delivered(record: dict) -> bool:
+        as_json = json.loads(json.dumps(record, default=str))  # boto3's datetimes, as Lambda's JSON has them
+        return any(pattern.matches_event(as_json) for pattern in patterns)
+    return delivered

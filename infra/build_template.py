@@ -76,6 +76,7 @@ if str(ROOT) not in sys.path:  # run as a script: make chalicelib importable
 
 from chalicelib.storage import failures, objects  # noqa: E402
 from chalicelib.storage.table import TTL_ATTRIBUTE, table_definition  # noqa: E402
+from chalicelib.stream.handler import stream_filters  # noqa: E402
 from infra import monitoring  # noqa: E402
 
 CHALICE_CONFIG = ROOT / ".chalice" / "config.json"
@@ -759,8 +760,9 @@ def monitoring_resources(stage: Stage) -> dict[str, Any]:
 def stream_mapping_settings(stage: Stage, queue_arn: Any) -> dict[str, Any]:
     """The stream mapping's settings that Chalice's on_dynamodb_record cannot
     express (the same names in CloudFormation and in UpdateEventSourceMapping):
-    failure handling, and concurrent batches per shard."""
+    failure handling, concurrent batches per shard, and the records' filter."""
     return {
+        "FilterCriteria": {"Filters": stream_filters()},
         "ParallelizationFactor": stage.parallelization_factor,
         "FunctionResponseTypes": ["ReportBatchItemFailures"],
         "BisectBatchOnFunctionError": True,

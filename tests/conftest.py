@@ -40,8 +40,9 @@ from moto import mock_aws  # noqa: E402
 import app as chat_app  # noqa: E402
 from chalicelib import auth, storage  # noqa: E402
 from chalicelib.storage.table import create_table  # noqa: E402
+from chalicelib.stream.handler import stream_filters  # noqa: E402
 from devtools import aws_limits, gateway, moto_patches  # noqa: E402
-from devtools.streams import ShardReader, lambda_event, streams_client  # noqa: E402
+from devtools.streams import ShardReader, lambda_event, lambda_filter, streams_client  # noqa: E402
 from tests import schema_check  # noqa: E402
 
 # moto with DynamoDB's transaction semantics and atomic, thread-safe operations,
@@ -144,6 +145,9 @@ class Caller:
         return self._call("delete", path, **kw)
 
 
+DELIVERED = lambda_filter(stream_filters())  # what the stage's mapping lets through to the function
+
+
 class Fanout:
     """Feeds the handler with the records moto's stream really produced, in
     Lambda's batches: at most 100 records (the mapping's batch size) and
@@ -157,13 +161,25 @@ class Fanout:
         self.handled = 0
 
     def read_event(self, limit=BATCH_SIZE):
-        """The next batch, as Lambda would deliver it (tests of a larger batch
-        than Lambda's ask for one with `limit`)."""
-        records = [record for _, record in self.reader.read(limit=limit)]
+        """The next batch, as Lambda would deliver it: the records its filter
+        lets through (chalicelib/stream/handler.stream_filters), at most `limit`
+        (tests of a larger batch than Lambda's ask for one)."""
+        records: list[dict] = []
+        while len(records) < limit:
+            read = [record for _, record in self.reader.read(limit=limit - len(records))]
+            if not read:
+                break
+            records += [record for record in read if DELIVERED(record)]
         event = lambda_event(records, self.stream_arn, REGION)
         size = len(json.dumps(event, default=str).encode())
         assert size <= aws_limits.LAMBDA_ANSWER_MAX, f"a stream event of {size} bytes: over Lambda's 6 MB payload"
         return event
+
+    def read_unfiltered(self) -> tuple[list[dict], dict]:
+        """Every new record, and the event they would make if Lambda's filter
+        let them all through (a stage deployed before it; make redrive)."""
+        records = [record for _, record in self.reader.read()]
+        return records, lambda_event(records, self.stream_arn, REGION)
 
     def invoke(self, event):
         return chat_app.on_table_change(event, None)

@@ -293,3 +293,23 @@ def test_the_reader_never_sleeps_while_records_wait_nor_after_a_batch_that_wrote
     finally:
         assert poller.stop(timeout=DEADLINE)
     assert sorted(delivered) == list(range(1, 251)) + [1250, 2250]
+
+
+def test_records_the_filter_drops_are_never_delivered_and_still_checkpointed():
+    """As Lambda's FilterCriteria: a dropped record starts no batch, and the
+    shard's checkpoint moves past it (make run's journal replays nothing for it)."""
+    stream = MadeUpStream(record(1, "a"), record(2, "dropped"), record(3, "b"), record(4, "dropped"))
+    delivered = []
+
+    def handler(event, context):
+        delivered.extend(number(item) for item in event["Records"])
+        return {"batchItemFailures": []}
+
+    checkpoints = Checkpoints()
+    poller = StreamPoller(stream, handler, ARN, REGION, batch_size=10, on_handled=checkpoints,
+                          delivers=lambda item: item["dynamodb"]["Keys"]["pk"]["S"] != "dropped")
+    drain(poller)
+    assert delivered == [1, 3] and checkpoints.last == 4
+    stream.add(record(5, "dropped"))
+    drain(poller)
+    assert delivered == [1, 3] and checkpoints.last == 5

@@ -10,6 +10,7 @@ not after it. The events are derived first, in record order, all together
 records are followed (services/delivery.py)."""
 
 import contextvars
+import json
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,30 @@ class StreamRecord:
 
 
 ITEMS_AT_ONCE = 4
+# The kinds of item whose records the handler acts on (fanout.follow, events.derive):
+# a record of another kind (a send window, a typing throttle, a connection, presence,
+# a chat's members, a reaction, ...) or of no kind is passed over here, and Lambda's
+# filter (infra/build_template.stream_filters) drops it before the function runs.
+FOLLOWED_KINDS = ("chat", "chatroom", "chatmessage", "chatroommessage", "customer-settings", "export", "erasure")
+
+
+def stream_filters() -> list[dict[str, str]]:
+    """Lambda's filter of the stream's records (FilterCriteria.Filters, ORed;
+    the deploy sets it): only records `followed` would take start the function,
+    the others are dropped and never billed. devtools/poller.py and
+    tests/conftest.py apply it too, with moto's matcher of AWS's patterns."""
+    kinds = {"kind": {"S": list(FOLLOWED_KINDS)}}
+    return [{"Pattern": json.dumps(pattern, separators=(",", ":"))} for pattern in (
+        {"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": kinds}},
+        {"eventName": ["REMOVE"], "dynamodb": {"OldImage": kinds}},
+    )]
+
+
+def followed(record: StreamRecord) -> bool:
+    """Whether the handler acts on a record, as Lambda's filter decides it: by
+    the new image's kind, or a removed item's."""
+    image = record.new_image if record.event_name != "REMOVE" else record.old_image
+    return ((image or {}).get("kind") or {}).get("S") in FOLLOWED_KINDS
 
 
 def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, str]]]:
@@ -57,7 +82,7 @@ def handle_records(records: Iterable[StreamRecord]) -> dict[str, list[dict[str, 
     events pushed again: pushes are at least once. A failed record is kept
     whole for `make redrive` (storage/failures.py); the batch's metrics are
     written once, at its end."""
-    records = list(records)
+    records = [record for record in records if followed(record)]
     with logcontext.request(logcontext.request_id.get(), "stream"):
         try:
             failed = _handle(records)
