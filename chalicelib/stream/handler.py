@@ -46,8 +46,8 @@ class StreamRecord:
 ITEMS_AT_ONCE = 4
 # The kinds of item whose records the handler acts on (fanout.follow, events.derive):
 # a record of another kind (a send window, a typing throttle, a connection, presence,
-# a chat's members, a reaction, ...) or of no kind is passed over here, and Lambda's
-# filter (infra/build_template.stream_filters) drops it before the function runs.
+# a chat's members, a reaction, ...) or of no kind is passed over here, and the
+# stage's mapping filters it out (stream_filters) before the function runs.
 FOLLOWED_KINDS = ("chat", "chatroom", "chatmessage", "chatroommessage", "customer-settings", "export", "erasure")
 
 
