@@ -3,6 +3,7 @@ bus, and the connection lifecycle (in process, against moto)."""
 
 import json
 import math
+import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -17,7 +18,7 @@ from chalicelib.services import connections, delivery
 from chalicelib.storage.models import AudienceItem
 from devtools.websocket_server import LocalWebsocketApi
 from tests.conftest import REGION, SECRET
-from tests.helpers import insert_of
+from tests.helpers import create_chat, insert_of, send_chatmessage
 
 
 def ws_event(route_key, connection_id, **extra):
@@ -123,6 +124,7 @@ def test_a_gone_connection_is_forgotten_and_does_not_block_the_others(customer, 
     try:
         monkeypatch.setenv("CHAT_WEBSOCKET_ENDPOINT", management.management_endpoint)
         gone_a, gone_b = connect(a), connect(b)
+        after_handshake(monkeypatch)
         room = a.post("/v1.0/chatrooms", {"participant_ids": [b.id]}).json_body
         a.post("/v1.0/chatroommessages", {"chatroom_id": room["id"], "text": "x"})
         fanout.drain()
@@ -264,12 +266,21 @@ def test_the_management_client_is_made_once_with_a_pool_as_large_as_the_pushes_a
     assert clients[0].meta.config.max_pool_connections == delivery.PUSHES_AT_ONCE
 
 
-def test_a_gone_connection_is_forgotten_without_holding_the_others_back(customer, make_agent, fanout, management):
+def after_handshake(monkeypatch) -> None:
+    """The clock past the connections' $connect (connections.HANDSHAKE_SECONDS):
+    a push that finds one gone forgets it."""
+    later = time.time() + connections.HANDSHAKE_SECONDS + 1
+    monkeypatch.setattr(connections, "_clock", lambda: later)
+
+
+def test_a_gone_connection_is_forgotten_without_holding_the_others_back(customer, make_agent, fanout, management,
+                                                                       monkeypatch):
     agents = [make_agent() for _ in range(6)]
     chat = customer.post("/v1.0/chats", {"type": "group", "owner_id": agents[0].id,
                                          "participant_ids": [a.id for a in agents]}).json_body
     fanout.drain()
     connection_of = {agent.id: connect(agent) for agent in agents}
+    after_handshake(monkeypatch)
     gone = {connection_of[agents[0].id], connection_of[agents[1].id]}
     management.gone.update(gone)
     customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "some have left"})
@@ -283,6 +294,33 @@ def test_a_gone_connection_is_forgotten_without_holding_the_others_back(customer
     customer.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "and are forgotten"})
     fanout.drain()
     assert {post.connection_id for post in management.posts} == set(connection_of.values()) - gone
+
+
+def test_a_connection_pushed_to_before_its_connect_returned_is_kept(customer, make_agent, fanout, management,
+                                                                    monkeypatch):
+    """API Gateway answers 410 to a push that reaches a connection whose $connect has
+    not returned yet, as to a closed one: within HANDSHAKE_SECONDS it is kept (it
+    would hear nothing more until it reconnected); past them, forgotten."""
+    a, b = make_agent(), make_agent()
+    chat = create_chat(customer, a, b)
+    fanout.drain()
+    connecting = connect(b)
+    management.gone.add(connecting)
+    send_chatmessage(a, chat, "while b connects")
+    fanout.drain()
+    assert {post.connection_id for post in management.posts} == {connecting}  # 410s
+    assert listening(b.customer_id, f"agent#{b.id}") == [connecting]
+    management.gone.discard(connecting)  # its $connect returned
+    management.posts.clear()
+    send_chatmessage(a, chat, "b is in")
+    fanout.drain()
+    assert [post.connection_id for post in management.posts].count(connecting) == 3
+
+    management.gone.add(connecting)  # closed, and a push finds it so past the handshake
+    after_handshake(monkeypatch)
+    send_chatmessage(a, chat, "b has left")
+    fanout.drain()
+    assert listening(b.customer_id, f"agent#{b.id}") == []
 
 
 def test_a_10000_emoji_message_is_pushed_whole_and_one_over_128_kib_as_a_notice_to_fetch(

@@ -377,7 +377,7 @@ def test_a_connection_receives_nothing_after_its_token_expires(customer, make_ag
     received.clear()
 
     later = time.time() + 61  # past the short token's exp, within the other connection's 2 hours
-    monkeypatch.setattr(connections, "time", SimpleNamespace(time=lambda: later))
+    monkeypatch.setattr(connections, "_clock", lambda: later)
     assert listening(b.customer_id, f"agent#{b.id}") == [lasting]
     a.post("/v1.0/chatmessages", {"chat_id": chat["id"], "text": "after exp"})
     fanout.drain()

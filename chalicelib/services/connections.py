@@ -16,6 +16,12 @@ from chalicelib.storage.operations import CONDITION_FAILED, ConditionFailed, att
 CONNECTION_TTL_SECONDS = 2 * 3600
 CUSTOMER_AUDIENCE = "customer"
 BATCH_GET_MAX = 100
+# API Gateway answers a push to a connection whose $connect has not returned
+# yet as it answers one to a closed connection (410 Gone). A connection that
+# young is kept, not forgotten: it would hear nothing more until it reconnected.
+# $connect's integration times out at 29 s.
+HANDSHAKE_SECONDS = 30
+_clock = time.time
 
 
 def agent_audience(agent_id: str) -> str:
@@ -40,7 +46,7 @@ def register(principal: Principal, connection_id: str) -> None:
     on pushes find it no more. The audience item itself is swept 2 hours
     after its latest connection, whatever that connection's token says, so a
     short token never takes the item, and its other connections, with it."""
-    now = int(time.time())
+    now = int(_clock())
     sweep = now + CONNECTION_TTL_SECONDS
     expires = min(principal.expires_at or sweep, sweep)
     audiences = audiences_of(principal)
@@ -48,7 +54,8 @@ def register(principal: Principal, connection_id: str) -> None:
     for _ in range(4):
         def write(tx, new_maps=frozenset(new_maps)) -> None:
             tx.save(ConnectionRouteItem(ConnectionRouteItem.key(connection_id), customer_id=principal.customer_id,
-                                        audiences=audiences, expires_at=expires, agent_name=principal.name))
+                                        audiences=audiences, expires_at=expires, agent_name=principal.name,
+                                        connected_at=now))
             for audience in audiences:
                 item = AudienceItem(AudienceItem.key(principal.customer_id, audience), META)
                 common = [AudienceItem.customer_id.set(principal.customer_id), AudienceItem.expires_at.set(sweep),
@@ -70,12 +77,15 @@ def register(principal: Principal, connection_id: str) -> None:
     raise ConditionFailed()
 
 
-def forget(connection_id: str) -> None:
-    """Remove a connection (disconnected, or gone when pushed to)."""
+def forget(connection_id: str, gone: bool = False) -> None:
+    """Remove a connection: disconnected, or `gone` when pushed to (then not
+    while its $connect may still be under way: HANDSHAKE_SECONDS)."""
     try:
         route = attempt(lambda: ConnectionRouteItem.get(ConnectionRouteItem.key(connection_id), META,
                                                         consistent_read=True), "reading a connection")
     except DoesNotExist:
+        return
+    if gone and route.connected_at is not None and _clock() - int(route.connected_at) < HANDSHAKE_SECONDS:
         return
 
     def write(tx) -> None:
@@ -94,7 +104,7 @@ def forget(connection_id: str) -> None:
 def connections_of(audiences: Iterable[tuple[str, str]]) -> dict[tuple[str, str], list[str]]:
     """(customer id, audience) -> its live connection ids: one BatchGetItem per 100 audiences."""
     wanted = sorted(set(audiences))
-    now = int(time.time())
+    now = int(_clock())
     found: dict[tuple[str, str], list[str]] = {}
     by_key = {AudienceItem.key(customer_id, audience): (customer_id, audience) for customer_id, audience in wanted}
     keys = [(key, META) for key in by_key]

@@ -105,7 +105,8 @@ def _management_client(endpoint: str, region: str):
 
 def push(endpoint: str, connection_id: str, message: dict) -> bool:
     """post_to_connection (as a notice if over 128 KiB); a connection that is
-    gone is forgotten. False if the message was not pushed."""
+    gone is forgotten (not one still connecting: connections.HANDSHAKE_SECONDS).
+    False if the message was not pushed."""
     client = _management_client(endpoint, config.load().region)
     body = message.body if isinstance(message, Message) else framed(message)
     try:
@@ -114,7 +115,7 @@ def push(endpoint: str, connection_id: str, message: dict) -> bool:
         return True
     except client.exceptions.GoneException:
         metrics.count("PushesGone")
-        connections.forget(connection_id)
+        connections.forget(connection_id, gone=True)
     except (ClientError, BotoCoreError) as error:  # one bad connection never blocks the others
         metrics.count("PushesFailed")
         log.warning("push to %s failed: %s", connection_id, error)

@@ -664,6 +664,7 @@ class ConnectionRouteItem(TableItem, discriminator="connection-route"):
     audiences = ListAttribute(of=UnicodeAttribute)
     expires_at = NumberAttribute(attr_name=TTL_ATTRIBUTE)
     agent_name = UnicodeAttribute(null=True)  # the agent's name from the token: typing frames show it
+    connected_at = NumberAttribute(null=True)  # epoch seconds of its $connect (services/connections.py)
 
     @staticmethod
     def key(connection_id: str) -> str:
