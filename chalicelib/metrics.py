@@ -9,7 +9,8 @@ a stream batch), from which CloudWatch Logs makes the metrics.
 
 Where they are counted: MessagesSent (services/messages.py), CopiesWritten and
 FanoutLag (services/fanout.py), PushesSent / PushesGone / PushesFailed and
-BusEntries (services/delivery.py); flushed by the REST handler
+BusEntries (services/delivery.py), JobStepsFailed and JobsFailed (exports and
+erasures: services/jobs.py, services/exports.py); flushed by the REST handler
 (api/application.py) and the stream handler (stream/handler.py).
 
 Lines are written to stdout on Lambda (CloudWatch Logs reads them there), or

@@ -92,6 +92,9 @@ def alarms(stage, functions: dict[str, str], stream_function_name: str, websocke
               threshold=10, description="DynamoDB throttled more than 10 reads of the table in 5 minutes."),
         Alarm("table-write-throttles", "AWS/DynamoDB", "WriteThrottleEvents", {"TableName": stage.table_name},
               threshold=10, description="DynamoDB throttled more than 10 writes of the table in 5 minutes."),
+        Alarm("jobs-failed", NAMESPACE, "JobsFailed", {"Stage": stage.name}, threshold=0,
+              description="An export or a customer's erasure failed: its error says why; an erasure left "
+                          "failed leaves data that was asked to go."),
     ]
     return found
 
@@ -138,5 +141,7 @@ def dashboard_body(stage, functions: dict[str, str], stream_function_name: str, 
                [[NAMESPACE, "FanoutLag", *ours, {"stat": stat}] for stat in ("p50", "p99", "Maximum")], stat="p99"),
         widget("Pushes and bus entries", [[NAMESPACE, metric, *ours]
                                           for metric in ("PushesSent", "PushesGone", "PushesFailed", "BusEntries")]),
+        widget("Exports and erasures: failed steps, failed jobs", [[NAMESPACE, metric, *ours]
+                                                                   for metric in ("JobStepsFailed", "JobsFailed")]),
     ]
     return json.dumps({"widgets": widgets}, separators=(",", ":"))

@@ -14,6 +14,7 @@ from infra.build_template import STAGES
 from tests.helpers import accepted, create_chat, ok, send_chatmessage
 from tests.test_erasure import DATA, confirmed
 from tests.test_exports import EXPORTS, archive_lines
+from tests.test_operability import emf_lines
 
 
 def refusing(monkeypatch, name: str, operation: str, failing: int = 10 ** 6):
@@ -48,8 +49,10 @@ def failing_event(fanout) -> dict:
 
 
 def test_an_export_whose_step_keeps_failing_shows_it_then_fails_and_says_why(customer, make_agent, fanout,
-                                                                            bucket, monkeypatch):
+                                                                            bucket, monkeypatch, capsys):
     a_message_sent(customer, make_agent, fanout)
+    monkeypatch.setenv("CHAT_METRICS", "stdout")
+    capsys.readouterr()
     put_part = refusing(monkeypatch, "put_part", "UploadPart")
     started = accepted(customer.post(EXPORTS))
     event = failing_event(fanout)
@@ -66,6 +69,9 @@ def test_an_export_whose_step_keeps_failing_shows_it_then_fails_and_says_why(cus
                               "start another export")
     assert "my-bucket" not in shown["error"]  # S3's message is logged, not shown
     assert put_part.calls == jobs.SLICE_ATTEMPTS
+    counted = emf_lines(capsys.readouterr().out)  # what the jobs-failed alarm watches
+    assert sum(line.get("JobStepsFailed", 0) for line in counted) == jobs.SLICE_ATTEMPTS
+    assert sum(line.get("JobsFailed", 0) for line in counted) == 1
 
     # Lambda's record handed once more (a redrive) finds the job failed: it stays so
     put_part.failing = 0

@@ -121,7 +121,8 @@ def test_the_dashboard_shows_every_alarms_metric_and_every_metric_of_the_code(st
         assert (alarm["Namespace"], alarm["MetricName"], dims) in shown, alarm["AlarmName"]
     ours = {name for namespace, name, dims in shown if namespace == monitoring.NAMESPACE}
     assert ours == code_metric_names() == {"MessagesSent", "CopiesWritten", "FanoutLag", "PushesSent",
-                                           "PushesGone", "PushesFailed", "BusEntries"}
+                                           "PushesGone", "PushesFailed", "BusEntries", "JobStepsFailed",
+                                           "JobsFailed"}
     assert all(dims == ("Stage", stage.name) for namespace, _, dims in shown if namespace == monitoring.NAMESPACE)
 
 

@@ -26,6 +26,7 @@ import json
 import logging
 from types import SimpleNamespace
 
+from chalicelib import metrics
 from chalicelib.auth import Principal
 from chalicelib.auth.principal import PERMISSION_ADMIN
 from chalicelib.clock import epoch, expired, new_id, now
@@ -125,6 +126,7 @@ def _fail(job: ExportItem, error: str) -> None:
               ExportItem.error.set(error)]
     try:
         update(ExportItem(job.pk, META), failed, _same_slice(job), f"failing export {job.id}")
+        metrics.count("JobsFailed")
     except ConditionFailed:
         pass  # this slice was saved meanwhile: its retry is not the one to fail it
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import ClientError
 
+from chalicelib import metrics
 from chalicelib.clock import now
 from chalicelib.storage.models import META
 from chalicelib.storage.operations import ConditionFailed, update
@@ -42,12 +43,14 @@ def run_slice(job, same_slice, run: Callable[[object], None], what: str, then: s
             log.info("%s: a slice saved meanwhile failed again (%s): nothing to count", what, reason)
             return
         failures = int(counted.failures)
+        metrics.count("JobStepsFailed")
         if failures < SLICE_ATTEMPTS:
             raise
         log.error("%s: a slice failed %d times, the job is failed", what, failures, exc_info=error)
         try:
             update(model(job.pk, META), [model.status.set("failed"), model.tm_update.set(now()), model.error.set(
                 f"a step failed {failures} times ({reason}); {then}")], current, f"failing {what}")
+            metrics.count("JobsFailed")
         except ConditionFailed:
             log.info("%s: saved meanwhile, not failed", what)
 
