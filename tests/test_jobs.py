@@ -5,10 +5,10 @@ is let go, so no job shows `running` after Lambda would have given up on it."""
 
 import inspect
 
+import botocore.client
 from botocore.exceptions import ClientError
 
 from chalicelib.services import jobs
-from chalicelib.storage import objects
 from devtools.poller import StreamPoller
 from infra.build_template import STAGES
 from tests.helpers import accepted, create_chat, ok, send_chatmessage
@@ -17,18 +17,20 @@ from tests.test_exports import EXPORTS, archive_lines
 from tests.test_operability import emf_lines
 
 
-def refusing(monkeypatch, name: str, operation: str, failing: int = 10 ** 6):
-    """objects.<name> as S3 refusing `operation` its first `failing` calls; counts its calls."""
-    real = getattr(objects, name)
+def refusing(monkeypatch, operation: str, failing: int = 10 ** 6):
+    """S3 refusing `operation` (AccessDenied) its first `failing` times, at botocore's
+    call, so the error reaches the job as the storage layer wraps it; counts the calls."""
+    real = botocore.client.BaseClient._make_api_call
 
-    def call(*args, **kwargs):
-        call.calls += 1
-        if call.calls <= call.failing:
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied to my-bucket"}},
-                              operation)
-        return real(*args, **kwargs)
+    def call(client, operation_name, params):
+        if operation_name == operation:
+            call.calls += 1
+            if call.calls <= call.failing:
+                raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied to my-bucket"}},
+                                  operation_name)
+        return real(client, operation_name, params)
     call.calls, call.failing = 0, failing
-    monkeypatch.setattr(objects, name, call)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", call)
     return call
 
 
@@ -53,7 +55,7 @@ def test_an_export_whose_step_keeps_failing_shows_it_then_fails_and_says_why(cus
     a_message_sent(customer, make_agent, fanout)
     monkeypatch.setenv("CHAT_METRICS", "stdout")
     capsys.readouterr()
-    put_part = refusing(monkeypatch, "put_part", "UploadPart")
+    put_part = refusing(monkeypatch, "UploadPart")
     started = accepted(customer.post(EXPORTS))
     event = failing_event(fanout)
     for attempt in range(2, jobs.SLICE_ATTEMPTS):  # Lambda hands the record again
@@ -81,7 +83,7 @@ def test_an_export_whose_step_keeps_failing_shows_it_then_fails_and_says_why(cus
 
 def test_a_step_that_fails_and_then_succeeds_leaves_no_error(customer, make_agent, fanout, bucket, monkeypatch):
     a_message_sent(customer, make_agent, fanout)
-    refusing(monkeypatch, "put_part", "UploadPart", failing=2)
+    refusing(monkeypatch, "UploadPart", failing=2)
     started = accepted(customer.post(EXPORTS))
     event = failing_event(fanout)
     assert fanout.invoke(event)["batchItemFailures"]
@@ -95,7 +97,7 @@ def test_a_step_that_fails_and_then_succeeds_leaves_no_error(customer, make_agen
 def test_an_erasure_whose_step_keeps_failing_fails_and_runs_again_when_asked(customer, make_agent, fanout,
                                                                             bucket, monkeypatch):
     a_message_sent(customer, make_agent, fanout)
-    remove = refusing(monkeypatch, "remove_some_under", "DeleteObjects")
+    remove = refusing(monkeypatch, "ListObjectsV2")
     accepted(customer.delete(DATA, headers=confirmed(customer)))
     event = failing_event(fanout)  # the items are erased; the files' phase fails
     for _ in range(2, jobs.SLICE_ATTEMPTS + 1):
@@ -105,7 +107,7 @@ def test_an_erasure_whose_step_keeps_failing_fails_and_runs_again_when_asked(cus
     shown = ok(customer.get(DATA))
     assert (shown["status"], shown["phase"], shown["tm_done"]) == ("failed", "files", "")
     assert shown["items_deleted"] > 0
-    assert shown["error"] == (f"a step failed {jobs.SLICE_ATTEMPTS} times (DeleteObjects refused: AccessDenied); "
+    assert shown["error"] == (f"a step failed {jobs.SLICE_ATTEMPTS} times (ListObjectsV2 refused: AccessDenied); "
                               "ask for it again (DELETE /customer/data) to run it again")
 
     remove.failing = 0

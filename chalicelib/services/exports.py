@@ -26,7 +26,6 @@ import json
 import logging
 from types import SimpleNamespace
 
-from chalicelib import metrics
 from chalicelib.auth import Principal
 from chalicelib.auth.principal import PERMISSION_ADMIN
 from chalicelib.clock import epoch, expired, new_id, now
@@ -103,7 +102,7 @@ def on_export_changed(old: ExportItem | None, new: ExportItem) -> None:
         return
     if old is not None and old.cursor == new.cursor and old.status == new.status:
         return  # a failure counted (services/jobs.py), or another change: no new slice
-    jobs.run_slice(new, ExportItem.cursor == new.cursor, run_slice, f"export {new.id}", "start another export")
+    jobs.run_slice(new, _same_slice(new), run_slice, f"export {new.id}", "start another export")
 
 
 class ArchiveFull(Exception):
@@ -122,13 +121,7 @@ def run_slice(job: ExportItem) -> None:
 
 def _fail(job: ExportItem, error: str) -> None:
     log.warning("export %s failed: %s", job.id, error)
-    failed = [ExportItem.status.set("failed"), ExportItem.tm_update.set(now()), ExportItem.cursor.remove(),
-              ExportItem.error.set(error)]
-    try:
-        update(ExportItem(job.pk, META), failed, _same_slice(job), f"failing export {job.id}")
-        metrics.count("JobsFailed")
-    except ConditionFailed:
-        pass  # this slice was saved meanwhile: its retry is not the one to fail it
+    jobs.fail(job, _same_slice(job), error, f"export {job.id}", ExportItem.cursor.remove())
 
 
 def _next_part(parts: int) -> int:
