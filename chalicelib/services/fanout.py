@@ -269,12 +269,12 @@ def _previous_message(message: ChatmessageItem) -> ChatmessageItem | None:
 
 def delete_chatrooms(chat: ChatItem) -> None:
     """One query for the members' chatrooms, then one write per 25."""
-    members = members_of(chat.customer_id, chat.id)
-    rooms = [ChatroomItem.keyed(chat.customer_id, m.chatroom_id) for m in members]
-    actions = {room.pk: soft_delete_actions(chat.tm_delete) + ChatroomItem.registering_deleted(
-        chat.customer_id, member.chatroom_id) for room, member in zip(rooms, members, strict=True)}
-    write_each_once(rooms, lambda tx, room: tx.update(room, actions[room.pk], condition=is_live()) or 1,
-                    f"deleting the chatrooms of chat {chat.id}")
+    def delete(tx, member: ChatMemberItem) -> int:
+        tx.update(ChatroomItem.keyed(chat.customer_id, member.chatroom_id), soft_delete_actions(chat.tm_delete)
+                  + ChatroomItem.registering_deleted(chat.customer_id, member.chatroom_id), condition=is_live())
+        return 1
+
+    write_each_once(members_of(chat.customer_id, chat.id), delete, f"deleting the chatrooms of chat {chat.id}")
 
 
 def ensure_chatrooms(chat: ChatItem) -> None:
