@@ -11,7 +11,8 @@ the error AWS gives:
   BatchWriteItem (25 puts, 400 KB items), BatchGetItem (100 keys),
   TransactWriteItems (100 actions, 4 MB), SQS messages (256 KiB), S3
   DeleteObjects (1,000 keys), UploadPart (part numbers 1 to 10,000, 5 GiB
-  a part), PutObject (5 GiB);
+  a part), PutObject (5 GiB), a Lambda event source mapping's FilterCriteria
+  (5 filters, 4,096 characters a pattern);
 - DynamoDB's write rate of one partition: about 1,000 write units a second
   (counted per partition key over the last second), else it throttles;
 - an UpdateItem, alone or in a transaction, that leaves an item over 400 KB
@@ -47,6 +48,8 @@ LAMBDA_ANSWER_MAX = 6 * KIB * KIB    # synchronous invocation's response payload
 S3_DELETE_OBJECTS_MAX = 1000
 S3_PART_NUMBER_MAX = 10_000
 S3_PUT_MAX = 5 * KIB ** 3            # a PutObject, and one part of a multipart upload
+LAMBDA_FILTERS_MAX = 5               # filters of one event source mapping (the default quota)
+LAMBDA_FILTER_PATTERN_MAX = 4096     # characters of one filter's pattern
 
 _installed = False
 _tally_lock = threading.Lock()
@@ -282,8 +285,22 @@ def _s3(operation: str, params: dict[str, Any]) -> None:
             raise refuse(operation, "EntityTooLarge", "Your proposed upload exceeds the maximum allowed size")
 
 
+def _lambda(operation: str, params: dict[str, Any]) -> None:
+    if operation not in ("CreateEventSourceMapping", "UpdateEventSourceMapping"):
+        return
+    filters = (params.get("FilterCriteria") or {}).get("Filters", [])
+    if len(filters) > LAMBDA_FILTERS_MAX:
+        raise refuse(operation, "InvalidParameterValueException",
+                     f"Filters: {len(filters)}, over the quota of {LAMBDA_FILTERS_MAX} an event source mapping")
+    for each in filters:
+        if len(each.get("Pattern", "")) > LAMBDA_FILTER_PATTERN_MAX:
+            raise refuse(operation, "ValidationException", "1 validation error detected: Value at "
+                         f"'filterCriteria.filters.member.pattern' failed to satisfy constraint: Member must have "
+                         f"length less than or equal to {LAMBDA_FILTER_PATTERN_MAX}")
+
+
 _CHECKS = {"dynamodb": _dynamodb, "events": _events, "apigatewaymanagementapi": _websocket, "sqs": _sqs,
-           "s3": _s3}
+           "s3": _s3, "lambda": _lambda}
 
 
 _partitions = PartitionWrites()

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.api.inputs import MAX_BODY_BYTES
 from chalicelib.schemas import render
+from chalicelib.stream.handler import stream_filters
 from devtools import aws_limits
 from tests.conftest import DYNAMODB, REGION, TABLE
 from tests.helpers import create_chat, ok, room_of
@@ -125,6 +126,22 @@ def test_s3_is_refused_past_1000_keys_a_delete_and_part_number_10000(bucket):
         _refused("InvalidArgument", lambda number=number: bucket.upload_part(
             Bucket=BUCKET, Key="archive", UploadId=upload, PartNumber=number, Body=b"x"))
     bucket.upload_part(Bucket=BUCKET, Key="archive", UploadId=upload, PartNumber=10_000, Body=b"x")
+
+
+def test_a_stream_mappings_filters_are_refused_past_5_or_a_pattern_past_4096_characters():
+    """The stage's own filters (chalicelib/stream/handler.stream_filters) are checked
+    last; test_deploy_cycle.py finds exactly them on the mapping make deploy set (in a
+    process of its own, which the guard does not see)."""
+    def update(filters):
+        aws_limits.check_request("lambda", "UpdateEventSourceMapping",
+                                 {"UUID": "x", "FilterCriteria": {"Filters": filters}})
+
+    pattern = {"Pattern": '{"eventName":["INSERT"]}'}
+    update([pattern] * 5)  # 5: served
+    _refused("InvalidParameterValueException", lambda: update([pattern] * 6))
+    long = '{"dynamodb":{"Keys":{"pk":{"S":["' + "x" * 4096 + '"]}}}}'
+    _refused("ValidationException", lambda: update([{"Pattern": long}]))
+    update(stream_filters())
 
 
 def test_lambda_answers_are_measured_as_api_gateways_proxy_wraps_them():

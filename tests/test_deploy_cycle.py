@@ -49,6 +49,7 @@ from moto.server import ThreadedMotoServer
 
 import app as chat_app
 from chalicelib.storage.table import create_table, table_definition
+from chalicelib.stream.handler import stream_filters
 from devtools import gateway
 from infra import build_template, deploy, monitoring
 from infra.build_template import API_FUNCTION, FUNCTIONS, STAGES, STREAM_FUNCTION
@@ -495,6 +496,7 @@ def test_the_stream_mapping_reads_the_table_stream_and_reports_failures(first, s
     assert mapping["ParallelizationFactor"] == stage.parallelization_factor == 10
     queue_arn = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{stage.failure_queue_name}"
     assert mapping["DestinationConfig"] == {"OnFailure": {"Destination": queue_arn}}
+    assert mapping["FilterCriteria"] == {"Filters": stream_filters()}  # within Lambda's limits: test_aws_limits
 
 
 def test_the_rest_api_routes_every_route_of_the_app_to_the_api_handler(first, stage):
